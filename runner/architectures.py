@@ -1,0 +1,45 @@
+"""Model shapes: the numbers the memory plan and synthetic weights need, without loading a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# config.json values of real checkpoints, for --synthetic-weights and for planning by name.
+BUILTIN_CONFIGS: dict[str, dict] = {
+    "llama-2-7b": dict(
+        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096, rms_norm_eps=1e-5,
+    ),
+    "llama-2-13b": dict(
+        hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40,
+        num_key_value_heads=40, vocab_size=32000, max_position_embeddings=4096, rms_norm_eps=1e-5,
+    ),
+    "llama-3-8b": dict(
+        hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192, rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+    ),
+    "tiny-llama": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=4096, max_position_embeddings=8192, rms_norm_eps=1e-5,
+    ),
+}
+# Hub ids people type for the built-in shapes.
+ALIASES = {
+    "meta-llama/Llama-2-7b-chat-hf": "llama-2-7b",
+    "meta-llama/Llama-2-7b-hf": "llama-2-7b",
+    "meta-llama/Llama-2-13b-chat-hf": "llama-2-13b",
+    "meta-llama/Meta-Llama-3-8B-Instruct": "llama-3-8b",
+}
+
+
+def model_shape(model: str) -> dict | None:
+    """config.json values for a built-in name, a known hub id or a local folder; None if unknown."""
+    name = ALIASES.get(model, model)
+    if name in BUILTIN_CONFIGS:
+        return {"model_type": "llama", **BUILTIN_CONFIGS[name]}
+    path = Path(model).expanduser() / "config.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    return None

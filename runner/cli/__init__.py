@@ -1,0 +1,78 @@
+"""The ``runner`` command line.
+
+Subcommands are imported only when they run, so ``runner --help`` stays instant and the host side
+never pays for (or needs) torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from runner import __version__
+from runner.errors import UserError
+
+# name -> (module, attribute, one-line help shown by `runner --help` without importing the module)
+COMMANDS = {
+    "launch": ("runner.cli.launch", "launch", "Run one benchmark cell: image x scenario x GPU x batch size."),
+    "plan": ("runner.cli.plan", "plan", "Show what fits on a GPU: per image and scenario, the largest batch."),
+    "report": ("runner.cli.report", "report", "Tables, failures, quality gate and plots from result folders."),
+    "compare": ("runner.cli.compare", "compare", "Compare two runs metric by metric, with significance."),
+    "matrix": ("runner.cli.matrix", "matrix", "Run a matrix of cells on Docker hosts, SkyPilot or Kubernetes."),
+    "data": ("runner.cli.data", "data", "Datasets: inspect a JSONL file, fetch a fixed sample from the hub."),
+    "model": ("runner.cli.model", "model", "Models without downloads: build a tiny random Llama."),
+    "catalog": ("runner.cli.catalog", "catalog", "List the images, GPUs and scenarios sumbench knows."),
+    "schema": ("runner.cli.schema", "schema", "Write or check the JSON Schema of result.json."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        return importlib.util.find_spec(COMMANDS[name][0]) is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._available(name):
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="sumbench runner")
+def cli() -> None:
+    """sumbench: which LLM backend, quantization and batch size to run on which GPU for summarization,
+    and what it costs in speed, quality, memory, money and failures.
+
+    \b
+    Quick start (CPU, no downloads):
+      runner model tiny models/tiny-llama
+      runner launch --model models/tiny-llama --batch-size 4
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes become one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="runner", standalone_mode=False)
+    except UserError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)

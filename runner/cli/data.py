@@ -1,0 +1,46 @@
+"""``runner data``: inspect and fetch datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def data() -> None:
+    """Datasets as hashed JSONL, so every cell of a matrix runs the same documents."""
+
+
+@data.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--text-field")
+@click.option("--summary-field")
+@click.option("--id-field")
+def inspect(path: str, text_field: str | None, summary_field: str | None, id_field: str | None) -> None:
+    """Check a JSONL dataset and print its fields, size and content hash."""
+    from runner.console import console
+    from runner.datasets import load_dataset
+
+    ds = load_dataset(path, text_field=text_field, summary_field=summary_field, id_field=id_field)
+    words = [len(d.text.split()) for d in ds.documents]
+    console.print(f"[bold]{path}[/]: {len(ds)} documents")
+    console.print(f"fields: text={ds.text_field} summary={ds.summary_field} id={ds.id_field or '(line numbers)'}")
+    console.print(f"words per document: mean {sum(words) / len(words):.0f}, min {min(words)}, max {max(words)}")
+    console.print(f"sha256: {ds.sha256}")
+
+
+@data.command()
+@click.argument("name")
+@click.option("--n", "n", type=click.IntRange(1), default=100, show_default=True, help="Documents in the sample.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed: same seed, same documents.")
+@click.option("--split", help="Split (default: the dataset's test split).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data"), show_default=True)
+@click.option("--source", type=click.Path(exists=True, dir_okay=False),
+              help="Read a local parquet/JSON file in the hub's layout instead of the hub (air-gapped machines).")
+def fetch(name: str, n: int, seed: int, split: str | None, out: Path, source: str | None) -> None:
+    """Fetch a fixed sample of NAME (wikilingua, cnn_dailymail, xsum, billsum) as hashed JSONL."""
+    from runner.fetch import fetch as do_fetch
+
+    path = do_fetch(name, n, seed, out, split=split, source=source)
+    click.echo(f"wrote {path} and {path.with_suffix('.manifest.json').name}")

@@ -1,0 +1,63 @@
+"""``runner launch``: one benchmark cell."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from runner.cli.types import BATCH_SIZE, BYTE_SIZE
+from runner.paths import SAMPLE_DATASET
+
+
+@click.command()
+@click.option("--image", default="cpu", show_default=True, help="Image from the catalog (`runner catalog images`).")
+@click.option("--gpu", default="cpu", show_default=True, help="GPU type from the catalog (`runner catalog gpus`): t4, a100-80gb, ...")
+@click.option("--scenario", help="Scenario (`runner catalog scenarios`); default: the image's own default.")
+@click.option("--model", required=True, help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.")
+@click.option("--data", default=str(SAMPLE_DATASET), show_default="bundled how-to sample",
+              type=click.Path(dir_okay=False), help="Dataset JSONL.")
+@click.option("--batch-size", type=BATCH_SIZE, default="1", show_default=True,
+              help="Documents per generate call; auto = largest the plan allows, halved on OOM; dynamic = vLLM decides.")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
+              help="Folder that gets one sub-folder per run.")
+@click.option("--executor", type=click.Choice(["process", "docker"]), default="process", show_default=True,
+              help="process: a subprocess of this Python; docker: the image in a container.")
+@click.option("--docker-host", help="Docker engine to use, e.g. ssh://user@gpu-vm (Docker's own ssh transport).")
+@click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--max-input-tokens", type=click.IntRange(1), default=4096, show_default=True,
+              help="Longer prompts are skipped and counted, never truncated.")
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N documents.")
+@click.option("--synthetic-weights", is_flag=True,
+              help="Random weights of the model's architecture (no download); forces output length, quality not meaningful.")
+@click.option("--text-field", help="Dataset field holding the document (default: detect).")
+@click.option("--summary-field", help="Dataset field holding the reference summary (default: detect).")
+@click.option("--id-field", help="Dataset field holding the id (default: detect, else line numbers).")
+@click.option("--prompt-template", help="Prompt with {document} (and {instruction}); default: the model's chat template.")
+@click.option("--run-id", help="Name of the run folder (default: timestamp-image-gpu-scenario-batch).")
+@click.option("--resume", "resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Continue a stopped run folder without repeating or losing a document.")
+@click.option("--force", is_flag=True, help="Run an image/scenario/GPU combination the rules refuse; the failure is recorded.")
+@click.option("--gpu-memory-limit", type=BYTE_SIZE, help="Cap usable GPU memory (e.g. 16GiB) to reproduce a smaller card.")
+@click.option("--max-batch-size", type=click.IntRange(1), help="Upper bound for --batch-size auto (default: the memory plan).")
+@click.option("--price-per-hour", type=click.FloatRange(0), help="USD per GPU-hour for $/1k docs (default: the catalog's).")
+@click.option("--timeout", type=click.FloatRange(1), help="Stop the worker after this many seconds.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every worker log line.")
+def launch(resume: Path | None, verbose: bool, docker_host: str | None, **options) -> None:
+    """Run one cell (image x scenario x GPU x batch size) and collect its results.
+
+    The worker writes RESULTS/RUN-ID/ with config.json, docs.jsonl (one record per document, as each
+    completes), result.json, worker.log, and error.log when it fails. A failed or interrupted run still
+    writes result.json and keeps every finished document; --resume RUN-DIR continues it.
+    """
+    from runner.console import RunProgress, console, summary_table
+    from runner.launching import LaunchRequest, launch as run_launch
+
+    executor_options = {"docker_host": docker_host} if docker_host else {}
+    req = LaunchRequest(**options, executor_options=executor_options)
+    label = f"{req.image}/{req.scenario or 'default'} on {req.gpu}"
+    with RunProgress(label, verbose=verbose) as progress:
+        run_dir, result = run_launch(req, progress.on_line, resume=resume)
+    console.print(summary_table(result, run_dir))
+    sys.exit({"completed": 0, "partial": 3}.get(result.status, 1))

@@ -1,0 +1,111 @@
+"""What a person sees while a run goes and when it ends: a progress bar and a one-screen summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from runner import events
+from runner.schema import RunResult
+
+console = Console(stderr=True)
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+class RunProgress:
+    """Turns the worker's output into a live progress bar; ordinary log lines scroll above it."""
+
+    def __init__(self, label: str, verbose: bool = False) -> None:
+        self.verbose = verbose
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task(label, total=None, rate="loading model")
+
+    def __enter__(self) -> RunProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def on_line(self, line: str) -> None:
+        event = events.parse(line)
+        if event is None:
+            if self.verbose or " WARNING " in line or " ERROR " in line or line.startswith(("note:", "Traceback")):
+                self.progress.console.print(line, markup=False, highlight=False, style="dim")
+            return
+        kind = event.get("event")
+        if kind == "start":
+            self.progress.update(self.task, total=event["total"], completed=event["done"], rate="warming up")
+        elif kind == "progress":
+            self.progress.update(
+                self.task, completed=event["done"], rate=f"{event['docs_per_second']:.2f} docs/s (bs {event['batch_size']})"
+            )
+        elif kind == "oom":
+            self.progress.console.print(
+                f"out of memory at batch size {event['batch_size']}: retrying at {event['next_batch_size']}", style="yellow"
+            )
+
+
+def summary_table(result: RunResult, run_dir: Path) -> Table:
+    m = result.metrics
+    cfg = result.config
+    style = {"completed": "green", "partial": "yellow", "failed": "red"}[result.status]
+    table = Table(title=f"sumbench run {result.run_id}", show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value")
+    rows = [
+        ("status", f"[{style}]{result.status}[/]" + (f" ({result.error.error_class}: {result.error.message})" if result.error else "")),
+        ("cell", f"image {cfg.image} · scenario {cfg.scenario} · gpu {cfg.gpu} · batch {result.batching.final or cfg.batch_size}"
+         + (f" (requested {cfg.batch_size})" if cfg.batch_size != result.batching.final else "")),
+        ("device", result.environment.device.name),
+        ("backend", f"{result.backend.name} {result.backend.dtype}, attention {result.backend.attention}"
+         + (f", {result.backend.quantization}" if result.backend.quantization else "") if result.backend else "-"),
+        ("documents", f"{m.documents} done, {m.skipped_too_long} skipped (too long)"
+         + (f" of {result.dataset.documents}" if result.dataset else "")),
+        ("throughput", f"{fmt(m.docs_per_second, '.3f')} docs/s · {fmt(m.output_tokens_per_second, '.1f')} output tokens/s"),
+        ("tokens / doc", f"{fmt(m.avg_input_tokens, '.1f')} in · {fmt(m.avg_output_tokens, '.1f')} out"),
+        ("latency p50/p90/p99", f"{fmt(m.latency_p50_s)} / {fmt(m.latency_p90_s)} / {fmt(m.latency_p99_s)} s"),
+        ("ROUGE-1/2/L F1", _rouge(m.rouge) + ("" if result.quality_meaningful else "  (not meaningful: synthetic weights)")),
+        ("lead-3 baseline", _rouge(m.lead3_rouge)),
+        ("model load · warmup", f"{fmt(m.model_load_seconds, '.1f')} s · {fmt(m.warmup_seconds, '.2f')} s"),
+        ("peak memory", f"{fmt_bytes(m.peak_memory_bytes)} ({m.peak_memory_source or '-'})"),
+        ("energy / doc", f"{fmt(m.energy_per_doc_joules, '.1f')} J" if m.energy_per_doc_joules is not None else "- (no GPU energy counter)"),
+        ("$ / 1k docs", fmt(m.cost_per_1k_docs_usd, '.4f')),
+    ]
+    if result.batching.oom_events:
+        rows.append(("OOM events", ", ".join(f"bs {e.batch_size}" for e in result.batching.oom_events)))
+    for note in result.notes:
+        rows.append(("note", note))
+    rows.append(("results", str(run_dir)))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _rouge(r) -> str:
+    return "-" if r is None else f"{r.rouge1:.4f} / {r.rouge2:.4f} / {r.rougeL:.4f}"

@@ -1,0 +1,78 @@
+"""GPU discovery and energy counters through NVML (nvidia-ml-py), with no torch.
+
+The host uses it to pick a GPU of the requested type by UUID; the worker uses it to record the device
+and its energy use. Every function degrades to "no GPUs" where NVML or a driver is absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NvmlGpu:
+    index: int
+    name: str
+    uuid: str
+    memory_bytes: int
+    compute_capability: str
+    driver: str
+    cuda: str
+
+
+@contextmanager
+def _nvml() -> Iterator[object | None]:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library, no driver, no device: all mean "no NVML here"
+        yield None
+        return
+    try:
+        yield pynvml
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def list_gpus() -> list[NvmlGpu]:
+    """All GPUs the driver sees, or [] when there is no NVML."""
+    with _nvml() as nv:
+        if nv is None:
+            return []
+        driver = _text(nv.nvmlSystemGetDriverVersion())
+        cuda_int = nv.nvmlSystemGetCudaDriverVersion_v2()
+        cuda = f"{cuda_int // 1000}.{(cuda_int % 1000) // 10}"
+        out = []
+        for i in range(nv.nvmlDeviceGetCount()):
+            h = nv.nvmlDeviceGetHandleByIndex(i)
+            major, minor = nv.nvmlDeviceGetCudaComputeCapability(h)
+            out.append(
+                NvmlGpu(
+                    index=i,
+                    name=_text(nv.nvmlDeviceGetName(h)),
+                    uuid=_text(nv.nvmlDeviceGetUUID(h)),
+                    memory_bytes=int(nv.nvmlDeviceGetMemoryInfo(h).total),
+                    compute_capability=f"{major}.{minor}",
+                    driver=driver,
+                    cuda=cuda,
+                )
+            )
+        return out
+
+
+def energy_millijoules(index: int) -> int | None:
+    """Total energy the GPU has used since the driver loaded, in mJ; None where unsupported (pre-Volta)."""
+    with _nvml() as nv:
+        if nv is None:
+            return None
+        try:
+            return int(nv.nvmlDeviceGetTotalEnergyConsumption(nv.nvmlDeviceGetHandleByIndex(index)))
+        except Exception:
+            return None

@@ -1,0 +1,52 @@
+"""The backend interface: the only place the libraries differ.
+
+Timing, batching, memory tracking, ROUGE and result writing live outside backends, once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from runner.schema import BackendInfo, RunConfig
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    output_tokens: int
+
+
+class Backend(ABC):
+    """Load a model, count prompt tokens, and generate greedily for a batch of prompts."""
+
+    def __init__(self, config: RunConfig, device: str, texts: list[str]) -> None:
+        self.config = config
+        self.device = device
+        self.texts = texts  # the run's documents: synthetic weights train a stand-in tokenizer on them
+        self.tokenizer = None
+
+    @abstractmethod
+    def load(self) -> BackendInfo:
+        """Load tokenizer and model; report what actually runs (dtype, attention, quantization)."""
+
+    @abstractmethod
+    def prompt_lengths(self, prompts: list[str]) -> list[int]:
+        """Tokens in each prompt as the model will see it."""
+
+    @abstractmethod
+    def generate(self, prompts: list[str], max_new_tokens: int) -> list[Generation]:
+        """Greedy generation; ``config.force_output_length`` makes every output ``max_new_tokens`` long."""
+
+    def max_prompt_tokens(self) -> int | None:
+        """Longest prompt the loaded engine accepts, if it has its own limit."""
+        return None
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return isinstance(exc, MemoryError)
+
+    def free_memory(self) -> None:
+        """Release cached memory after an out-of-memory error, before a smaller retry."""
+
+    def synchronize(self) -> None:
+        """Wait for queued device work, so wall-clock timings cover it."""

@@ -1,0 +1,92 @@
+"""Provenance: where a result was measured (python, packages, device, revision)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from runner import __version__
+from runner.catalog import match_gpu
+from runner.nvml import list_gpus
+from runner.schema import DeviceInfo, Environment, LaunchInfo
+
+PACKAGES = (
+    "torch", "transformers", "tokenizers", "accelerate", "safetensors", "rouge-score",
+    "vllm", "bitsandbytes", "flash-attn", "autoawq", "numpy",
+)
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_revision() -> str | None:
+    """The source revision: set by the image build (SUMBENCH_REVISION) or read from a checkout."""
+    if rev := os.environ.get("SUMBENCH_REVISION"):
+        return rev
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but torch sees no GPU (is the container started with --gpus?)")
+    return requested
+
+
+def device_info(device: str, memory_limit: int | None) -> DeviceInfo:
+    if device == "cpu":
+        return DeviceInfo(kind="cpu", name=platform.processor() or platform.machine(), catalog_gpu="cpu")
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    nvml = {g.uuid: g for g in list_gpus()}
+    uuid = f"GPU-{props.uuid}" if getattr(props, "uuid", None) else None
+    found = nvml.get(uuid) if uuid else None
+    catalog = match_gpu(props.name, props.total_memory)
+    return DeviceInfo(
+        kind="cuda",
+        name=props.name,
+        catalog_gpu=catalog.key if catalog else None,
+        uuid=uuid,
+        memory_bytes=props.total_memory,
+        memory_limit_bytes=memory_limit,
+        compute_capability=f"{props.major}.{props.minor}",
+        driver=found.driver if found else None,
+        cuda=torch.version.cuda,
+    )
+
+
+def environment(device: DeviceInfo, launch: LaunchInfo) -> Environment:
+    return Environment(
+        python=platform.python_version(),
+        platform=f"{platform.system()}-{platform.machine()}",
+        sumbench=__version__,
+        git_revision=git_revision(),
+        packages=package_versions(),
+        device=device,
+        launch=launch,
+    )
+
+
+def python_executable() -> str:
+    return sys.executable

@@ -1,0 +1,86 @@
+"""Models without downloads: tiny random Llamas with a locally trained tokenizer, and synthetic weights.
+
+``build_tiny`` saves with ``save_pretrained`` so the benchmark loads it through the same
+``from_pretrained`` path as a real checkpoint. ``synthetic_config`` gives real architectures' shapes
+for throughput work where no checkpoint can be downloaded; their outputs are noise, so runs with them
+force the output length and mark quality as not meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from runner.architectures import BUILTIN_CONFIGS
+
+LLAMA2_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'].strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'].strip() + ' ' + eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
+
+
+def synthetic_config(model: str):
+    """A transformers config for ``model``: a built-in name or a folder holding config.json."""
+    from transformers import AutoConfig, LlamaConfig
+
+    if model in BUILTIN_CONFIGS:
+        return LlamaConfig(bos_token_id=1, eos_token_id=2, **BUILTIN_CONFIGS[model])
+    return AutoConfig.from_pretrained(model)  # a folder with config.json, checked by the host
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """A byte-level BPE tokenizer trained on ``texts``, wrapped for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="</s>"
+    )
+    fast.chat_template = LLAMA2_CHAT_TEMPLATE
+    return fast
+
+
+def load_tokenizer(model: str, synthetic: bool, texts: Iterable[str] = ()):
+    """The tokenizer for a checkpoint. Synthetic weights use one saved beside config.json if there is
+    one, else a byte-level BPE trained on the run's own documents: only token ids matter there."""
+    from transformers import AutoTokenizer
+
+    if not synthetic or (Path(model) / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(model)
+    return train_tokenizer(texts, vocab_size=4096)
+
+
+def build_tiny(out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, seed: int = 0) -> Path:
+    """Train a tokenizer on ``texts``, build a random-weight tiny Llama, save both to ``out_dir``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = train_tokenizer(texts, vocab_size)
+    shape = dict(BUILTIN_CONFIGS["tiny-llama"], vocab_size=len(tokenizer))
+    config = LlamaConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+        **shape,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
