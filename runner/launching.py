@@ -14,7 +14,7 @@ from pathlib import Path
 from runner import catalog, compat, rundir
 from runner.aggregate import aggregate
 from runner.errors import UserError
-from runner.executors import ExitInfo, create_executor
+from runner.executors import Executor, ExitInfo, create_executor
 from runner.scenarios import get_scenario
 from runner.schema import (
     BatchSize,
@@ -130,36 +130,59 @@ def prepare_run_dir(results: Path, run_id: str) -> Path:
     return run_dir
 
 
-def launch(req: LaunchRequest, on_line: Callable[[str], None], resume: Path | None = None) -> tuple[Path, RunResult]:
-    """Run one cell and return its folder and result; a failed run is a result too."""
+@dataclass
+class PreparedLaunch:
+    """A launch that passed every check: its folder exists and its executor accepted it."""
+
+    run_dir: Path
+    config: RunConfig
+    executor: Executor
+    notes: list[str]
+    timeout: float | None
+
+
+def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
+    """Validate everything a launch needs before anything runs; raises UserError on bad input."""
     if resume is not None:
         run_dir = resume
         config = rundir.read_config(run_dir)
         notes: list[str] = []
+        executor_name = config.launch.executor
     else:
         config, notes = build_config(req)
         run_dir = prepare_run_dir(req.results, config.run_id)
         if (run_dir / rundir.CONFIG).exists():
             config = rundir.read_config(run_dir)  # re-running into the same folder resumes it
-    image = catalog.get_image(config.image)
-    gpu = catalog.get_gpu(config.gpu)
-    executor = create_executor(req.executor if resume is None else config.launch.executor, **req.executor_options)
-    config = executor.prepare(config, image, gpu)
+        executor_name = req.executor
+    executor = create_executor(executor_name, **req.executor_options)
+    config = executor.prepare(config, catalog.get_image(config.image), catalog.get_gpu(config.gpu))
     rundir.write_config(run_dir, config)
-    for note in notes:
+    return PreparedLaunch(run_dir, config, executor, notes, req.timeout)
+
+
+def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult:
+    """Run a prepared launch; a failed run is a result too."""
+    run_dir, config = launch.run_dir, launch.config
+    for note in launch.notes:
         on_line(f"note: {note}")
     stale = run_dir / rundir.RESULT
     if stale.exists():  # a previous attempt's result; docs.jsonl carries what it finished
         shutil.move(stale, run_dir / f"result.previous-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json")
-    exit_info = executor.execute(config, run_dir, on_line, req.timeout)
+    exit_info = launch.executor.execute(config, run_dir, on_line, launch.timeout)
     if (run_dir / rundir.RESULT).exists():
         result = rundir.read_result(run_dir)
     else:
         result = finish_dead_run(run_dir, config, exit_info)
-    if notes:
-        result.notes[:0] = notes
+    if launch.notes:
+        result.notes[:0] = launch.notes
         rundir.write_result(run_dir, result)
-    return run_dir, result
+    return result
+
+
+def launch(req: LaunchRequest, on_line: Callable[[str], None], resume: Path | None = None) -> tuple[Path, RunResult]:
+    """Prepare and execute one cell; returns its folder and result."""
+    prepared = prepare(req, resume)
+    return prepared.run_dir, execute(prepared, on_line)
 
 
 def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo) -> RunResult:

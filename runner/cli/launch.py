@@ -52,12 +52,13 @@ def launch(resume: Path | None, verbose: bool, docker_host: str | None, **option
     writes result.json and keeps every finished document; --resume RUN-DIR continues it.
     """
     from runner.console import RunProgress, console, summary_table
-    from runner.launching import LaunchRequest, launch as run_launch
+    from runner.launching import LaunchRequest, execute, prepare
 
     executor_options = {"docker_host": docker_host} if docker_host else {}
     req = LaunchRequest(**options, executor_options=executor_options)
-    label = f"{req.image}/{req.scenario or 'default'} on {req.gpu}"
-    with RunProgress(label, verbose=verbose) as progress:
-        run_dir, result = run_launch(req, progress.on_line, resume=resume)
-    console.print(summary_table(result, run_dir))
+    prepared = prepare(req, resume)
+    cfg = prepared.config
+    with RunProgress(f"{cfg.image}/{cfg.scenario} on {cfg.gpu}", verbose=verbose) as progress:
+        result = execute(prepared, progress.on_line)
+    console.print(summary_table(result, prepared.run_dir))
     sys.exit({"completed": 0, "partial": 3}.get(result.status, 1))

@@ -1,0 +1,42 @@
+# The two set-up commands of the README:
+#   make demo   creates the environment if needed and runs the main job on the embedded default
+#   make test   creates the environment if needed, brings up a Docker engine and the cpu image, runs every test
+# .ci/run calls `make test`.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TINY := .cache/tiny-llama
+STAMP := $(VENV)/.sumbench-installed
+
+.PHONY: demo test lint docker-ready image-cpu clean
+
+$(STAMP): pyproject.toml constraints/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU build is what the embedded default and the tests need.
+	$(BIN)/python -m pip install -q -c constraints/dev.txt torch
+	$(BIN)/python -m pip install -q -c constraints/dev.txt -e '.[worker,data,report,dev,sky,k8s]'
+	touch $@
+
+$(TINY)/config.json: $(STAMP)
+	$(BIN)/runner model tiny $(TINY)
+
+demo: $(STAMP) $(TINY)/config.json
+	$(BIN)/runner launch --model $(TINY) --batch-size 4 --results results
+
+lint: $(STAMP)
+	$(BIN)/ruff check runner tests benchmarks
+	$(BIN)/runner schema --check
+
+docker-ready: $(STAMP)
+	bash scripts/docker-engine.sh start > .cache/docker-env
+	source .cache/docker-env && bash scripts/build-base-image.sh && bash scripts/wheelhouse.sh cpu \
+	  && BASE_IMAGE=local/python:3.11-bookworm docker buildx bake cpu --set cpu.network=none
+
+test: $(STAMP) $(TINY)/config.json lint docker-ready
+	source .cache/docker-env && $(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,62 @@
+"""Dataset loading: field detection, mapping, hashing and the bundled sample."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runner.datasets import DatasetError, load_dataset
+from runner.paths import SAMPLE_DATASET
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_bundled_sample_is_the_study_shape():
+    ds = load_dataset(SAMPLE_DATASET)
+    assert len(ds) >= 20
+    words = [len(d.text.split()) for d in ds.documents]
+    # ~500 Llama tokens per document, the original study's average, is about 380 English words.
+    assert 340 <= sum(words) / len(words) <= 440
+    assert all(d.references and len(d.references[0].split()) >= 20 for d in ds.documents)
+
+
+@pytest.mark.parametrize(
+    ("text", "summary"), [("article", "highlights"), ("text", "target"), ("source", "summary"), ("document", "abstract")]
+)
+def test_common_field_names_are_detected(tmp_path, text, summary):
+    ds = load_dataset(write_jsonl(tmp_path / "d.jsonl", [{text: "Body one.", summary: "Sum one."}]))
+    assert (ds.text_field, ds.summary_field) == (text, summary)
+    assert ds.documents[0].id == "line-1"
+
+
+def test_explicit_fields_and_multiple_references(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"uid": "a", "body": "Text.", "refs": ["One.", "Two."]}])
+    ds = load_dataset(path, text_field="body", summary_field="refs", id_field="uid")
+    assert ds.documents[0].references == ("One.", "Two.")
+    assert ds.documents[0].id == "a"
+
+
+def test_hash_covers_content_not_formatting(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", [{"id": "1", "document": "Text.", "summary": "S."}])
+    b = tmp_path / "b.jsonl"
+    b.write_text('{"summary":"S.",   "document":"Text.","id":"1"}\n\n')
+    c = write_jsonl(tmp_path / "c.jsonl", [{"id": "1", "article": "Text.", "highlights": "S."}])
+    d = write_jsonl(tmp_path / "d.jsonl", [{"id": "1", "document": "Text!", "summary": "S."}])
+    assert load_dataset(a).sha256 == load_dataset(b).sha256 == load_dataset(c).sha256
+    assert load_dataset(a).sha256 != load_dataset(d).sha256
+
+
+def test_limit_streams_and_changes_the_hash():
+    full, first = load_dataset(SAMPLE_DATASET), load_dataset(SAMPLE_DATASET, limit=3)
+    assert [d.id for d in first.documents] == [d.id for d in full.documents[:3]]
+    assert first.sha256 != full.sha256
+
+
+def test_unknown_explicit_field_names_the_fields(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"document": "x", "summary": "y"}])
+    with pytest.raises(DatasetError, match=r"text field 'body' not in the first record \(fields: document, summary\)"):
+        load_dataset(path, text_field="body")
