@@ -24,7 +24,7 @@ $(TINY)/config.json: $(STAMP)
 	$(BIN)/runner model tiny $(TINY)
 
 demo: $(STAMP) $(TINY)/config.json
-	$(BIN)/runner launch --model $(TINY) --batch-size 4 --results results
+	$(BIN)/runner launch --model $(TINY) --batch-size 8 --results results
 
 lint: $(STAMP)
 	$(BIN)/ruff check runner tests benchmarks

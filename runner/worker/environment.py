@@ -53,9 +53,22 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
+def cpu_name() -> str:
+    """The processor model (Linux /proc/cpuinfo), else what platform knows, with the core count."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} ({os.cpu_count()} cores)"
+
+
 def device_info(device: str, memory_limit: int | None) -> DeviceInfo:
     if device == "cpu":
-        return DeviceInfo(kind="cpu", name=platform.processor() or platform.machine(), catalog_gpu="cpu")
+        return DeviceInfo(kind="cpu", name=cpu_name(), catalog_gpu="cpu")
     import torch
 
     props = torch.cuda.get_device_properties(0)
