@@ -22,9 +22,13 @@ def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
     """Reasons this image/scenario cannot run on this GPU; empty when it can."""
     reasons = []
     if scenario.name not in image.scenarios:
-        reasons.append(f"image {image.key} does not run scenario {scenario.name} (it runs: {', '.join(image.scenarios)})")
+        reasons.append(
+            f"image {image.key} does not run scenario {scenario.name} (it runs: {', '.join(image.scenarios)})"
+        )
     if scenario.backend != image.backend:
-        reasons.append(f"scenario {scenario.name} needs the {scenario.backend} backend; image {image.key} has {image.backend}")
+        reasons.append(
+            f"scenario {scenario.name} needs the {scenario.backend} backend; image {image.key} has {image.backend}"
+        )
     if gpu.is_cpu:
         if image.device != "cpu":
             reasons.append(f"image {image.key} is built for CUDA GPUs; use --image cpu on a machine without one")

@@ -6,6 +6,8 @@ The CLI's ``launch`` and ``matrix`` both come through here, so every cell is con
 from __future__ import annotations
 
 import shutil
+import signal
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,8 +19,8 @@ from runner.errors import UserError
 from runner.executors import Executor, ExitInfo, create_executor
 from runner.scenarios import get_scenario
 from runner.schema import (
-    BatchSize,
     Batching,
+    BatchSize,
     DeviceInfo,
     Environment,
     ErrorInfo,
@@ -63,10 +65,16 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     scenario = get_scenario(req.scenario or image.default_scenario)
     reasons = compat.check(image, scenario, gpu)
     if reasons and not req.force:
-        raise UserError(f"{image.key}/{scenario.name} cannot run on {gpu.key}: {'; '.join(reasons)} (--force runs it anyway)")
+        raise UserError(
+            f"{image.key}/{scenario.name} cannot run on {gpu.key}: {'; '.join(reasons)} (--force runs it anyway)"
+        )
     if req.batch_size == "dynamic" and scenario.backend != "vllm":
-        raise UserError("--batch-size dynamic hands every prompt to vLLM at once; use a number or auto with hf scenarios")
+        raise UserError(
+            "--batch-size dynamic hands every prompt to vLLM at once; use a number or auto with hf scenarios"
+        )
     _check_model(req)
+    _check_prompt_template(req.prompt_template)
+    _check_data(req)
     dtype, notes = compat.adjustments(scenario, gpu)
     notes += compat.awq_note(scenario, gpu)
     run_id = req.run_id or rundir.new_run_id(image.key, gpu.key, scenario.name, req.batch_size)
@@ -118,6 +126,32 @@ def _check_model(req: LaunchRequest) -> None:
     check_model(req.model, req.synthetic_weights)
 
 
+def _check_prompt_template(template: str | None) -> None:
+    """A template the worker cannot fill would fail only after the model loaded; refuse it here."""
+    if template is None:
+        return
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise UserError(
+            f"--prompt-template {template!r} is not a valid template ({exc}): write literal braces as {{{{ and }}}}"
+        ) from None
+    if unknown := sorted(names - {"document", "instruction"}):
+        raise UserError(f"--prompt-template uses {{{unknown[0]}}}: only {{document}} and {{instruction}} are filled in")
+    if "document" not in names:
+        raise UserError("--prompt-template has no {document}: it must say where each document goes")
+
+
+def _check_data(req: LaunchRequest) -> None:
+    """Read the dataset once on the host, so a bad file is one line before anything starts rather than
+    a failed run after the model loaded; the worker reads it again, the same way."""
+    from runner.datasets import load_dataset
+
+    load_dataset(
+        req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
+    )
+
+
 def prepare_run_dir(results: Path, run_id: str) -> Path:
     run_dir = results / run_id
     try:
@@ -146,18 +180,41 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
     if resume is not None:
         run_dir = resume
         config = rundir.read_config(run_dir)
+        _check_resumable(run_dir)
         notes: list[str] = []
         executor_name = config.launch.executor
     else:
         config, notes = build_config(req)
         run_dir = prepare_run_dir(req.results, config.run_id)
-        if (run_dir / rundir.CONFIG).exists():
-            config = rundir.read_config(run_dir)  # re-running into the same folder resumes it
+        if (run_dir / rundir.CONFIG).exists():  # re-running into the same folder resumes it
+            config = _same_cell(rundir.read_config(run_dir), config, run_dir)
+            _check_resumable(run_dir)
         executor_name = req.executor
     executor = create_executor(executor_name, **req.executor_options)
     config = executor.prepare(config, catalog.get_image(config.image), catalog.get_gpu(config.gpu))
     rundir.write_config(run_dir, config)
     return PreparedLaunch(run_dir, config, executor, notes, req.timeout)
+
+
+def _same_cell(existing: RunConfig, new: RunConfig, run_dir: Path) -> RunConfig:
+    """The folder's own config, if the new options describe the same cell; a resumed run must not mix
+    documents generated under two settings (say, two --max-new-tokens) into one result."""
+    old_fields, new_fields = existing.model_dump(exclude={"launch"}), new.model_dump(exclude={"launch"})
+    changed = [k for k in old_fields if old_fields[k] != new_fields.get(k)]
+    if changed:
+        shown = "; ".join(f"{k}: {old_fields[k]!r} → {new_fields.get(k)!r}" for k in changed[:3])
+        raise UserError(
+            f"{run_dir} already holds a run with other settings ({shown}): "
+            f"pass another --run-id for a new run, or --resume {run_dir} to continue that one as it was"
+        )
+    return existing
+
+
+def _check_resumable(run_dir: Path) -> None:
+    """Refuse a folder a live worker holds, or whose records are damaged beyond the last line."""
+    if rundir.in_use(run_dir):
+        raise rundir.RunFolderBusy(run_dir)
+    rundir.read_docs(run_dir)  # a torn last line is fine (the worker cuts it); a damaged middle is not
 
 
 def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult:
@@ -171,11 +228,15 @@ def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult
     exit_info = launch.executor.execute(config, run_dir, on_line, launch.timeout)
     if (run_dir / rundir.RESULT).exists():
         result = rundir.read_result(run_dir)
+        if exit_info.timed_out and result.error and result.error.error_class == "Interrupted":
+            # The host stopped the worker the way Ctrl-C does; the cause was the clock.
+            result.error = _timeout_error(launch.timeout)
+            launch.notes.append("result written by the worker when --timeout stopped it")
     else:
-        result = finish_dead_run(run_dir, config, exit_info)
+        result = finish_dead_run(run_dir, config, exit_info, launch.timeout)
     if launch.notes:
         result.notes[:0] = launch.notes
-        rundir.write_result(run_dir, result)
+        _write_result(run_dir, result)
     return result
 
 
@@ -185,28 +246,79 @@ def launch(req: LaunchRequest, on_line: Callable[[str], None], resume: Path | No
     return prepared.run_dir, execute(prepared, on_line)
 
 
-def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo) -> RunResult:
-    """Write the result of a worker that died before it could (SIGKILL, container OOM kill, timeout)."""
+def _timeout_error(timeout: float | None) -> ErrorInfo:
+    return ErrorInfo(
+        error_class="Timeout",
+        message=f"stopped after --timeout {timeout:g} s; finished documents are kept and --resume continues the run"
+        if timeout
+        else "the worker ran past its time limit and was stopped",
+    )
+
+
+def dead_worker_error(exit_info: ExitInfo, timeout: float | None = None) -> ErrorInfo:
+    """Why a worker ended without writing a result, from what its exit looked like from outside."""
+    code = exit_info.exit_code
     if exit_info.oom_killed:
-        error = ErrorInfo(error_class="ContainerOOMKilled", message="the container was killed for using too much host memory (exit 137)")
-    elif exit_info.timed_out:
-        error = ErrorInfo(error_class="Timeout", message="the worker ran past --timeout and was stopped")
-    elif exit_info.exit_code in (-9, 137):
-        error = ErrorInfo(error_class="Killed", message=f"the worker was killed (exit code {exit_info.exit_code})")
-    else:
-        error = ErrorInfo(error_class="WorkerCrashed", message=f"the worker exited with code {exit_info.exit_code} without a result")
+        return ErrorInfo(
+            error_class="ContainerOOMKilled",
+            message="the container was killed for using too much host memory (exit 137, OOMKilled): "
+            "give it more memory or use a smaller --batch-size",
+        )
+    if exit_info.timed_out:
+        return _timeout_error(timeout)
+    if exit_info.interrupted:
+        return ErrorInfo(
+            error_class="Interrupted", message="interrupted before the worker could write a result; --resume continues"
+        )
+    if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        return ErrorInfo(
+            error_class="Killed",
+            message=f"the worker was killed with SIGKILL (exit code {code}): by hand, or by the kernel's "
+            "out-of-memory killer; finished documents are kept and --resume continues the run",
+        )
+    if code is not None and code < 0:
+        return ErrorInfo(
+            error_class="WorkerCrashed", message=f"the worker died from signal {_signal_name(-code)}; see worker.log"
+        )
+    return ErrorInfo(
+        error_class="WorkerCrashed", message=f"the worker exited with code {code} without a result; see worker.log"
+    )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeout: float | None = None) -> RunResult:
+    """Write the result of a worker that died before it could (SIGKILL, container OOM kill, timeout).
+
+    ``docs.jsonl`` is the source of truth, so the metrics are the ones the worker would have written;
+    only what the worker alone knew (its environment, load time, peak memory) is missing.
+    """
+    error = dead_worker_error(exit_info, timeout)
+    rundir.release_space(run_dir)  # a dead worker's disk reserve, returned before anything is written
     rundir.repair_docs(run_dir)
     records = rundir.read_docs(run_dir)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    try:
+        started = datetime.fromtimestamp((run_dir / rundir.CONFIG).stat().st_mtime, timezone.utc)
+    except OSError:
+        started = datetime.now(timezone.utc)
     result = RunResult(
         run_id=config.run_id,
         status="partial" if records else "failed",
-        started_at=stamp,
-        finished_at=stamp,
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         config=config,
         environment=Environment(
-            python="unknown", platform="unknown", sumbench="unknown",
-            device=DeviceInfo(kind="cpu" if config.device == "cpu" else "cuda", name=config.gpu, catalog_gpu=config.gpu),
+            python="unknown",
+            platform="unknown",
+            sumbench="unknown",
+            device=DeviceInfo(
+                kind="cpu" if config.device == "cpu" else "cuda", name=config.gpu, catalog_gpu=config.gpu
+            ),
             launch=config.launch,
         ),
         batching=Batching(requested=config.batch_size, planned_max=config.max_batch_size),
@@ -215,6 +327,20 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo) -> Ru
         notes=["result written by the host: the worker ended without one"],
         error=error,
     )
-    rundir.write_result(run_dir, result)
+    rundir.write_text_best_effort(
+        run_dir / rundir.ERROR_LOG,
+        f"{error.error_class}: {error.message}\n(exit code {exit_info.exit_code}; the worker left no traceback, "
+        f"see {rundir.WORKER_LOG})\n",
+    )
+    _write_result(run_dir, result)
     return result
 
+
+def _write_result(run_dir: Path, result: RunResult) -> None:
+    try:
+        rundir.write_result(run_dir, result)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {run_dir / rundir.RESULT} ({exc.strerror or exc}): "
+            f"free space there, then --resume {run_dir}; {rundir.DOCS} keeps every finished document"
+        ) from None

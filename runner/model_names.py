@@ -25,6 +25,13 @@ def check_model(model: str, synthetic: bool) -> None:
         if not (path / "config.json").is_file():
             raise UserError(f"model folder {model} has no config.json: is it a Hugging Face checkpoint?")
         return
+    if model.count("/") == 1 and path.parent.is_dir():
+        # "models/tiny-lama" reads as a hub id; with a local models/ beside it, it is a mistyped path,
+        # and taking it for a hub id would only fail after minutes of download retries.
+        raise UserError(
+            f"model folder {model} does not exist (though {path.parent}/ does): "
+            "correct the path, or build a model there with `runner model tiny DIR`"
+        )
     if model.startswith((".", "/", "~")) or model.count("/") != 1:
         raise UserError(
             f"model {model!r} is neither a folder nor a hub id (org/name); "

@@ -3,16 +3,23 @@
 Shared by the worker (which writes it) and the host (which reads it, resumes it, and finishes it when
 a worker died without a word). Records are appended and flushed one batch at a time, and JSON files are
 replaced atomically, so a crash at any moment leaves every finished document readable.
+
+Two more guards keep that promise when things go badly: a worker holds a lock on the folder, so two
+workers never append the same documents to one ``docs.jsonl``; and it sets a little disk space aside
+while it runs, so that a full disk, which stops the records, still leaves room for ``result.json``
+to say what happened.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -25,6 +32,9 @@ DOCS = "docs.jsonl"
 RESULT = "result.json"
 WORKER_LOG = "worker.log"
 ERROR_LOG = "error.log"
+LOCK = ".lock"
+RESERVE = ".reserve"
+RESERVE_BYTES = 1 << 20  # far more than result.json and error.log need, and nothing on any real disk
 
 
 def new_run_id(image: str, gpu: str, scenario: str, batch_size: object) -> str:
@@ -63,7 +73,98 @@ def read_config(run_dir: Path) -> RunConfig:
 
 
 def write_result(run_dir: Path, result: RunResult) -> None:
-    write_json_atomic(run_dir / RESULT, result.model_dump_json(indent=2))
+    """Write ``result.json``; on a full disk, give back the reserved space and try once more."""
+    text = result.model_dump_json(indent=2)
+    try:
+        write_json_atomic(run_dir / RESULT, text)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC or not release_space(run_dir):
+            raise
+        write_json_atomic(run_dir / RESULT, text)
+
+
+def reserve_space(run_dir: Path, size: int = RESERVE_BYTES) -> bool:
+    """Set ``size`` bytes of disk aside for the end of the run; False where the disk has no room.
+
+    Filesystems refuse a write when they are full, even a small one, and a run that fills the disk
+    would otherwise be unable to record that it did.
+    """
+    path = run_dir / RESERVE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except (AttributeError, OSError) as exc:  # no fallocate here: write the zeros
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise
+                os.write(fd, bytes(size))
+        finally:
+            os.close(fd)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def release_space(run_dir: Path) -> bool:
+    """Free the space ``reserve_space`` set aside; True when there was some."""
+    try:
+        (run_dir / RESERVE).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def write_text_best_effort(path: Path, text: str) -> bool:
+    """Write a diagnostic file (``error.log``) where a failure to write must not hide the first error."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for one worker; raises ``RunFolderBusy`` if another holds it.
+
+    Two workers on one folder (a second ``--resume`` while the first still runs) would both append the
+    same pending documents. The lock is advisory (``flock``), released by the kernel when its holder
+    dies, so a SIGKILLed worker never leaves a stale one behind.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: run unguarded
+        yield
+        return
+    with (run_dir / LOCK).open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderBusy(run_dir) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def in_use(run_dir: Path) -> bool:
+    """Whether a live worker holds ``run_dir`` right now."""
+    if not (run_dir / LOCK).exists():
+        return False
+    try:
+        with locked(run_dir):
+            return False
+    except RunFolderBusy:
+        return True
+    except OSError:
+        return False
+
+
+class RunFolderBusy(UserError):
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"{run_dir} is in use by a running worker: wait for it to finish, or stop it before resuming")
 
 
 def read_result(run_dir: Path) -> RunResult:
@@ -113,21 +214,39 @@ def read_docs(run_dir: Path) -> list[DocRecord]:
         except ValidationError:
             if number == len(lines):
                 break
-            raise UserError(f"{path}:{number}: corrupt record in the middle of the file") from None
+            raise UserError(
+                f"{path}:{number}: corrupt record in the middle of the file: "
+                "delete that line (its document runs again) and resume"
+            ) from None
     return records
 
 
 class DocWriter:
-    """Appends records and makes each batch durable before the next one starts."""
+    """Appends records and makes each batch durable before the next one starts.
+
+    A batch goes down in one write and one fsync. If that write fails (a full disk, a quota), the file
+    is cut back to where the batch began, so ``docs.jsonl`` holds whole batches only and the error
+    reaches the caller instead of sitting in a buffer to be retried, half-written, at close.
+    """
 
     def __init__(self, run_dir: Path) -> None:
-        self._file = (run_dir / DOCS).open("a", encoding="utf-8")
+        self.path = run_dir / DOCS
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write_batch(self, records: Iterable[DocRecord]) -> None:
-        for record in records:
-            self._file.write(record.model_dump_json() + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        data = "".join(record.model_dump_json() + "\n" for record in records).encode("utf-8")
+        start = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

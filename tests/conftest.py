@@ -6,12 +6,18 @@ runs go through the real `runner` command in a subprocess, as a user would start
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# Torch starts one OpenMP thread per core. A tiny model gains nothing from them, and where cores are few and
+# shared (CI, or several test runs at once) threads spinning against each other turned a half-second run into
+# ten seconds. Set before torch is imported, here and in every worker a test starts, which inherits it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from runner.datasets import load_dataset
 from runner.paths import REPO_ROOT, SAMPLE_DATASET
@@ -27,7 +33,9 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny(out, texts)
 
 
-def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 300, **kwargs
+) -> subprocess.CompletedProcess:
     """Run `python -m runner ARGS` in a subprocess, from the repo root, capturing text output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
@@ -51,9 +59,129 @@ def cli():
 def finished_run(tiny_model, tmp_path_factory) -> Path:
     """One completed run of the tiny model on the first 6 bundled documents, batch size 2."""
     results = tmp_path_factory.mktemp("results")
-    proc = run_cli([
-        "launch", "--model", str(tiny_model), "--limit", "6", "--batch-size", "2",
-        "--max-new-tokens", "12", "--results", str(results), "--run-id", "e2e",
-    ])
+    proc = run_cli(
+        [
+            "launch",
+            "--model",
+            str(tiny_model),
+            "--limit",
+            "6",
+            "--batch-size",
+            "2",
+            "--max-new-tokens",
+            "12",
+            "--results",
+            str(results),
+            "--run-id",
+            "e2e",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return results / "e2e"
+
+
+# --- Runs of the tiny model on small, short documents: crash, resume and failure tests --------------------
+#
+# The bundled how-to articles are ~500 tokens each; a dozen one-sentence documents keep a run of the tiny
+# model well under a second of generation, so tests can afford to kill, resume and break many of them.
+
+WORDS = ["river", "stone", "lantern", "meadow", "copper", "violet", "harbor", "thistle", "falcon", "amber"]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    """Write ``records`` as JSONL (one object per line) and return ``path``."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def short_records(n: int = 12) -> list[dict]:
+    """``n`` small documents of one to four sentences, each ending in words of its own, with ids
+    ``doc-00``... and a one-line reference summary.
+
+    The tiny random model's greedy output mostly repeats the last token of its prompt, so with
+    ``--prompt-template "{document}"`` documents get different summaries, and a record written under
+    the wrong id shows."""
+    sentence = "The note describes a small garden path by the old wall."
+    return [
+        {
+            "id": f"doc-{i:02d}",
+            "document": " ".join([sentence] * (1 + i % 4) + [f"Item {i} ends at the {WORDS[i % len(WORDS)]}"]),
+            "summary": f"A short note about a garden path and the {WORDS[i % len(WORDS)]}.",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def small_dataset(tmp_path) -> Path:
+    """A 12-document JSONL of short documents (see ``short_records``)."""
+    return write_jsonl(tmp_path / "small.jsonl", short_records(12))
+
+
+@pytest.fixture
+def make_run_dir(tiny_model, small_dataset, tmp_path):
+    """Factory: ``make_run_dir(**launch_options) -> run folder`` holding a ``config.json`` for the tiny model.
+
+    The config goes through ``runner.launching.build_config`` exactly as ``runner launch`` builds it
+    (defaults: the small dataset, batch size 2, 8 new tokens), so the folder can be run in-process with
+    ``run_worker``, by ``python -m runner.worker RUN_DIR``, or resumed with ``runner launch --resume``.
+    """
+    from runner import rundir
+    from runner.launching import LaunchRequest, build_config, prepare_run_dir
+    from runner.schema import LaunchInfo
+
+    counter = iter(range(1000))
+
+    def make(**options) -> Path:
+        options = {"model": str(tiny_model), "data": str(small_dataset), "batch_size": 2, "max_new_tokens": 8} | options
+        options.setdefault("run_id", f"run-{next(counter)}")
+        options.setdefault("results", tmp_path / "results")
+        config, _ = build_config(LaunchRequest(**options))
+        run_dir = prepare_run_dir(Path(options["results"]), config.run_id)
+        rundir.write_config(run_dir, config.model_copy(update={"launch": LaunchInfo(executor="process")}))
+        return run_dir
+
+    return make
+
+
+@pytest.fixture
+def run_worker():
+    """Run the worker on a folder inside the test process (torch is imported once, not per run);
+    returns its exit code. Fault-injection variables are read from ``os.environ`` (use monkeypatch)."""
+    from runner.worker.run import run
+
+    return run
+
+
+def read_docs(run_dir: Path) -> list[dict]:
+    """The records of ``run_dir/docs.jsonl`` as dicts, in file order."""
+    path = run_dir / "docs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def read_result(run_dir: Path) -> dict:
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.05, what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid``, from /proc (Linux): how a test finds the worker a ``runner launch`` started."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children

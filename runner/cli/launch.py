@@ -15,7 +15,7 @@ from runner.paths import SAMPLE_DATASET
 @click.option("--image", default="cpu", show_default=True, help="Image from the catalog (`runner catalog images`).")
 @click.option("--gpu", default="cpu", show_default=True, help="GPU type from the catalog (`runner catalog gpus`): t4, a100-80gb, ...")
 @click.option("--scenario", help="Scenario (`runner catalog scenarios`); default: the image's own default.")
-@click.option("--model", required=True, help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.")
+@click.option("--model", help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.")
 @click.option("--data", default=str(SAMPLE_DATASET), show_default="bundled how-to sample",
               type=click.Path(dir_okay=False), help="Dataset JSONL.")
 @click.option("--batch-size", type=BATCH_SIZE, default="1", show_default=True,
@@ -25,6 +25,10 @@ from runner.paths import SAMPLE_DATASET
 @click.option("--executor", type=click.Choice(["process", "docker"]), default="process", show_default=True,
               help="process: a subprocess of this Python; docker: the image in a container.")
 @click.option("--docker-host", help="Docker engine to use, e.g. ssh://user@gpu-vm (Docker's own ssh transport).")
+@click.option("--gpu-uuid", "gpu_uuids", multiple=True,
+              help="With --executor docker: run on this card (nvidia-smi -L) instead of the first of the --gpu type.")
+@click.option("--docker-network",
+              help="With --executor docker: container network (default: none; host where a hub model downloads).")
 @click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--max-input-tokens", type=click.IntRange(1), default=4096, show_default=True,
               help="Longer prompts are skipped and counted, never truncated.")
@@ -43,8 +47,18 @@ from runner.paths import SAMPLE_DATASET
 @click.option("--max-batch-size", type=click.IntRange(1), help="Upper bound for --batch-size auto (default: the memory plan).")
 @click.option("--price-per-hour", type=click.FloatRange(0), help="USD per GPU-hour for $/1k docs (default: the catalog's).")
 @click.option("--timeout", type=click.FloatRange(1), help="Stop the worker after this many seconds.")
+@click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
+              help="Run the cell N times (run ids ending -r1..-rN) and print mean ± stdev of speed and ROUGE-1.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every worker log line.")
-def launch(resume: Path | None, verbose: bool, docker_host: str | None, **options) -> None:
+def launch(
+    resume: Path | None,
+    verbose: bool,
+    docker_host: str | None,
+    gpu_uuids: tuple[str, ...],
+    docker_network: str | None,
+    repeat: int,
+    **options,
+) -> None:
     """Run one cell (image x scenario x GPU x batch size) and collect its results.
 
     The worker writes RESULTS/RUN-ID/ with config.json, docs.jsonl (one record per document, as each
@@ -53,12 +67,26 @@ def launch(resume: Path | None, verbose: bool, docker_host: str | None, **option
     """
     from runner.console import RunProgress, console, summary_table
     from runner.launching import LaunchRequest, execute, prepare
+    from runner.repeats import repeat_requests, summarize, summary_lines, worst_status
 
-    executor_options = {"docker_host": docker_host} if docker_host else {}
+    docker_options = {"docker_host": docker_host, "gpu_uuids": gpu_uuids, "network": docker_network}
+    executor_options = {k: v for k, v in docker_options.items() if v}
+    if executor_options and options["executor"] != "docker" and resume is None:
+        raise click.UsageError("--docker-host, --gpu-uuid and --docker-network need --executor docker")
     req = LaunchRequest(**options, executor_options=executor_options)
-    prepared = prepare(req, resume)
-    cfg = prepared.config
-    with RunProgress(f"{cfg.image}/{cfg.scenario} on {cfg.gpu}", verbose=verbose) as progress:
-        result = execute(prepared, progress.on_line)
-    console.print(summary_table(result, prepared.run_dir))
-    sys.exit({"completed": 0, "partial": 3}.get(result.status, 1))
+    if resume is None and not options["model"]:
+        raise click.UsageError("Missing option '--model' (only --resume RUN-DIR runs without one).")
+    if repeat > 1 and resume is not None:
+        raise click.UsageError("--repeat starts new runs; it cannot be combined with --resume")
+    results = []
+    for one in repeat_requests(req, repeat):
+        prepared = prepare(one, resume)
+        cfg = prepared.config
+        with RunProgress(f"{cfg.image}/{cfg.scenario} on {cfg.gpu}", verbose=verbose) as progress:
+            result = execute(prepared, progress.on_line)
+        console.print(summary_table(result, prepared.run_dir))
+        results.append(result)
+    if repeat > 1:
+        for line in summary_lines(summarize(results)):
+            console.print(line, markup=False, highlight=False)
+    sys.exit({"completed": 0, "partial": 3}.get(worst_status(results), 1))

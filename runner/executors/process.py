@@ -1,11 +1,19 @@
-"""The embedded default: the worker in a subprocess of the current Python environment."""
+"""The embedded default: the worker in a subprocess of the current Python environment.
+
+Stopping is the part that needs care. Ctrl-C in a terminal reaches the host and the worker together;
+SIGTERM from a scheduler or ``kill`` reaches the host alone. Either way the host asks the worker to
+stop with SIGTERM, waits while it writes its partial result, and only then returns, so the run folder
+always ends with a ``result.json`` that says ``Interrupted``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from runner.executors.base import Executor, ExitInfo, LineHandler
@@ -21,40 +29,79 @@ class ProcessExecutor(Executor):
         return config.model_copy(update={"launch": LaunchInfo(executor=self.name)})
 
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "runner.worker", str(run_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            env=None,
-        )
-        timed_out = threading.Event()
+        with _sigterm_interrupts():
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "runner.worker", str(run_dir)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
+                env=None,
+            )
+            timed_out = threading.Event()
 
-        def on_timeout() -> None:
-            timed_out.set()
-            _stop(proc)
+            def on_timeout() -> None:
+                timed_out.set()
+                _stop(proc)
 
-        timer = threading.Timer(timeout, on_timeout) if timeout else None
-        if timer:
-            timer.daemon = True
-            timer.start()
-        interrupted = False
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                on_line(line.rstrip("\n"))
-            proc.wait()
-        except KeyboardInterrupt:
-            interrupted = True
-            _stop(proc)
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                on_line(line.rstrip("\n"))
-        finally:
+            timer = threading.Timer(timeout, on_timeout) if timeout else None
             if timer:
-                timer.cancel()
+                timer.daemon = True
+                timer.start()
+            interrupted = False
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    on_line(line.rstrip("\n"))
+                proc.wait()
+            except KeyboardInterrupt:
+                interrupted = True
+                with _ignoring_stop_signals():  # a second Ctrl-C must not cut the worker's result short
+                    _stop(proc)
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        on_line(line.rstrip("\n"))
+            finally:
+                if timer:
+                    timer.cancel()
         return ExitInfo(exit_code=proc.returncode, timed_out=timed_out.is_set(), interrupted=interrupted)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While the worker runs, SIGTERM to the host stops it the way Ctrl-C does, instead of killing the host
+    and leaving an orphaned worker to run on unwatched."""
+    if not _main_thread():  # signal handlers can only be set from the main thread
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _ignoring_stop_signals() -> Iterator[None]:
+    if not _main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -1,8 +1,19 @@
 """Fault injection for tests of the recovery paths, switched on by environment variables only.
 
-SUMBENCH_INJECT_OOM_AT_BATCH=N raises the backend's out-of-memory error for any generate call of N or
-more prompts, so the auto batch size's halving can be exercised on a CPU exactly as a GPU triggers it.
-SUMBENCH_INJECT_DELAY_S=S sleeps S seconds per batch, so a test can kill a worker mid-run.
+A GPU's failures cannot be summoned on a CPU, so the worker calls ``before_generate`` before every
+batch and these variables make it fail the way a GPU would, at a chosen point:
+
+SUMBENCH_INJECT_OOM_AT_BATCH=N
+    raises the backend's out-of-memory error for any generate call of N or more prompts, so the auto
+    batch size's halving can be exercised on a CPU exactly as a GPU triggers it.
+SUMBENCH_INJECT_ERROR=KIND@B[:MESSAGE]
+    raises KIND (RuntimeError, CudaError or MemoryError) before batch number B (the ``batch`` field of
+    ``docs.jsonl``), after the earlier batches were written, so a mid-run crash keeps real records.
+SUMBENCH_INJECT_DELAY_S=S
+    sleeps S seconds per batch, so a test can kill or interrupt a worker mid-run.
+
+A run with any of them set says so in its result's notes: an injected failure is never mistaken for
+a measured one.
 """
 
 from __future__ import annotations
@@ -10,12 +21,40 @@ from __future__ import annotations
 import os
 import time
 
+PREFIX = "SUMBENCH_INJECT_"
+KINDS = ("RuntimeError", "CudaError", "MemoryError")
 
-def before_generate(batch_size: int) -> None:
-    threshold = os.environ.get("SUMBENCH_INJECT_OOM_AT_BATCH")
+
+def active() -> dict[str, str]:
+    """The fault-injection variables set in this process."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(PREFIX) and v}
+
+
+def before_generate(batch_size: int, batch_no: int = 0) -> None:
+    threshold = os.environ.get(f"{PREFIX}OOM_AT_BATCH")
     if threshold and batch_size >= int(threshold):
         import torch
 
         raise torch.OutOfMemoryError(f"injected: CUDA out of memory at batch size {batch_size}")
-    if delay := os.environ.get("SUMBENCH_INJECT_DELAY_S"):
+    if spec := os.environ.get(f"{PREFIX}ERROR"):
+        _maybe_raise(spec, batch_no)
+    if delay := os.environ.get(f"{PREFIX}DELAY_S"):
         time.sleep(float(delay))
+
+
+def _maybe_raise(spec: str, batch_no: int) -> None:
+    head, _, message = spec.partition(":")
+    kind, _, at = head.partition("@")
+    if kind not in KINDS or not at.isdigit():
+        raise ValueError(f"{PREFIX}ERROR={spec!r}: expected KIND@BATCH[:MESSAGE], KIND one of {', '.join(KINDS)}")
+    if batch_no != int(at):
+        return
+    message = message or f"injected {kind} before batch {batch_no}"
+    if kind == "MemoryError":
+        raise MemoryError(message)
+    if kind == "CudaError":
+        import torch
+
+        # What torch raises for an illegal memory access or a kernel without an image for the GPU.
+        raise getattr(torch, "AcceleratorError", RuntimeError)(f"CUDA error: {message}")
+    raise RuntimeError(message)

@@ -6,17 +6,22 @@ by writing ``result.json`` with a status and every document that finished, so a 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import signal
+import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from runner import events, rundir
 from runner.aggregate import aggregate
-from runner.datasets import Dataset, Document, load_dataset
+from runner.datasets import Dataset, DatasetError, Document, load_dataset
+from runner.errors import UserError
 from runner.schema import (
     BackendInfo,
     Batching,
@@ -42,7 +47,7 @@ WARMUP_NEW_TOKENS = 4  # enough to compile kernels and allocate the KV cache onc
 
 
 class TooManySkipped(Exception):
-    """More prompts than allowed were over the input limit."""
+    """More prompts than allowed were over the input limit or refused by the backend."""
 
 
 @dataclass
@@ -55,6 +60,7 @@ class RunState:
     env: Environment | None = None
     backend: BackendInfo | None = None
     skipped_too_long: int = 0
+    skipped_by_backend: int = 0
     load_seconds: float | None = None
     warmup_seconds: float | None = None
     batch_size: int | None = None
@@ -69,50 +75,153 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def setup_logging(run_dir: Path) -> None:
+class _QuietFileHandler(logging.FileHandler):
+    """``worker.log`` on a disk that may fill up: a failed log write must not print a traceback.
+
+    The stream handler still carries every message to the host, so nothing is lost from the console.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _logging_to(run_dir: Path) -> Iterator[None]:
+    """Log to ``worker.log`` and stderr, redacted, for the length of one run; then remove the handlers
+    again, so a test or a caller that runs several cells in one process does not log each line twice."""
     fmt = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
+    previous_level = root.level
     root.setLevel(logging.INFO)
-    for handler in (logging.FileHandler(run_dir / rundir.WORKER_LOG, encoding="utf-8"), logging.StreamHandler()):
+    handlers = [_QuietFileHandler(run_dir / rundir.WORKER_LOG, encoding="utf-8"), logging.StreamHandler()]
+    for handler in handlers:
         handler.setFormatter(fmt)
         root.addHandler(handler)
     for noisy in ("httpx", "urllib3", "filelock", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(previous_level)
 
 
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
-def classify(exc: BaseException, backend: Backend | None) -> str:
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _set_stop_handlers(handler) -> dict:
+    """Point SIGINT and SIGTERM at ``handler``; returns the previous handlers."""
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+
+
+def _is_out_of_memory(exc: BaseException, backend: Backend | None) -> bool:
+    if backend is not None:
+        return backend.is_out_of_memory(exc)
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+def _is_cuda_error(exc: BaseException) -> bool:
+    return "CUDA error" in str(exc) or type(exc).__name__ in ("CudaError", "AcceleratorError")
+
+
+def classify(exc: BaseException, backend: Backend | None, config: RunConfig | None = None) -> str:
+    """The error class a result records: what a person filters failures by in a report.
+
+    Interruptions, too many long prompts and out-of-memory keep their own class even under ``--force``,
+    because their cause is known; any other failure of a forced run is recorded as ``Incompatible``,
+    the rules having predicted it.
+    """
     if isinstance(exc, KeyboardInterrupt):
         return "Interrupted"
     if isinstance(exc, TooManySkipped):
         return "TooManyPromptsSkipped"
-    if backend is not None and backend.is_out_of_memory(exc):
+    if _is_out_of_memory(exc, backend):
         return "OutOfMemoryError"
-    if "CUDA error" in str(exc) or type(exc).__name__ in ("CudaError", "AcceleratorError"):
+    if config is not None and config.forced and config.incompatibility:
+        return "Incompatible"
+    if _is_cuda_error(exc):
         return "CudaError"
     return type(exc).__name__
 
 
+def describe(exc: BaseException, backend: Backend | None, config: RunConfig) -> ErrorInfo:
+    """Error class and a one-line message that says what happened and what to do about it."""
+    error_class = classify(exc, backend, config)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if error_class == "Interrupted":
+        how = str(exc) or "Ctrl-C"
+        message = f"interrupted ({how}); finished documents are kept and --resume on this run folder continues it"
+    elif error_class == "OutOfMemoryError" and config.batch_size != "auto":
+        message = f"{text}: use a smaller --batch-size, or --batch-size auto to halve it on out-of-memory"
+    elif error_class == "OutOfMemoryError":
+        message = f"{text}: out of memory even at batch size 1; the model or its prompts do not fit this device"
+    elif error_class == "Incompatible":
+        original = "CudaError" if _is_cuda_error(exc) else type(exc).__name__
+        message = f"{original}: {text} (launched with --force despite: {config.incompatibility})"
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        message = (
+            f"No space left on device{where}: free space on that disk (or pass --results on another one), "
+            "then --resume this run folder; finished documents are kept"
+        )
+    else:
+        message = text
+    return ErrorInfo(error_class=error_class, message=redact(message))
+
+
 def run(run_dir: Path) -> int:
-    """Run the cell configured in ``run_dir/config.json``; the exit code mirrors the status."""
-    config = rundir.read_config(run_dir)
-    setup_logging(run_dir)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    """Run the cell configured in ``run_dir/config.json``; the exit code mirrors the status.
+
+    Exit codes: 0 completed, 3 partial, 1 failed, 2 when the folder cannot be run at all (no valid
+    config, or another worker holds it); in that last case nothing in the folder is touched.
+    """
+    previous = _set_stop_handlers(_raise_interrupt)
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                config = rundir.read_config(run_dir)
+                stack.enter_context(rundir.locked(run_dir))
+            except UserError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            stack.enter_context(_logging_to(run_dir))
+            if not rundir.reserve_space(run_dir):
+                log.warning("could not set disk space aside in %s: is the disk full?", run_dir)
+            stack.callback(rundir.release_space, run_dir)
+            return _run(config, run_dir)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(config: RunConfig, run_dir: Path) -> int:
     state = RunState(started_at=now())
+    if injected := faults.active():
+        state.notes.append("fault injection: " + ", ".join(f"{k}={v}" for k, v in injected.items()))
     backend: Backend | None = None
     error: ErrorInfo | None = None
     try:
         backend = _execute(config, run_dir, state)
+        # From here on the result must be written whatever arrives: a second Ctrl-C, the host's SIGTERM.
+        _set_stop_handlers(signal.SIG_IGN)
     except BaseException as exc:  # every failure becomes a result, including Ctrl-C
+        _set_stop_handlers(signal.SIG_IGN)
         backend = backend or getattr(exc, "backend", None)
-        error = ErrorInfo(error_class=classify(exc, backend), message=redact(str(exc) or type(exc).__name__))
-        (run_dir / rundir.ERROR_LOG).write_text(redact(traceback.format_exc()), encoding="utf-8")
+        error = describe(exc, backend, config)
+        rundir.write_text_best_effort(run_dir / rundir.ERROR_LOG, redact(traceback.format_exc()))
         log.error("%s: %s", error.error_class, error.message)
     result = _result(config, run_dir, state, error)
-    rundir.write_result(run_dir, result)
+    try:
+        rundir.write_result(run_dir, result)
+    except OSError as exc:
+        log.error("could not write %s: %s", run_dir / rundir.RESULT, exc)
+        return 1
     events.emit("result", status=result.status, result=result.model_dump(mode="json"))
     return {"completed": 0, "partial": 3}.get(result.status, 1)
 
@@ -149,17 +258,25 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     state.skipped_too_long = len(too_long)
     if too_long:
         log.warning("%d documents over the %d-token input limit are skipped, not truncated", len(too_long), limit)
+        shown = ", ".join(d.id for d in too_long[:10]) + (", ..." if len(too_long) > 10 else "")
+        state.notes.append(f"skipped {len(too_long)} documents over {limit} prompt tokens: {shown}")
     if len(too_long) > config.max_skipped_fraction * len(dataset):
         raise TooManySkipped(
             f"{len(too_long)} of {len(dataset)} prompts exceed {limit} tokens "
             f"(allowed: {config.max_skipped_fraction:.0%}); raise --max-input-tokens or use shorter documents"
         )
 
-    rundir.repair_docs(run_dir)
+    if cut := rundir.repair_docs(run_dir):
+        log.warning("cut a torn last line (%d bytes) off %s: that document runs again", cut, rundir.DOCS)
     done = rundir.read_docs(run_dir)
     done_ids = {r.id for r in done}
     if done:
         log.info("resuming: %d documents already done", len(done))
+    if strangers := sorted(done_ids - {d.id for d in dataset.documents}):
+        raise DatasetError(
+            f"{rundir.DOCS} holds {len(strangers)} documents the dataset does not (e.g. {strangers[0]!r}): "
+            "the dataset or --limit changed since this run started; start a new run instead of resuming"
+        )
     # Longest first: an out-of-memory error shows up in the first batch, not after an hour.
     pending = sorted(
         (d for d in dataset.documents if d.id not in done_ids and lengths[d.id] <= limit),
@@ -212,10 +329,10 @@ def _generate_all(
         batch = pending[:size]
         texts = [prompts[d.id] for d in batch]
         try:
-            faults.before_generate(len(batch))
+            faults.before_generate(len(batch), batch_no)
             if not warm:
                 t0 = time.perf_counter()
-                backend.generate(texts, min(WARMUP_NEW_TOKENS, config.max_new_tokens))
+                backend.warmup(texts, min(WARMUP_NEW_TOKENS, config.max_new_tokens))
                 backend.synchronize()
                 state.warmup_seconds = time.perf_counter() - t0
                 warm = True
@@ -230,7 +347,9 @@ def _generate_all(
             if not backend.is_out_of_memory(exc) or config.batch_size != "auto" or size == 1:
                 raise
             backend.free_memory()
-            state.oom_events.append(OOMEvent(batch_size=size, documents=[d.id for d in batch], message=str(exc)))
+            state.oom_events.append(
+                OOMEvent(batch_size=size, documents=[d.id for d in batch], message=redact(str(exc)))
+            )
             log.warning("out of memory at batch size %d; retrying the same documents at %d", size, size // 2)
             size = max(1, size // 2)
             state.batch_size = size
@@ -238,6 +357,10 @@ def _generate_all(
             continue
         records = []
         for doc, gen in zip(batch, generations, strict=True):
+            if gen.skipped:
+                state.skipped_by_backend += 1
+                log.warning("document %s: the backend refused its %d-token prompt", doc.id, lengths[doc.id])
+                continue
             scores = quality.rouge(gen.text, doc.references) if doc.references else None
             records.append(
                 DocRecord(
@@ -254,17 +377,39 @@ def _generate_all(
         writer.write_batch(records)
         batch_no += 1
         pending = pending[len(batch) :]
-        state.generated_now += len(batch)
+        state.generated_now += len(records)
+        _check_skipped(config, state)
         done += len(batch)
         generated_seconds += seconds
         events.emit(
-            "progress", done=done, total=total, batch_size=len(batch), docs_per_second=state.generated_now / generated_seconds
+            "progress",
+            done=done,
+            total=total,
+            batch_size=len(batch),
+            docs_per_second=state.generated_now / generated_seconds,
+        )
+
+
+def _check_skipped(config: RunConfig, state: RunState) -> None:
+    """Fail the run once the prompts the backend refused, with those over the limit, pass the allowed share."""
+    if not state.skipped_by_backend or state.dataset is None:
+        return
+    skipped = state.skipped_too_long + state.skipped_by_backend
+    if skipped > config.max_skipped_fraction * len(state.dataset):
+        raise TooManySkipped(
+            f"{skipped} of {len(state.dataset)} prompts skipped, {state.skipped_by_backend} of them refused by the "
+            f"backend (allowed: {config.max_skipped_fraction:.0%}); raise --max-input-tokens or use shorter documents"
         )
 
 
 def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo | None) -> RunResult:
-    records = rundir.read_docs(run_dir)
-    metrics = aggregate(records, skipped_too_long=state.skipped_too_long)
+    notes = list(state.notes)
+    try:
+        records = rundir.read_docs(run_dir)
+    except (UserError, OSError) as exc:  # the failure may be docs.jsonl itself; the result still gets written
+        records = []
+        notes.append(f"could not read {rundir.DOCS}: {redact(str(exc))}")
+    metrics = aggregate(records, skipped_too_long=state.skipped_too_long, skipped_by_backend=state.skipped_by_backend)
     metrics.model_load_seconds = state.load_seconds
     metrics.warmup_seconds = state.warmup_seconds
     metrics.peak_memory_bytes, metrics.peak_memory_allocated_bytes, metrics.peak_memory_source = state.peak
@@ -272,16 +417,17 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         metrics.energy_joules = state.energy_joules
         metrics.energy_per_doc_joules = state.energy_joules / state.generated_now
     if config.price_per_hour_usd is not None and metrics.documents and metrics.generate_seconds:
-        metrics.cost_per_1k_docs_usd = config.price_per_hour_usd * metrics.generate_seconds / 3600 / metrics.documents * 1000
+        metrics.cost_per_1k_docs_usd = (
+            config.price_per_hour_usd * metrics.generate_seconds / 3600 / metrics.documents * 1000
+        )
     started = datetime.fromisoformat(state.started_at)
     metrics.wall_seconds = (datetime.now(timezone.utc) - started).total_seconds()
 
-    notes = list(state.notes)
     quality_meaningful = not config.synthetic_weights
     if state.dataset is not None and records:
         by_id = {d.id: d for d in state.dataset.documents}
-        leads = [quality.rouge(quality.lead3(by_id[r.id].text), by_id[r.id].references) for r in records if by_id[r.id].references]
-        metrics.lead3_rouge = quality.mean(leads)
+        docs = [by_id[r.id] for r in records if r.id in by_id and by_id[r.id].references]
+        metrics.lead3_rouge = quality.mean([quality.rouge(quality.lead3(d.text), d.references) for d in docs])
     if config.synthetic_weights:
         notes.append(
             f"synthetic weights: output length forced to {config.max_new_tokens} tokens; ROUGE is not meaningful"
@@ -306,9 +452,15 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         config=config,
         environment=env,
         dataset=DatasetInfo(
-            path=ds.path, sha256=ds.sha256, documents=len(ds),
-            text_field=ds.text_field, summary_field=ds.summary_field, id_field=ds.id_field,
-        ) if ds else None,
+            path=ds.path,
+            sha256=ds.sha256,
+            documents=len(ds),
+            text_field=ds.text_field,
+            summary_field=ds.summary_field,
+            id_field=ds.id_field,
+        )
+        if ds
+        else None,
         backend=state.backend,
         batching=Batching(
             requested=config.batch_size,
@@ -321,4 +473,3 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         notes=notes,
         error=error,
     )
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 import sys
 
-from runner.nvml import energy_millijoules
+from runner.nvml import energy_millijoules, list_gpus
 
 
 class MemoryTracker:
@@ -39,11 +39,29 @@ class MemoryTracker:
         return torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated(), "torch_cuda_max_reserved"
 
 
+def nvml_index(device: str) -> int | None:
+    """NVML's index of the GPU torch calls device 0.
+
+    NVML numbers every GPU in the machine while CUDA numbers only those CUDA_VISIBLE_DEVICES lets the
+    process see, so the same card can be 0 to torch and 3 to NVML; the UUID both report settles it.
+    """
+    if device == "cpu":
+        return None
+    try:
+        import torch
+
+        uuid = getattr(torch.cuda.get_device_properties(0), "uuid", None)
+        wanted = f"GPU-{uuid}" if uuid is not None else None
+        return next((g.index for g in list_gpus() if g.uuid == wanted), 0)
+    except Exception:  # energy is a bonus: never fail a run over finding its counter
+        return 0
+
+
 class EnergyTracker:
     """GPU energy from NVML's cumulative counter (Volta and newer); None elsewhere."""
 
     def __init__(self, device: str) -> None:
-        self.index = 0 if device != "cpu" else None
+        self.index = nvml_index(device)
         self.joules = 0.0
         self._start: int | None = None
 

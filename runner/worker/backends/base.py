@@ -15,6 +15,9 @@ from runner.schema import BackendInfo, RunConfig
 class Generation:
     text: str
     output_tokens: int
+    # The engine refused the prompt (vLLM: over its context length) and generated nothing: the run
+    # counts it in metrics.skipped_by_backend instead of recording an empty summary.
+    skipped: bool = False
 
 
 class Backend(ABC):
@@ -37,6 +40,11 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, prompts: list[str], max_new_tokens: int) -> list[Generation]:
         """Greedy generation; ``config.force_output_length`` makes every output ``max_new_tokens`` long."""
+
+    def warmup(self, prompts: list[str], max_new_tokens: int) -> None:
+        """Run once untimed before the first timed batch; by default the same batch, so kernels compile
+        and the first batch's memory is allocated (an out-of-memory error shows up here, not mid-run)."""
+        self.generate(prompts, max_new_tokens)
 
     def max_prompt_tokens(self) -> int | None:
         """Longest prompt the loaded engine accepts, if it has its own limit."""

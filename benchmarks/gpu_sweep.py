@@ -1,0 +1,798 @@
+"""The GPU check of sumbench's GPU awareness: one script, one GPU, about six minutes on an H100.
+
+It answers, for a Llama-2-7B-shaped model with synthetic fp16 weights, ~515-token prompts and exactly
+300 new tokens (the original study's setting):
+
+(a) docs/s per batch size, through the real worker (``runner.worker.run.run`` on a run folder);
+(b) ``--batch-size auto``: does the memory plan's largest batch run without an out-of-memory error?
+(c) the harness's own cost: a bare ``model.generate`` loop over the same batches, timed the same way;
+(d) the memory plan's predicted peak beside torch's measured one (allocated and reserved);
+(e) ``--gpu-memory-limit 15GiB`` at batch 1: fits or fails as planned, recorded in result.json.
+
+Every cell goes through the host's ``build_config`` (compatibility rules, and the memory plan for
+``auto``) and the worker's own run folder, so what is measured is what ``runner launch`` runs. Cells run
+in this process, one after another, with the CUDA cache emptied between them; the 15 GiB cell runs late
+because a per-process memory cap outlives the cell that sets it.
+
+The tokenizer is the worker's stand-in for synthetic weights (``train_tokenizer``: byte-level BPE),
+trained once on the bundled how-to sample and saved beside config.json: the worker then loads it instead
+of training one on each run's documents, so every cell and the bare loop see identical token ids, and
+the documents can be cut to a token length in advance.
+
+Writes into --out (default $OUT): sweep.json, sweep.md, sweep.log and runs.tar.gz (every run folder, the
+model folder and the dataset). A time budget (--time-budget) skips cells that would not finish in time,
+and says so, rather than be killed half-way.
+
+GPU:  python benchmarks/gpu_sweep.py --out "$OUT"
+CPU:  python benchmarks/gpu_sweep.py --arch tiny-llama --device cpu --batches 1,2,4 --batches-per-cell 1 \
+          --max-new-tokens 8 --auto-cap 4 --out /tmp/sweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's runner, even where another copy is installed
+
+from runner import rundir  # noqa: E402
+from runner.catalog import Gpu, get_gpu, get_image, match_gpu  # noqa: E402
+from runner.datasets import load_dataset  # noqa: E402
+from runner.launching import LaunchRequest, build_config, prepare_run_dir  # noqa: E402
+from runner.memory_plan import Footprint, GiB, footprint_for, largest_batch, plan_cell  # noqa: E402
+from runner.paths import SAMPLE_DATASET  # noqa: E402
+from runner.scenarios import get_scenario  # noqa: E402
+
+STUDY_NEW_TOKENS = 300
+WARMUP_TOKENS = 4  # the worker's own warmup length (runner.worker.run.WARMUP_NEW_TOKENS)
+PROMPT_SLACK = 4  # documents end on a word, so a prompt may fall a few tokens short of the target
+HARNESS_GOAL_PCT = 2.0
+MEMORY_GOAL_PCT = 15.0
+
+
+# ----------------------------------------------------------------------------- options and bookkeeping
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None,
+        help="folder for sweep.json, sweep.md, sweep.log, runs.tar.gz (default: $OUT)",
+    )
+    p.add_argument("--arch", default="llama-2-7b", help="built-in architecture for the synthetic weights")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--scenario", default="default", help="hf scenario (default: fp16, SDPA)")
+    p.add_argument("--gpu", help="catalog GPU to plan for (default: matched from the device; h100 on a CPU)")
+    p.add_argument("--batches", default="1,8,16,32,64,128", help="batch sizes to sweep")
+    p.add_argument("--batches-per-cell", type=int, default=2, help="generate calls per batch size")
+    p.add_argument("--min-docs", type=int, default=2, help="fewest documents per cell")
+    p.add_argument("--prompt-tokens", type=int, default=515, help="prompt length of every document")
+    p.add_argument("--max-new-tokens", type=int, default=STUDY_NEW_TOKENS)
+    p.add_argument("--auto-cap", type=int, default=160, help="upper bound on the auto cell's planned batch")
+    p.add_argument("--limit-gib", type=float, default=15.0, help="--gpu-memory-limit of the capped cell")
+    p.add_argument(
+        "--time-budget", type=float, default=400.0, help="seconds; later cells that would overrun are skipped"
+    )
+    p.add_argument("--skip-bare", action="store_true", help="no bare generate loop")
+    args = p.parse_args(argv)
+    if args.out is None:
+        p.error("--out is required where $OUT is not set")
+    args.batch_sizes = sorted({int(b) for b in args.batches.split(",") if b.strip()})
+    return args
+
+
+class Log:
+    """Timestamped lines to the console and sweep.log, flushed at once: a killed run keeps its story."""
+
+    def __init__(self, path: Path) -> None:
+        self.start = time.perf_counter()
+        self.file = path.open("w", encoding="utf-8")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def __call__(self, message: str) -> None:
+        line = f"[{self.elapsed():6.1f}s] {message}"
+        print(line, flush=True)
+        self.file.write(line + "\n")
+        self.file.flush()
+
+
+@dataclass
+class Sweep:
+    """Everything the cells share."""
+
+    args: argparse.Namespace
+    log: Log
+    device: str
+    gpu: Gpu
+    scratch: Path
+    model_dir: Path
+    data: Path
+    prompt_lengths: list[int] = field(default_factory=list)
+    bare: dict[int, dict] = field(default_factory=dict)
+    cells: dict[str, dict] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    load_seconds: float = 20.0  # replaced by the bare loop's measured load
+    info: dict = field(default_factory=dict)
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device == "cuda"
+
+    def docs_for(self, batch: int) -> int:
+        return max(self.args.min_docs, batch * self.args.batches_per_cell)
+
+    def affordable(self, name: str, seconds: float) -> bool:
+        """Whether a step of about ``seconds`` still ends inside the time budget; logs the skip if not."""
+        if self.log.elapsed() + seconds <= self.args.time_budget:
+            return True
+        self.skipped.append(f"{name}: skipped, ~{seconds:.0f}s would pass the {self.args.time_budget:.0f}s budget")
+        self.log(self.skipped[-1])
+        return False
+
+    def checkpoint(self) -> None:
+        """Rewrite sweep.json and sweep.md after every step, so a run stopped from outside keeps them."""
+        try:
+            write_outputs(self, summarize(self, self.info))
+        except Exception as exc:  # a summary bug must not cost the cells still to run
+            self.log(f"checkpoint failed: {type(exc).__name__}: {exc}")
+
+
+def guarded(step):
+    """Run one step of the sweep; an unexpected error is logged and recorded, and the sweep goes on,
+    because the GPU run happens once and every other cell is still worth having."""
+
+    def wrapper(sw: Sweep, *args: Any) -> None:
+        try:
+            step(sw, *args)
+        except Exception as exc:
+            import traceback
+
+            sw.skipped.append(f"{step.__name__}{args}: {type(exc).__name__}: {exc}")
+            sw.log(f"{step.__name__}{args} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        free_cuda()
+        sw.checkpoint()
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------- model folder and dataset
+
+
+def prepare_model(arch: str, folder: Path, corpus: list[str]) -> None:
+    """config.json of the architecture, and the worker's stand-in tokenizer trained on the sample."""
+    from runner.worker.models import synthetic_config, train_tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    synthetic_config(arch).save_pretrained(folder)
+    train_tokenizer(corpus, vocab_size=4096).save_pretrained(folder)
+
+
+def prompt_counter(sw: Sweep):
+    """Prompt tokens of a document exactly as the worker counts them (chat template, BOS handling)."""
+    from runner.worker.backends.hf import HFBackend
+    from runner.worker.models import load_tokenizer
+    from runner.worker.prompts import build_prompt
+
+    config, _ = build_config(request(sw, "probe", batch_size=1, data=str(SAMPLE_DATASET)))
+    backend = HFBackend(config, "cpu", [])
+    backend.tokenizer = load_tokenizer(str(sw.model_dir), synthetic=True)
+
+    def count(texts: list[str]) -> list[int]:
+        return backend.prompt_lengths([build_prompt(backend.tokenizer, t, None) for t in texts])
+
+    return count
+
+
+def build_dataset(sw: Sweep, records: list[dict], n_docs: int) -> None:
+    """``n_docs`` documents of ``--prompt-tokens`` prompt tokens each (or a few fewer where the next
+    word would overshoot), cut from the sample's word stream.
+
+    Each document starts at another place in the stream (wrapping around), so no two are equal; its
+    reference is the summary of the sample document it starts in, so ROUGE runs as in a real cell. Word
+    counts are corrected in a few rounds of counting every prompt at once: dropping k words drops at
+    least k tokens, so an over-long prompt is fixed in one round, and a short one grows by a third of its
+    gap, then word by word; one that a single word would push over the target stays a little short.
+    """
+    count = prompt_counter(sw)
+    words: list[str] = []
+    owner: list[int] = []
+    for i, r in enumerate(records):
+        w = r["document"].split()
+        words += w
+        owner += [i] * len(w)
+    target = sw.args.prompt_tokens
+    starts = [(d * 997) % len(words) for d in range(n_docs)]
+    streams = [(words[s:] + words[:s]) * (1 + 4 * target // len(words)) for s in starts]
+    sizes = [target // 2] * n_docs  # words; a token per word or more, so this starts short
+    one_word, stuck = [False] * n_docs, [False] * n_docs
+
+    def texts() -> list[str]:
+        return [" ".join(stream[:k]) for stream, k in zip(streams, sizes, strict=True)]
+
+    for _ in range(20):
+        lengths = count(texts())
+        changed = False
+        for d, n in enumerate(lengths):
+            if n > target:
+                stuck[d] = one_word[d]  # a single added word overshot: keep the cut just short of it
+                sizes[d] -= n - target
+            elif n < target and not stuck[d]:
+                step = max(1, (target - n) // 3)
+                one_word[d] = step == 1
+                sizes[d] += step
+            else:
+                continue
+            changed = True
+        if not changed:
+            break
+    lines = [
+        {"id": f"doc-{d:04d}", "document": text, "summary": records[owner[starts[d]]]["summary"]}
+        for d, text in enumerate(texts())
+    ]
+    sw.data.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    sw.prompt_lengths = count([x["document"] for x in lines])
+    if not all(target - 2 * PROMPT_SLACK <= n <= target for n in sw.prompt_lengths):
+        raise SystemExit(f"could not cut documents to {target} prompt tokens: got {sorted(set(sw.prompt_lengths))}")
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+def request(sw: Sweep, run_id: str, batch_size: int | str, limit: int | None = None, **options: Any) -> LaunchRequest:
+    """The launch request of one cell: the same fields ``runner launch`` fills from its options."""
+    options.setdefault("data", str(sw.data))
+    return LaunchRequest(
+        model=str(sw.model_dir),
+        image="hf" if sw.on_gpu else "cpu",
+        gpu=sw.gpu.key if sw.on_gpu else "cpu",
+        scenario=sw.args.scenario,
+        batch_size=batch_size,  # type: ignore[arg-type]
+        results=sw.scratch / "runs",
+        run_id=run_id,
+        max_new_tokens=sw.args.max_new_tokens,
+        limit=limit,
+        synthetic_weights=True,
+        **options,
+    )
+
+
+def free_cuda() -> dict:
+    """Drop what the last cell left: the next one's peak must be its own."""
+    gc.collect()
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    torch.cuda.empty_cache()
+    return {"allocated": torch.cuda.memory_allocated(), "reserved": torch.cuda.memory_reserved()}
+
+
+def run_cell(sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | None = None) -> dict:
+    """Write the cell's config.json into its run folder and run the worker on it, in this process."""
+    from runner.worker.run import run
+
+    config, notes = build_config(req)
+    planned = config.max_batch_size
+    if max_batch_cap is not None and planned is not None and planned > max_batch_cap:
+        config.max_batch_size = max_batch_cap
+    run_dir = prepare_run_dir(req.results, config.run_id)
+    rundir.write_config(run_dir, config)
+    left = free_cuda()
+    sw.log(
+        f"{name}: batch {config.batch_size}, {config.limit} docs, cap {config.max_batch_size} "
+        f"(left by earlier cells: {left.get('allocated', 0) / GiB:.2f} GiB)"
+    )
+    t0 = time.perf_counter()
+    with (
+        (run_dir / "console.log").open("w", encoding="utf-8") as out,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+    ):
+        code = run(run_dir)
+    wall = time.perf_counter() - t0
+    free_cuda()
+    cell: dict[str, Any] = {
+        "run_id": config.run_id,
+        "exit_code": code,
+        "wall_seconds": wall,
+        "notes": notes,
+        "planned_max_batch": planned,
+        "max_batch_size": config.max_batch_size,
+    }
+    try:
+        result = rundir.read_result(run_dir)
+    except Exception as exc:  # a worker that wrote no result is a finding, not a reason to stop the sweep
+        cell.update(status="no result", error=f"{type(exc).__name__}: {exc}")
+        sw.log(f"{name}: no result.json ({cell['error']})")
+        return cell
+    m = result.metrics
+    cell.update(
+        status=result.status,
+        error=result.error.model_dump() if result.error else None,
+        documents=m.documents,
+        docs_per_second=m.docs_per_second,
+        output_tokens_per_second=m.output_tokens_per_second,
+        generate_seconds=m.generate_seconds,
+        batch_seconds=[b.seconds for b in m.batches],
+        avg_output_tokens=m.avg_output_tokens,
+        max_input_tokens=max(_input_tokens(run_dir), default=None),
+        peak_reserved_bytes=m.peak_memory_bytes,
+        peak_allocated_bytes=m.peak_memory_allocated_bytes,
+        peak_source=m.peak_memory_source,
+        load_seconds=m.model_load_seconds,
+        warmup_seconds=m.warmup_seconds,
+        energy_joules=m.energy_joules,
+        cost_per_1k_docs_usd=m.cost_per_1k_docs_usd,
+        final_batch=result.batching.final,
+        oom_events=[e.batch_size for e in result.batching.oom_events],
+        device=result.environment.device.model_dump(),
+    )
+    if result.error and result.error.error_class == "Interrupted":
+        raise KeyboardInterrupt(f"{name} was interrupted")  # a stop signal reached the worker: stop the sweep too
+    dps = f"{m.docs_per_second:.3f}" if m.docs_per_second else "-"
+    sw.log(
+        f"{name}: {result.status} in {wall:.1f}s, {m.documents} docs, {dps} docs/s, "
+        f"peak reserved {(m.peak_memory_bytes or 0) / GiB:.2f} GiB"
+        + (f", error {result.error.error_class}: {result.error.message[:160]}" if result.error else "")
+    )
+    return cell
+
+
+def _input_tokens(run_dir: Path) -> list[int]:
+    return [r.input_tokens for r in rundir.read_docs(run_dir)]
+
+
+# ----------------------------------------------------------------------------- bare generate loop
+
+
+@guarded
+def bare_loop(sw: Sweep) -> None:
+    """``model.generate`` over the worker's batches (same documents, order, padding and warmup), timed
+    the way the worker times a batch (synchronize, clock, generate, synchronize, clock) but with the
+    prompts tokenized beforehand and nothing decoded or written: what the harness adds is the difference."""
+    import torch
+
+    from runner.worker.backends.hf import HFBackend
+    from runner.worker.prompts import build_prompt
+
+    largest = max(sw.docs_for(b) for b in sw.args.batch_sizes)
+    config, _ = build_config(request(sw, "bare-loop", batch_size=1, limit=largest))
+    backend = HFBackend(config, sw.device, [])
+    t0 = time.perf_counter()
+    backend.load()
+    sw.load_seconds = time.perf_counter() - t0
+    sw.log(f"bare loop: model loaded in {sw.load_seconds:.1f}s")
+    if sw.on_gpu:
+        free, total = torch.cuda.mem_get_info()
+        sw.cells["_context"] = {
+            "torch_total_memory_bytes": total,
+            "non_torch_bytes": (total - free) - torch.cuda.memory_reserved(),
+            "weights_allocated_bytes": torch.cuda.memory_allocated(),
+        }
+    model, pad = backend.model, backend.tokenizer.pad_token_id
+    previous_seconds, oom_at = 0.0, None
+    for b in sw.args.batch_sizes:
+        n = sw.docs_for(b)
+        if oom_at is not None:
+            sw.skipped.append(f"bare loop batch {b}: skipped, batch {oom_at} ran out of memory")
+            continue
+        if not sw.affordable(f"bare loop batch {b}", 1.6 * previous_seconds):
+            continue
+        docs = load_dataset(str(sw.data), limit=n).documents
+        prompts = [build_prompt(backend.tokenizer, d.text, None) for d in docs]
+        lengths = backend.prompt_lengths(prompts)
+        ordered = [p for _, p in sorted(zip(lengths, prompts, strict=True), key=lambda x: x[0], reverse=True)]
+        batches = [
+            backend._encode(ordered[i : i + b], return_tensors="pt", padding=True).to(model.device)
+            for i in range(0, n, b)
+        ]  # the worker's own encoding: same ids, same left padding
+        free_cuda()
+        if sw.on_gpu:
+            torch.cuda.reset_peak_memory_stats()
+        entry: dict[str, Any] = {"documents": n, "batches": len(batches), "batch_seconds": []}
+        t_cell = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                _generate(model, batches[0], WARMUP_TOKENS, pad)
+                backend.synchronize()
+                for enc in batches:
+                    backend.synchronize()
+                    t0 = time.perf_counter()
+                    out = _generate(model, enc, sw.args.max_new_tokens, pad)
+                    backend.synchronize()
+                    entry["batch_seconds"].append(time.perf_counter() - t0)
+                    assert out.shape[1] - enc["input_ids"].shape[1] == sw.args.max_new_tokens
+                    del out
+            entry["status"] = "completed"
+            entry["docs_per_second"] = n / sum(entry["batch_seconds"])
+        except torch.OutOfMemoryError as exc:
+            entry.update(status="out of memory", error=str(exc).splitlines()[0])
+            oom_at = b
+        if sw.on_gpu:
+            entry["peak_reserved_bytes"] = torch.cuda.max_memory_reserved()
+            entry["peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
+        entry["max_input_tokens"] = max(lengths)
+        previous_seconds = time.perf_counter() - t_cell
+        del batches
+        sw.bare[b] = entry
+        sw.checkpoint()
+        sw.log(
+            f"bare loop batch {b}: {entry['status']} in {previous_seconds:.1f}s"
+            + (f", {entry['docs_per_second']:.3f} docs/s" if "docs_per_second" in entry else "")
+            + (f", peak reserved {entry['peak_reserved_bytes'] / GiB:.2f} GiB" if sw.on_gpu else "")
+        )
+    del model, backend
+    free_cuda()
+
+
+def _generate(model, enc, new_tokens: int, pad: int):
+    return model.generate(
+        **enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=pad
+    )
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def sweep_cells(sw: Sweep) -> None:
+    """Worker cells: swept batch sizes the plan expects to fit, the 15 GiB cap, auto, then the rest."""
+    scenario = get_scenario(sw.args.scenario)
+    plan_max = largest_batch(str(sw.model_dir), scenario, sw.gpu, sw.args.max_new_tokens, None) or 10**9
+    within = [b for b in sw.args.batch_sizes if b <= plan_max]
+    beyond = [b for b in sw.args.batch_sizes if b > plan_max]
+    for b in within:
+        worker_cell(sw, b)
+    limit_cell(sw)
+    auto_cell(sw, plan_max)
+    for b in beyond:
+        worker_cell(sw, b)
+
+
+def estimate(sw: Sweep, batch: int, calls: int) -> float:
+    """Seconds a worker cell of ``calls`` generate calls at ``batch`` should take: load, warmup, calls,
+    from the bare loop's time at the nearest swept batch at least as large (30 s a call if unmeasured)."""
+    measured = sorted(b for b, e in sw.bare.items() if e.get("batch_seconds"))
+    ref = next((b for b in measured if b >= batch), measured[-1] if measured else None)
+    per_call = max(sw.bare[ref]["batch_seconds"]) if ref is not None else 30.0
+    return sw.load_seconds + per_call * (calls + 0.1) + 5
+
+
+@guarded
+def worker_cell(sw: Sweep, batch: int) -> None:
+    name = f"bs{batch:03d}"
+    if sw.affordable(f"worker batch {batch}", estimate(sw, batch, -(-sw.docs_for(batch) // batch))):
+        sw.cells[name] = run_cell(sw, name, request(sw, name, batch, limit=sw.docs_for(batch)))
+
+
+@guarded
+def limit_cell(sw: Sweep) -> None:
+    """fp16 at batch 1 under --gpu-memory-limit: the plan's verdict beside what the worker recorded."""
+    name = "limit-bs001"
+    limit = int(sw.args.limit_gib * GiB)
+    if not sw.affordable(f"{sw.args.limit_gib:g} GiB cap", estimate(sw, 1, 1)):
+        return
+    try:
+        cell = run_cell(sw, name, request(sw, name, 1, limit=1, gpu_memory_limit=limit))
+    finally:
+        if sw.on_gpu:
+            import torch
+
+            torch.cuda.set_per_process_memory_fraction(1.0)  # the cap outlives the cell in this process
+    cell["gpu_memory_limit_bytes"] = limit
+    sw.cells[name] = cell
+
+
+@guarded
+def auto_cell(sw: Sweep, plan_max: int) -> None:
+    name = "auto"
+    docs = min(plan_max, sw.args.auto_cap)
+    if not sw.affordable("auto", estimate(sw, docs, 1)):
+        return
+    cell = run_cell(sw, name, request(sw, name, "auto", limit=docs), max_batch_cap=sw.args.auto_cap)
+    cell["capped"] = cell.get("planned_max_batch") is not None and cell["planned_max_batch"] > sw.args.auto_cap
+    sw.cells[name] = cell
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def footprint(sw: Sweep, prompt_tokens: int) -> Footprint:
+    return footprint_for(
+        str(sw.model_dir), get_scenario(sw.args.scenario), sw.gpu, prompt_tokens, sw.args.max_new_tokens
+    )
+
+
+def _pct(predicted: float | None, measured: float | None) -> float | None:
+    if not predicted or not measured:
+        return None
+    return (predicted - measured) / measured * 100
+
+
+def summarize(sw: Sweep, versions: dict) -> dict:
+    lengths = sw.prompt_lengths or [sw.args.prompt_tokens]
+    rows = []
+    for b in sw.args.batch_sizes:
+        cell, bare = sw.cells.get(f"bs{b:03d}"), sw.bare.get(b)
+        row: dict[str, Any] = {"batch_size": b, "worker": _brief(cell), "bare": _brief(bare)}
+        w_dps = cell.get("docs_per_second") if cell and cell.get("status") == "completed" else None
+        b_dps = bare.get("docs_per_second") if bare else None
+        row["harness_overhead_pct"] = (b_dps / w_dps - 1) * 100 if w_dps and b_dps else None
+        tokens = (cell or {}).get("max_input_tokens") or (bare or {}).get("max_input_tokens") or sw.args.prompt_tokens
+        fp = footprint(sw, tokens)
+        row["plan"] = {"prompt_tokens": tokens, "allocated_bytes": fp.peak_allocated(b), "needed_bytes": fp.needed(b)}
+        if sw.on_gpu and cell and cell.get("status") == "completed":
+            row["allocated_error_pct"] = _pct(fp.peak_allocated(b), cell.get("peak_allocated_bytes"))
+            row["reserved_error_pct"] = _pct(fp.needed(b), cell.get("peak_reserved_bytes"))
+            grown_a = (cell.get("peak_allocated_bytes") or 0) - fp.weights
+            grown_r = (cell.get("peak_reserved_bytes") or 0) - fp.weights
+            row["measured_fragmentation"] = grown_r / grown_a if grown_a > 0 else None
+        rows.append(row)
+
+    scenario = get_scenario(sw.args.scenario)
+    limit = int(sw.args.limit_gib * GiB)
+    limit_plan = plan_cell(
+        str(sw.model_dir), get_image("hf"), scenario, sw.gpu, sw.args.prompt_tokens, sw.args.max_new_tokens, limit
+    )
+    auto_plan = largest_batch(str(sw.model_dir), scenario, sw.gpu, sw.args.max_new_tokens, None)
+    limit_result, auto_result = sw.cells.get("limit-bs001"), sw.cells.get("auto")
+    return {
+        **versions,
+        "gpu_catalog": sw.gpu.key,
+        "arch": sw.args.arch,
+        "scenario": sw.args.scenario,
+        "prompt_tokens": {
+            "target": sw.args.prompt_tokens,
+            "min": min(lengths),
+            "max": max(lengths),
+            "mean": sum(lengths) / len(lengths),
+        },
+        "max_new_tokens": sw.args.max_new_tokens,
+        "sweep": rows,
+        "auto": {"planned_max_batch": auto_plan, "cap": sw.args.auto_cap, "result": auto_result},
+        "memory_limit": {"limit_bytes": limit, "plan": limit_plan.to_dict(), "result": limit_result},
+        "cuda_context": sw.cells.get("_context"),
+        "skipped": sw.skipped,
+        "goals": goals(sw, rows, limit_plan.status, auto_plan),
+        "elapsed_seconds": sw.log.elapsed(),
+    }
+
+
+def _brief(entry: dict | None) -> dict | None:
+    if entry is None:
+        return None
+    keep = (
+        "status",
+        "documents",
+        "docs_per_second",
+        "batch_seconds",
+        "peak_reserved_bytes",
+        "peak_allocated_bytes",
+        "error",
+        "oom_events",
+        "final_batch",
+        "energy_joules",
+        "cost_per_1k_docs_usd",
+        "load_seconds",
+    )
+    return {k: entry[k] for k in keep if k in entry}
+
+
+def goals(sw: Sweep, rows: list[dict], limit_plan_status: str, auto_plan: int | None) -> dict:
+    """Pass/fail per goal; None where nothing was measured (a skipped cell, or a CPU run for memory)."""
+    overheads = [r["harness_overhead_pct"] for r in rows if r["harness_overhead_pct"] is not None]
+    alloc = [r["allocated_error_pct"] for r in rows if r.get("allocated_error_pct") is not None]
+    reserved = [r["reserved_error_pct"] for r in rows if r.get("reserved_error_pct") is not None]
+    limit, auto = sw.cells.get("limit-bs001"), sw.cells.get("auto")
+    limit_ok = None
+    if limit:
+        ran = limit.get("status") == "completed"
+        oom = (limit.get("error") or {}).get("error_class") == "OutOfMemoryError"
+        limit_ok = ran if limit_plan_status == "fits" else (oom and not ran)
+    return {
+        "harness_overhead_within_2pct": all(o <= HARNESS_GOAL_PCT for o in overheads) if overheads else None,
+        "worst_harness_overhead_pct": max(overheads) if overheads else None,
+        "plan_allocated_within_15pct": all(abs(e) <= MEMORY_GOAL_PCT for e in alloc) if alloc else None,
+        "worst_allocated_error_pct": max(alloc, key=abs) if alloc else None,
+        "plan_reserved_within_15pct": all(abs(e) <= MEMORY_GOAL_PCT for e in reserved) if reserved else None,
+        "worst_reserved_error_pct": max(reserved, key=abs) if reserved else None,
+        "auto_ran_at_plan_without_oom": (auto.get("status") == "completed" and not auto.get("oom_events"))
+        if auto
+        else None,
+        "memory_limit_as_planned": limit_ok,
+    }
+
+
+def _gib(n: int | None) -> str:
+    return f"{n / GiB:.2f}" if n else "-"
+
+
+def _num(x: float | None, spec: str = ".3f") -> str:
+    return format(x, spec) if x is not None else "-"
+
+
+def markdown(summary: dict) -> str:
+    s = summary
+    lines = [
+        f"# GPU sweep: {s['arch']} ({s['scenario']}) on {s['device_name']}",
+        "",
+        f"{s['date']} · torch {s['torch']} (CUDA {s['cuda']}) · transformers {s['transformers']} · "
+        f"catalog GPU `{s['gpu_catalog']}` · prompts {s['prompt_tokens']['min']}-{s['prompt_tokens']['max']} tokens "
+        f"· {s['max_new_tokens']} new tokens forced · {s['elapsed_seconds']:.0f} s in all",
+        "",
+        f"`{s['command']}`",
+        "",
+        "| batch | docs | worker docs/s | bare docs/s | harness overhead | plan alloc GiB | measured alloc GiB "
+        "| error | plan need GiB | measured reserved GiB | error | status |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in s["sweep"]:
+        w, b = r["worker"] or {}, r["bare"] or {}
+        status = w.get("status", "skipped")
+        if w.get("error"):
+            status += f" ({w['error'].get('error_class')})"
+        lines.append(
+            f"| {r['batch_size']} | {w.get('documents', '-')} | {_num(w.get('docs_per_second'))} "
+            f"| {_num(b.get('docs_per_second'))} | {_num(r['harness_overhead_pct'], '+.2f')}% "
+            f"| {_gib(r['plan']['allocated_bytes'])} | {_gib(w.get('peak_allocated_bytes'))} "
+            f"| {_num(r.get('allocated_error_pct'), '+.1f')}% | {_gib(r['plan']['needed_bytes'])} "
+            f"| {_gib(w.get('peak_reserved_bytes'))} | {_num(r.get('reserved_error_pct'), '+.1f')}% | {status} |"
+        )
+    auto, lim = s["auto"], s["memory_limit"]
+    ar, lr = auto["result"] or {}, lim["result"] or {}
+    lines += [
+        "",
+        f"**auto**: plan's largest batch {auto['planned_max_batch']}"
+        + (f", capped at {auto['cap']} to bound the time" if ar.get("capped") else "")
+        + f" → {ar.get('status', 'skipped')}, final batch {ar.get('final_batch', '-')}, "
+        f"OOM events {ar.get('oom_events', '-')}, {_num(ar.get('docs_per_second'))} docs/s, "
+        f"peak reserved {_gib(ar.get('peak_reserved_bytes'))} GiB",
+        "",
+        f"**--gpu-memory-limit {lim['limit_bytes'] / GiB:g}GiB, batch 1**: plan says *{lim['plan']['verdict']}* "
+        f"→ {lr.get('status', 'skipped')}"
+        + (f" ({lr['error']['error_class']}: {lr['error']['message'][:120]})" if lr.get("error") else "")
+        + f", peak reserved {_gib(lr.get('peak_reserved_bytes'))} GiB",
+        "",
+        "| goal | result |",
+        "|---|---|",
+    ]
+    for k, v in s["goals"].items():
+        shown = (
+            {True: "pass", False: "FAIL", None: "not measured"}.get(v, v) if not isinstance(v, float) else f"{v:+.2f}"
+        )
+        lines.append(f"| {k} | {shown} |")
+    if s["cuda_context"]:
+        c = s["cuda_context"]
+        lines += [
+            "",
+            f"CUDA context and other non-torch memory: {_gib(c['non_torch_bytes'])} GiB; torch sees "
+            f"{_gib(c['torch_total_memory_bytes'])} GiB in all.",
+        ]
+    if s["skipped"]:
+        lines += ["", "Skipped: " + "; ".join(s["skipped"])]
+    return "\n".join(lines) + "\n"
+
+
+def versions(sw: Sweep, argv: list[str]) -> dict:
+    import torch
+    import transformers
+
+    from runner.worker.environment import git_revision
+
+    name = torch.cuda.get_device_name(0) if sw.on_gpu else platform.processor() or platform.machine()
+    return {
+        "device_name": name,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "git_revision": git_revision(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *argv]),
+    }
+
+
+def write_outputs(sw: Sweep, summary: dict) -> None:
+    out = sw.args.out
+    (out / "sweep.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "sweep.md").write_text(markdown(summary), encoding="utf-8")
+
+
+def pack(sw: Sweep) -> None:
+    """Run folders, model folder and dataset in one archive: the device returns few files."""
+    with tarfile.open(sw.args.out / "runs.tar.gz", "w:gz") as tar:
+        for path in (sw.scratch / "runs", sw.model_dir, sw.data):
+            if path.exists():
+                tar.add(path, arcname=path.name, filter=lambda t: None if t.name.endswith((".lock", ".reserve")) else t)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    args = parse_args(argv[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = Log(args.out / "sweep.log")
+    import torch  # after the options, so --help stays fast
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if device == "cuda" and args.max_new_tokens != STUDY_NEW_TOKENS:
+        raise SystemExit(f"on a GPU the check is {STUDY_NEW_TOKENS} new tokens; --max-new-tokens is for CPU dry runs")
+    if args.gpu:
+        gpu = get_gpu(args.gpu)
+    elif device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        found = match_gpu(props.name, props.total_memory)
+        if found is None:
+            raise SystemExit(f"{props.name} is not in the GPU catalog: pass --gpu KEY to plan for one")
+        gpu = found
+    else:
+        gpu = get_gpu("h100")
+    scratch = Path(tempfile.mkdtemp(prefix="gpu-sweep-"))
+    sw = Sweep(
+        args=args,
+        log=log,
+        device=device,
+        gpu=gpu,
+        scratch=scratch,
+        model_dir=scratch / "model",
+        data=scratch / "data.jsonl",
+    )
+    info = sw.info = versions(sw, argv)
+    log(f"{info['device_name']} as catalog {gpu.key}; torch {info['torch']}, transformers {info['transformers']}")
+    signal.signal(signal.SIGTERM, _stop)
+
+    records = [json.loads(line) for line in SAMPLE_DATASET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    prepare_model(args.arch, sw.model_dir, [r["document"] for r in records])
+    n_docs = max([sw.docs_for(b) for b in args.batch_sizes] + [args.auto_cap])
+    build_dataset(sw, records, n_docs)
+    log(f"dataset: {n_docs} documents, prompts {min(sw.prompt_lengths)}-{max(sw.prompt_lengths)} tokens")
+    fp = footprint(sw, max(sw.prompt_lengths))
+    log(
+        f"plan: weights {fp.weights / GiB:.2f} GiB, KV {fp.kv_per_sequence / GiB:.3f} GiB per sequence, largest batch "
+        f"{largest_batch(str(sw.model_dir), get_scenario(args.scenario), gpu, args.max_new_tokens, None)}"
+    )
+    code = 0
+    try:
+        if not args.skip_bare:
+            bare_loop(sw)
+        sweep_cells(sw)
+    except KeyboardInterrupt as exc:
+        sw.skipped.append(f"the sweep was stopped: {exc}")
+        log(sw.skipped[-1])
+        code = 130
+    finally:
+        summary = summarize(sw, info)
+        write_outputs(sw, summary)
+        pack(sw)
+        shutil.rmtree(scratch, ignore_errors=True)
+    log(f"goals: {json.dumps(summary['goals'])}")
+    log(f"wrote {', '.join(sorted(p.name for p in args.out.iterdir()))} to {args.out}")
+    return code
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""``runner compare``: two runs metric by metric, with significance."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("run_a", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Significance level of Welch's t-test on per-batch docs/s and latency.",
+)
+def compare(run_a: Path, run_b: Path, fmt: str, alpha: float) -> None:
+    """Compare run folder RUN_B against RUN_A.
+
+    Shows each metric side by side with its absolute and relative change, and tests whether docs/s and
+    latency differ beyond the runs' own batch-to-batch noise (Welch's t-test on per-batch timings).
+    """
+    from runner.report.compare import compare_runs
+    from runner.report.loading import load_run
+
+    cmp = compare_runs(load_run(run_a), load_run(run_b), alpha)
+    click.echo(_json(cmp) if fmt == "json" else _markdown(cmp), nl=False)
+
+
+def _markdown(cmp) -> str:
+    from runner.report.compare import config_table, metrics_table
+    from runner.report.render_md import markdown_table
+
+    lines = [f"# {cmp.b.result.run_id} (B) vs {cmp.a.result.run_id} (A)", ""]
+    lines += [f"**warning:** {w}" for w in cmp.warnings]
+    if cmp.warnings:
+        lines.append("")
+    lines += [*markdown_table(config_table(cmp)), "", *markdown_table(metrics_table(cmp)), ""]
+    lines += [f"- {test.sentence()}" for test in cmp.tests]
+    return "\n".join(lines) + "\n"
+
+
+def _json(cmp) -> str:
+    data = {
+        "a": str(cmp.a.path),
+        "b": str(cmp.b.path),
+        "warnings": cmp.warnings,
+        "config": [{"field": name, "a": a, "b": b} for name, a, b in cmp.config],
+        "metrics": [{k: v for k, v in m.row().items() if not k.endswith("_shown")} for m in cmp.metrics],
+        "tests": [
+            {
+                "name": t.name,
+                "a": t.a,
+                "b": t.b,
+                "significant": t.welch.significant if t.welch else None,
+                "p": t.welch.p if t.welch else None,
+                "t": _finite(t.welch.t) if t.welch else None,
+                "df": t.welch.df if t.welch else None,
+                "alpha": t.welch.alpha if t.welch else None,
+                "summary": t.sentence(),
+            }
+            for t in cmp.tests
+        ],
+    }
+    return json.dumps(data, indent=2, default=str) + "\n"
+
+
+def _finite(value: float) -> float | str:
+    """JSON has no infinity; a t of ±inf (two different constant samples) is written as a string."""
+    return value if math.isfinite(value) else str(value)

@@ -1,0 +1,111 @@
+"""``runner plan``: what fits on a GPU, per image and scenario, before anything is launched."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from runner.cli.types import BYTE_SIZE
+
+
+@click.command()
+@click.option(
+    "--model",
+    required=True,
+    help="Built-in architecture (llama-2-7b, ...), known hub id, or a folder with config.json.",
+)
+@click.option("--gpu", required=True, help="GPU type from the catalog (`runner catalog gpus`): t4, a100-80gb, ...")
+@click.option(
+    "--prompt-tokens",
+    type=click.IntRange(1),
+    default=515,
+    show_default=True,
+    help="Prompt length to plan for (template included); 515 is the original study's mean.",
+)
+@click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--gpu-memory-limit", type=BYTE_SIZE, help="Plan for a capped allocator, as `launch --gpu-memory-limit`.")
+@click.option("--image", "images", multiple=True, help="Only these images (repeatable).")
+@click.option("--scenario", "scenarios", multiple=True, help="Only these scenarios (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of a table.")
+def plan(
+    model: str,
+    gpu: str,
+    prompt_tokens: int,
+    max_new_tokens: int,
+    gpu_memory_limit: int | None,
+    images: tuple[str, ...],
+    scenarios: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """For every image and each scenario it runs: incompatible (and why), does not fit (by how much), or
+    fits up to batch N, with the weights and the KV cache one sequence needs.
+
+    The numbers are arithmetic on the model's shape; nothing is downloaded or loaded.
+    """
+    from runner import catalog
+    from runner.memory_plan import plan_all, resolve_shape
+
+    target = catalog.get_gpu(gpu)
+    for name in images:
+        catalog.get_image(name)
+    if scenarios:
+        from runner.scenarios import get_scenario
+
+        for name in scenarios:
+            get_scenario(name)
+    shape = resolve_shape(model)
+    plans = plan_all(model, target, prompt_tokens, max_new_tokens, gpu_memory_limit, images, scenarios)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "model": model,
+                    "parameters": shape.params,
+                    "gpu": target.key,
+                    "prompt_tokens": prompt_tokens,
+                    "max_new_tokens": max_new_tokens,
+                    "gpu_memory_limit_bytes": gpu_memory_limit,
+                    "cells": [p.to_dict() for p in plans],
+                },
+                indent=2,
+            )
+        )
+        return
+    _print_table(model, shape.params, target, prompt_tokens, max_new_tokens, gpu_memory_limit, plans)
+
+
+def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from runner.console import fmt_bytes
+    from runner.memory_plan import GiB
+
+    limit_text = f", memory capped at {limit / GiB:.1f} GiB" if limit else ""
+    table = Table(
+        "image",
+        "scenario",
+        "dtype",
+        "weights",
+        "KV / sequence",
+        "plan",
+        title=f"{model} ({params / 1e9:.2f}B parameters) on {gpu.name}: "
+        f"{prompt_tokens} prompt + {max_new_tokens} new tokens{limit_text}",
+    )
+    styles = {"incompatible": "red", "does_not_fit": "yellow", "fits": "green", "unplanned": "dim"}
+    for p in plans:
+        style = styles[p.status]
+        verdict = f"[{style}]{escape(p.verdict())}[/{style}]"
+        if p.notes:
+            verdict += "\n[dim]" + escape("\n".join(f"note: {n}" for n in p.notes)) + "[/dim]"
+        table.add_row(
+            p.image,
+            p.scenario,
+            p.dtype,
+            fmt_bytes(p.weights_bytes),
+            fmt_bytes(p.kv_per_sequence_bytes),
+            verdict,
+        )
+    Console().print(table)

@@ -1,0 +1,87 @@
+"""``runner report``: tables, failures, quality gate and plots from result folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+FORMATS = ("md", "html", "csv", "json")
+
+
+@click.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format (default: from the --out suffix, else md). html is one self-contained page.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the plots as PNG files into this folder (html embeds them either way).",
+)
+@click.option(
+    "--reference",
+    metavar="SCENARIO",
+    help="Scenario the quality gate compares against (default: default, or fp32 on a CPU).",
+)
+def report(
+    results: tuple[Path, ...], fmt: str | None, out: Path | None, plots_dir: Path | None, reference: str | None
+) -> None:
+    """Report on every run below RESULTS (run folders, or folders holding run folders).
+
+    Per GPU: one row per cell (repeats folded into mean ± stdev), fastest first, with throughput, tokens,
+    ROUGE, the quality gate (ROUGE-1 ≥ 99% of the reference scenario), memory, $ per 1k docs and energy,
+    beside the lead-3 baseline; then the failed runs, and a warning when runs used different datasets.
+    """
+    from runner.report.build import build_report
+    from runner.report.loading import find_runs
+    from runner.scenarios import get_scenario
+
+    if reference:
+        get_scenario(reference)
+    fmt = fmt or _format_from(out)
+    loaded = find_runs(results)
+    for warning in loaded.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    doc = build_report(loaded, reference, with_plots=fmt == "html" or plots_dir is not None)
+    if plots_dir is not None:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        for figure in doc.figures:
+            figure.path = plots_dir / figure.name
+            figure.path.write_bytes(figure.png)
+        click.echo(f"{len(doc.figures)} plots written to {plots_dir}", err=True)
+    text = _render(doc, fmt, out)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"report written to {out}", err=True)
+
+
+def _format_from(out: Path | None) -> str:
+    suffix = out.suffix.lower().lstrip(".") if out else ""
+    return {"htm": "html", "markdown": "md"}.get(suffix, suffix) if suffix in (*FORMATS, "htm", "markdown") else "md"
+
+
+def _render(doc, fmt: str, out: Path | None) -> str:
+    if fmt == "html":
+        from runner.report.render_html import render_html
+
+        return render_html(doc)
+    if fmt == "csv":
+        from runner.report.render_data import render_csv
+
+        return render_csv(doc)
+    if fmt == "json":
+        from runner.report.render_data import render_json
+
+        return render_json(doc)
+    from runner.report.render_md import render_markdown
+
+    return render_markdown(doc, out.parent if out else None)

@@ -1,0 +1,317 @@
+"""Matrix runs: every cell of image × scenario × GPU × batch size, on one target, into one results tree.
+
+``runner matrix`` expands the cells, drops those that cannot run (keeping the reason), writes
+``RESULTS/<matrix-id>/matrix.json`` and hands the rest to a target (``runner.targets``: ``local``,
+``docker``, ``sky``, ``k8s``). Each cell's run folder is ``RESULTS/<matrix-id>/<run-id>/``, the folder
+``runner launch`` writes, so ``runner report RESULTS/<matrix-id>`` reads a matrix like any tree of runs;
+the manifest adds what no run folder can say: which cells were dropped, and why.
+
+``matrix.json`` (``schema_version`` 1) is rewritten atomically whenever a cell changes state::
+
+    {
+      "kind": "sumbench-matrix",
+      "schema_version": 1,
+      "matrix_id": "20261201-101500-matrix",
+      "target": "local" | "docker" | "sky" | "k8s",
+      "created_at": "2026-12-01T10:15:00+00:00",
+      "updated_at": "...",
+      "request": {"images": [...], "scenarios": [...] or null (each image's default), "gpus": [...],
+                  "batch_sizes": [1, 8, "auto"], "model": "...", "data": "...",
+                  "registry": "...", "tag": "...", "options": {target options}},
+      "cells": [
+        {
+          "run_id": "hf-t4-default-bs8",     # the run folder's name, unique in the matrix
+          "image": "hf", "scenario": "default", "gpu": "t4", "batch_size": 8,
+          "status": "planned" | "dropped" | "launched" | "done" | "error",
+          "reason": null or "why it was dropped / what failed launching or collecting it",
+          "result_status": null or "completed" | "partial" | "failed",   # from result.json once done
+          "where": null or "local" | "docker unix:///..." | "sky cluster sumbench-1a2b3c4d5e"
+                   | "sky managed job 12" | "k8s job NAMESPACE/NAME",
+          "updated_at": "..."
+        }
+      ]
+    }
+
+Cell status:
+  planned   will run; ``--dry-run`` stops here (with the SkyPilot tasks or Kubernetes manifests rendered)
+  dropped   never runs: an incompatibility (``runner.compat``, a scenario the image lacks, a GPU the
+            target cannot select); ``reason`` says which
+  launched  handed to its target, no result collected yet
+  done      ``result.json`` is in the run folder; ``result_status`` says how the run itself went (a
+            failed run is a result too)
+  error     the target could not launch it or collect its result; ``reason`` says what happened
+
+Running the same command again with the same ``--matrix-id`` keeps completed cells and re-runs the
+rest into their existing folders, which resumes them from ``docs.jsonl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from runner import __version__, catalog, compat, rundir
+from runner.errors import UserError
+from runner.launching import LaunchRequest, build_config
+from runner.scenarios import get_scenario
+from runner.schema import BatchSize, RunConfig, Status
+
+MANIFEST = "matrix.json"
+SCHEMA_VERSION = 1
+
+CellStatus = Literal["planned", "dropped", "launched", "done", "error"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MatrixCell(_Model):
+    """One line of the manifest: a cell and where it stands."""
+
+    run_id: str
+    image: str
+    scenario: str
+    gpu: str
+    batch_size: BatchSize
+    status: CellStatus = "planned"
+    reason: str | None = None
+    result_status: Status | None = None
+    where: str | None = None
+    updated_at: str = ""
+
+
+class MatrixManifest(_Model):
+    """``matrix.json``: the whole matrix, dropped cells included."""
+
+    kind: Literal["sumbench-matrix"] = "sumbench-matrix"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    matrix_id: str
+    target: str
+    created_at: str
+    updated_at: str
+    request: dict[str, Any]
+    cells: list[MatrixCell]
+
+
+def read_manifest(path: Path) -> MatrixManifest:
+    """A matrix folder's manifest (pass the folder or the file)."""
+    path = path / MANIFEST if path.is_dir() else path
+    try:
+        return MatrixManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path.parent} is not a matrix folder (no {MANIFEST})") from None
+    except ValidationError as exc:
+        raise UserError(f"{path}: not a valid matrix manifest ({exc.errors()[0]['msg']})") from None
+
+
+class ManifestStore:
+    """The manifest on disk, updated from several dispatch threads at once."""
+
+    def __init__(self, path: Path, manifest: MatrixManifest) -> None:
+        self.path = path
+        self._manifest = manifest
+        self._lock = threading.Lock()
+        self._save()
+
+    @property
+    def manifest(self) -> MatrixManifest:
+        with self._lock:
+            return self._manifest.model_copy(deep=True)
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Change one cell and write the whole manifest (atomically: readers never see half of it)."""
+        with self._lock:
+            for i, cell in enumerate(self._manifest.cells):
+                if cell.run_id == run_id:
+                    self._manifest.cells[i] = cell.model_copy(update={**fields, "updated_at": _now()})
+                    break
+            else:
+                raise KeyError(run_id)
+            self._save()
+
+    def _save(self) -> None:
+        self._manifest.updated_at = _now()
+        rundir.write_json_atomic(self.path, self._manifest.model_dump_json(indent=2))
+
+
+# --- expansion -------------------------------------------------------------------------------------
+
+
+def cell_run_id(image: str, gpu: str, scenario: str, batch_size: BatchSize) -> str:
+    """A run folder name that says what the cell is; the matrix folder already carries the time."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", f"{image}-{gpu}-{scenario}-bs{batch_size}").strip("-")
+
+
+def _unique(items: list) -> list:
+    return list(dict.fromkeys(items))
+
+
+def expand(images: list[str], scenarios: list[str] | None, gpus: list[str],
+           batch_sizes: list[BatchSize]) -> list[MatrixCell]:
+    """Every cell, in the order asked; the ones the GPU rules refuse are dropped with their reasons.
+
+    Without ``scenarios`` each image runs its own default. With them, every image is crossed with every
+    scenario and a scenario an image does not ship is a dropped cell, so the manifest shows the hole.
+    """
+    cells = []
+    for image in (catalog.get_image(key) for key in _unique(images)):
+        for scenario in (get_scenario(name) for name in _unique(scenarios or [image.default_scenario])):
+            for gpu in (catalog.get_gpu(key) for key in _unique(gpus)):
+                reasons = compat.check(image, scenario, gpu)
+                for batch in _unique(batch_sizes):
+                    why = list(reasons)
+                    if batch == "dynamic" and scenario.backend != "vllm":
+                        why.append(f"batch size dynamic hands every prompt to vLLM; scenario {scenario.name} "
+                                   f"runs on {scenario.backend}")
+                    cells.append(MatrixCell(
+                        run_id=cell_run_id(image.key, gpu.key, scenario.name, batch),
+                        image=image.key, scenario=scenario.name, gpu=gpu.key, batch_size=batch,
+                        status="dropped" if why else "planned", reason="; ".join(why) or None,
+                        updated_at=_now(),
+                    ))
+    return cells
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class MatrixRequest:
+    """What ``runner matrix`` was asked; ``base`` carries the options every cell shares."""
+
+    images: list[str]
+    gpus: list[str]
+    batch_sizes: list[BatchSize]
+    base: LaunchRequest
+    scenarios: list[str] | None = None
+    target: str = "local"
+    results: Path = Path("results")
+    matrix_id: str | None = None
+    registry: str = ""
+    tag: str = __version__
+    options: Any = None  # the target's options dataclass (DockerOptions, SkyOptions, K8sOptions)
+
+
+@dataclasses.dataclass
+class Cell:
+    """A cell that will run: its manifest entry, its launch request and the config a worker reads."""
+
+    entry: MatrixCell
+    request: LaunchRequest
+    config: RunConfig
+    notes: list[str]
+    run_dir: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.entry.run_id
+
+
+@dataclasses.dataclass
+class Matrix:
+    """A planned matrix: its folder, its manifest and the cells to run."""
+
+    id: str
+    dir: Path
+    request: MatrixRequest
+    store: ManifestStore
+    cells: list[Cell]
+
+
+def new_matrix_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-matrix", time.gmtime())
+
+
+def plan(req: MatrixRequest) -> Matrix:
+    """Expand, drop, resolve every kept cell's config (all checks before anything runs), write matrix.json."""
+    from runner.targets import create_target
+
+    if not req.images or not req.gpus or not req.batch_sizes:
+        raise UserError("a matrix needs at least one image, one GPU and one batch size")
+    target = create_target(req.target, req.options)
+    matrix_id = req.matrix_id or new_matrix_id()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", matrix_id):
+        raise UserError(f"--matrix-id {matrix_id!r}: use letters, digits, '.', '_' and '-'")
+    matrix_dir = rundir_for(req.results, matrix_id)
+    previous = _previous_cells(matrix_dir)
+    cells = expand(req.images, req.scenarios, req.gpus, req.batch_sizes)
+    kept: list[Cell] = []
+    for i, entry in enumerate(cells):
+        if entry.status == "dropped":
+            continue
+        if (reason := target.drop_reason(entry)) is not None:
+            cells[i] = entry.model_copy(update={"status": "dropped", "reason": reason})
+            continue
+        old = previous.get(entry.run_id)
+        if old is not None and old.status == "done" and old.result_status == "completed":
+            cells[i] = old  # finished in an earlier invocation of the same matrix
+            continue
+        request = dataclasses.replace(
+            req.base, image=entry.image, gpu=entry.gpu, scenario=entry.scenario, batch_size=entry.batch_size,
+            results=matrix_dir, run_id=entry.run_id, executor=target.executor, executor_options={},
+        )
+        config, notes = build_config(request)
+        kept.append(Cell(entry, request, config, notes, matrix_dir / entry.run_id))
+    manifest = MatrixManifest(
+        matrix_id=matrix_id, target=req.target, created_at=_now(), updated_at=_now(),
+        request=_describe(req), cells=cells,
+    )
+    store = ManifestStore(matrix_dir / MANIFEST, manifest)
+    return Matrix(matrix_id, matrix_dir, req, store, kept)
+
+
+def rundir_for(results: Path, matrix_id: str) -> Path:
+    """The matrix folder, created and checked writable before anything is planned into it."""
+    from runner.launching import prepare_run_dir
+
+    return prepare_run_dir(results, matrix_id)
+
+
+def _previous_cells(matrix_dir: Path) -> dict[str, MatrixCell]:
+    if not (matrix_dir / MANIFEST).exists():
+        return {}
+    return {cell.run_id: cell for cell in read_manifest(matrix_dir).cells}
+
+
+def _describe(req: MatrixRequest) -> dict[str, Any]:
+    options = dataclasses.asdict(req.options) if dataclasses.is_dataclass(req.options) else {}
+    return {
+        "images": req.images, "scenarios": req.scenarios, "gpus": req.gpus, "batch_sizes": req.batch_sizes,
+        "model": req.base.model, "data": req.base.data, "registry": req.registry, "tag": req.tag,
+        "limit": req.base.limit, "max_new_tokens": req.base.max_new_tokens, "options": options,
+    }
+
+
+def run(req: MatrixRequest, on_line, dry_run: bool = False) -> MatrixManifest:
+    """Plan the matrix, render what the target needs, and (unless ``dry_run``) launch and collect it."""
+    from runner.targets import create_target
+
+    matrix = plan(req)
+    target = create_target(req.target, req.options)
+    target.render(matrix)
+    if not dry_run and matrix.cells:
+        target.launch(matrix, on_line)
+    return matrix.store.manifest
+
+
+def collect(matrix_dir: Path, on_line) -> MatrixManifest:
+    """Collect the results of a matrix whose cells were launched without waiting (``--no-wait``)."""
+    from runner.targets import create_target
+
+    manifest = read_manifest(matrix_dir)
+    target = create_target(manifest.target, manifest.request.get("options") or {})
+    store = ManifestStore(matrix_dir / MANIFEST, manifest)
+    target.collect(matrix_dir, store, on_line)
+    return store.manifest

@@ -1,0 +1,422 @@
+"""The memory plan: will a model fit on a GPU, and how many documents can share one ``generate`` call?
+
+The plan is arithmetic on the model's shape (``runner.architectures.model_shape``), never a load, so the
+host can answer before it starts anything. It predicts the peak bytes torch *allocates* during a
+Hugging Face ``generate`` call, then asks for headroom on top of the growing part, because the CUDA
+caching allocator cannot hand out memory that is free but cut into pieces too small to use:
+
+    weights + max(KV(prompt) + prefill activations, KV(prompt + new) + decode transients)
+
+``FRAGMENTATION`` scales everything but the weights when checking the budget. Each constant says how it
+was chosen; ``benchmarks/gpu_sweep.py`` measures them on a real GPU, so they can be recalibrated from
+its ``sweep.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from runner import compat
+from runner.architectures import BUILTIN_CONFIGS, model_shape
+from runner.catalog import Gpu, Image, images
+from runner.errors import UserError
+from runner.scenarios import SCENARIOS, Scenario
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+DEFAULT_PROMPT_TOKENS = 515
+"""Mean prompt length (chat template and instruction included) of the original study's documents."""
+
+MAX_PLANNED_BATCH = 256
+"""Largest batch the plan proposes: beyond it throughput has long stopped growing for 7B-class models,
+and vLLM's own default limit on concurrent sequences (max_num_seqs) is 256 too."""
+
+CUDA_CONTEXT_BYTES = 1 * GiB
+"""Memory a process loses before torch allocates anything: the CUDA context with cuBLAS/cuDNN handles
+(about 0.5 GiB with CUDA 12 lazy module loading) plus the part of the catalog's NVML total that the
+driver keeps out of cudaMalloc's reach (torch's total_memory is 0.25-0.5 GiB below nvidia-smi's).
+The GPU sweep records both, so this can be checked."""
+
+FRAGMENTATION = 1.4
+"""Headroom factor on the memory that grows during generation (KV cache and activations).
+
+transformers' DynamicCache grows each layer's keys and values by ``torch.cat`` at every step, so the
+caching allocator keeps freeing blocks one token too small for the next request. A replay of the
+allocator's rules (best fit, split above 1 MiB, coalesce on free, release of whole free segments when
+memory runs out) over generate's allocation order for Llama-2-7B, 520 + 300 tokens, found the largest
+batch that avoids an out-of-memory error at 1.37-1.49x the ideal growing bytes, for memory caps from
+14 to 138 GiB. ``max_memory_reserved`` itself is no guide: the allocator caches freed blocks until the
+cap, so reserved memory fills the card at any batch large enough to churn."""
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
+
+# Bytes per weight of a quantized linear layer, scales included (embeddings, lm_head and norms stay in
+# the compute dtype: bitsandbytes and AutoAWQ quantize only the decoder blocks' linear layers).
+NF4_BYTES_PER_PARAM = 0.5 + 4 / 64
+"""bitsandbytes NF4: 4-bit codes plus one fp32 absmax per block of 64 weights (double quantization off,
+as the hf backend configures it)."""
+INT8_BYTES_PER_PARAM = 1.0
+"""bitsandbytes LLM.int8(): int8 weights; the fp32 scale per output row is added per row."""
+AWQ_BYTES_PER_PARAM = 0.5 + (2 + 0.5) / 128
+"""AWQ GEMM checkpoints: 4-bit packed weights plus an fp16 scale and a 4-bit zero point per group of 128."""
+
+VLLM_GPU_MEMORY_UTILIZATION = 0.9
+"""vLLM's default share of the GPU for weights, activations and KV cache (RunConfig's default too)."""
+VLLM_PROFILE_TOKENS = 8192
+"""Tokens in vLLM's profiling forward pass (max_num_batched_tokens): its activation peak is reserved."""
+
+Status = Literal["incompatible", "does_not_fit", "fits", "unplanned"]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The numbers of a Llama-style decoder that decide its memory."""
+
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    tied_embeddings: bool = False
+    attention_bias: bool = False
+    mlp_bias: bool = False
+
+    @classmethod
+    def from_config(cls, config: dict, name: str = "model") -> ModelShape:
+        """Read the shape from config.json values; text configs nested by multimodal models are accepted."""
+        config = config.get("text_config", config)
+        required = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+        missing = [k for k in required if not config.get(k)]
+        if missing:
+            raise UserError(
+                f"{name}'s config.json lacks {', '.join(missing)}: the memory plan knows Llama-style decoders"
+            )
+        heads = int(config["num_attention_heads"])
+        return cls(
+            hidden=int(config["hidden_size"]),
+            intermediate=int(config["intermediate_size"]),
+            layers=int(config["num_hidden_layers"]),
+            heads=heads,
+            kv_heads=int(config.get("num_key_value_heads") or heads),
+            head_dim=int(config.get("head_dim") or config["hidden_size"] // heads),
+            vocab=int(config["vocab_size"]),
+            tied_embeddings=bool(config.get("tie_word_embeddings", False)),
+            attention_bias=bool(config.get("attention_bias", False)),
+            mlp_bias=bool(config.get("mlp_bias", False)),
+        )
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden
+
+    @property
+    def lm_head_params(self) -> int:
+        return 0 if self.tied_embeddings else self.vocab * self.hidden
+
+    @property
+    def linear_params_per_layer(self) -> int:
+        """q, k, v, o (k and v narrower under grouped-query attention) and the three MLP matrices."""
+        q_out, kv_out = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        attention = self.hidden * (q_out + 2 * kv_out) + q_out * self.hidden
+        if self.attention_bias:
+            attention += q_out + 2 * kv_out + self.hidden
+        mlp = 3 * self.hidden * self.intermediate + (2 * self.intermediate + self.hidden if self.mlp_bias else 0)
+        return attention + mlp
+
+    @property
+    def norm_params(self) -> int:
+        """Two RMSNorms per layer and the final one."""
+        return (2 * self.layers + 1) * self.hidden
+
+    @property
+    def linear_params(self) -> int:
+        return self.layers * self.linear_params_per_layer
+
+    @property
+    def params(self) -> int:
+        return self.embedding_params + self.lm_head_params + self.linear_params + self.norm_params
+
+    @property
+    def largest_linear_params(self) -> int:
+        return self.hidden * max(self.intermediate, self.heads * self.head_dim)
+
+
+def resolve_shape(model: str) -> ModelShape:
+    """The shape of a built-in name, a known hub id or a local folder with config.json."""
+    config = model_shape(model)
+    if config is None:
+        raise UserError(
+            f"unknown model {model!r}: pass a folder with config.json or a built-in name ({', '.join(BUILTIN_CONFIGS)})"
+        )
+    return ModelShape.from_config(config, model)
+
+
+def weight_bytes(shape: ModelShape, dtype: str, quantization: str | None) -> int:
+    """Bytes of the weights as they sit on the GPU."""
+    dense = DTYPE_BYTES[dtype]
+    kept = (shape.embedding_params + shape.lm_head_params + shape.norm_params) * dense
+    if quantization is None:
+        return shape.params * dense
+    if quantization == "bnb-nf4":
+        return kept + math.ceil(shape.linear_params * NF4_BYTES_PER_PARAM)
+    if quantization == "bnb-int8":
+        rows = shape.layers * (
+            shape.heads * shape.head_dim
+            + 2 * shape.kv_heads * shape.head_dim
+            + 2 * shape.hidden
+            + 2 * shape.intermediate
+        )
+        return kept + math.ceil(shape.linear_params * INT8_BYTES_PER_PARAM) + 4 * rows
+    if quantization == "awq":
+        return kept + math.ceil(shape.linear_params * AWQ_BYTES_PER_PARAM)
+    raise ValueError(f"no memory model for quantization {quantization!r}")
+
+
+def kv_bytes_per_token(shape: ModelShape, dtype: str) -> int:
+    """Keys and values of every layer for one token of one sequence."""
+    return shape.layers * shape.kv_heads * shape.head_dim * 2 * DTYPE_BYTES[dtype]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Memory of one model/scenario at a given prompt and output length, as a function of batch size."""
+
+    shape: ModelShape
+    dtype: str
+    attention: str | None
+    quantization: str | None
+    prompt_tokens: int
+    new_tokens: int
+
+    @property
+    def bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def weights(self) -> int:
+        return weight_bytes(self.shape, self.dtype, self.quantization)
+
+    @property
+    def kv_per_token(self) -> int:
+        return kv_bytes_per_token(self.shape, self.dtype)
+
+    @property
+    def kv_per_sequence(self) -> int:
+        return (self.prompt_tokens + self.new_tokens) * self.kv_per_token
+
+    def prefill_activations(self, batch: int, tokens: int | None = None) -> int:
+        """Peak transient bytes of the prompt's forward pass.
+
+        transformers 5 ``generate`` asks for the last position's logits only (``logits_to_keep=1``), so
+        the vocabulary term is per sequence, not per token. Inside a layer the MLP holds three
+        intermediate-wide tensors (act(gate), up, their product) beside the residual and normed hidden
+        states; the attention half holds about eight hidden-wide ones (q, k, v, rotary copies, output).
+        """
+        s, b, p = self.shape, self.bytes, tokens if tokens is not None else self.prompt_tokens
+        per_token = b * max(8 * s.hidden, 2 * s.hidden + 3 * s.intermediate)
+        total = batch * p * per_token
+        if self.attention in ("sdpa", "eager"):
+            total += batch * p * p  # the boolean 4-D padding mask
+        if self.attention == "eager":
+            total += batch * s.heads * p * p * (b + 4 + b)  # scores, fp32 softmax, cast back
+        if self.quantization == "bnb-nf4":
+            total += s.largest_linear_params * b  # one weight dequantized for the matmul
+        return total + batch * s.vocab * (b + 4)  # last-token logits and their fp32 copy
+
+    def decode_transients(self, batch: int) -> int:
+        """Peak transient bytes of one decoding step at the full length.
+
+        DynamicCache's ``torch.cat`` holds a layer's old and new keys (then values) at once; grouped-query
+        models with a padding mask also expand one layer's keys and values to all heads for SDPA.
+        """
+        s, b, t = self.shape, self.bytes, self.prompt_tokens + self.new_tokens
+        total = batch * t * s.kv_heads * s.head_dim * b
+        if s.kv_heads < s.heads and self.attention in ("sdpa", "eager"):
+            total += 2 * batch * t * s.heads * s.head_dim * b
+        return total + batch * s.vocab * (b + 4)
+
+    def growing(self, batch: int) -> int:
+        """Peak bytes beyond the weights: KV cache plus the larger of the two phases' transients."""
+        prefill = batch * self.prompt_tokens * self.kv_per_token + self.prefill_activations(batch)
+        decode = batch * self.kv_per_sequence + self.decode_transients(batch)
+        return max(prefill, decode)
+
+    def peak_allocated(self, batch: int) -> int:
+        """Predicted ``torch.cuda.max_memory_allocated`` for a generate call at this batch size."""
+        return self.weights + self.growing(batch)
+
+    def needed(self, batch: int) -> int:
+        """Memory torch must be allowed to reserve for the batch to run without an out-of-memory error."""
+        return self.weights + math.ceil(FRAGMENTATION * self.growing(batch))
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """The plan for one image x scenario on one GPU."""
+
+    image: str
+    scenario: str
+    status: Status
+    dtype: str
+    weights_bytes: int | None = None
+    kv_per_sequence_bytes: int | None = None
+    budget_bytes: int | None = None
+    max_batch: int | None = None
+    capped: bool = False
+    shortfall_bytes: int | None = None
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def verdict(self) -> str:
+        """One line a person reads in the table."""
+        if self.status == "incompatible":
+            return "incompatible: " + "; ".join(self.reasons)
+        if self.status == "unplanned":
+            return "runs on the CPU: bounded by host memory, not planned"
+        if self.status == "does_not_fit":
+            return f"does not fit: {(self.shortfall_bytes or 0) / GiB:.1f} GiB short"
+        suffix = f" (capped at {MAX_PLANNED_BATCH})" if self.capped else ""
+        return f"fits up to batch {self.max_batch}{suffix}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict()}
+
+
+def budget_bytes(gpu: Gpu, memory_limit: int | None, backend: str = "hf") -> int:
+    """Bytes torch may hold on this GPU.
+
+    ``--gpu-memory-limit`` caps torch's allocator (``set_per_process_memory_fraction``), which never
+    counted the CUDA context, so a limit below the card's usable memory is the budget as given. vLLM
+    claims its utilization share of the card (or of the limit) for everything it allocates.
+    """
+    usable = gpu.memory_bytes - CUDA_CONTEXT_BYTES
+    if backend == "vllm":
+        usable = int(VLLM_GPU_MEMORY_UTILIZATION * min(gpu.memory_bytes, memory_limit or gpu.memory_bytes))
+        return usable - CUDA_CONTEXT_BYTES
+    return min(usable, memory_limit) if memory_limit else usable
+
+
+def largest_fitting_batch(footprint: Footprint, budget: int, backend: str = "hf", cap: int = MAX_PLANNED_BATCH) -> int:
+    """Largest batch in 1..cap whose need fits the budget; 0 when not even one sequence fits."""
+    if backend == "vllm":
+        # vLLM pages the KV cache: after weights and its profiling pass, the rest holds whole sequences.
+        room = budget - footprint.weights - footprint.prefill_activations(1, VLLM_PROFILE_TOKENS)
+        return max(0, min(cap, room // footprint.kv_per_sequence))
+    lo, hi = 0, cap
+    while lo < hi:  # needed() grows with the batch, so bisect
+        mid = (lo + hi + 1) // 2
+        if footprint.needed(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def footprint_for(
+    model: str, scenario: Scenario, gpu: Gpu, prompt_tokens: int = DEFAULT_PROMPT_TOKENS, max_new_tokens: int = 300
+) -> Footprint:
+    """The footprint of ``model`` as ``scenario`` runs it on ``gpu`` (bf16 becomes fp16 where it must)."""
+    dtype, _ = compat.adjustments(scenario, gpu)
+    return Footprint(
+        shape=resolve_shape(model),
+        dtype=dtype,
+        attention=scenario.attention,
+        quantization=scenario.quantization,
+        prompt_tokens=prompt_tokens,
+        new_tokens=max_new_tokens,
+    )
+
+
+def plan_cell(
+    model: str,
+    image: Image,
+    scenario: Scenario,
+    gpu: Gpu,
+    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
+    max_new_tokens: int = 300,
+    memory_limit: int | None = None,
+) -> CellPlan:
+    """Incompatible (with the rules' reasons), does not fit (by how much), or fits up to batch N."""
+    dtype, notes = compat.adjustments(scenario, gpu)
+    notes = notes + compat.awq_note(scenario, gpu)
+    reasons = compat.check(image, scenario, gpu)
+    if reasons:
+        return CellPlan(image.key, scenario.name, "incompatible", dtype, reasons=reasons)
+    fp = footprint_for(model, scenario, gpu, prompt_tokens, max_new_tokens)
+    sizes = {"dtype": dtype, "weights_bytes": fp.weights, "kv_per_sequence_bytes": fp.kv_per_sequence}
+    if gpu.is_cpu:
+        return CellPlan(image.key, scenario.name, "unplanned", **sizes, notes=notes)
+    budget = budget_bytes(gpu, memory_limit, scenario.backend)
+    batch = largest_fitting_batch(fp, budget, scenario.backend, cap=MAX_PLANNED_BATCH + 1)
+    if batch == 0:
+        need = (
+            fp.needed(1)
+            if scenario.backend != "vllm"
+            else (fp.weights + fp.prefill_activations(1, VLLM_PROFILE_TOKENS) + fp.kv_per_sequence)
+        )
+        return CellPlan(
+            image.key,
+            scenario.name,
+            "does_not_fit",
+            **sizes,
+            budget_bytes=budget,
+            shortfall_bytes=need - budget,
+            notes=notes,
+        )
+    if scenario.backend == "vllm":
+        notes = [*notes, "vLLM schedules its own batches: N is how many sequences its KV cache holds at once"]
+    return CellPlan(
+        image.key,
+        scenario.name,
+        "fits",
+        **sizes,
+        budget_bytes=budget,
+        max_batch=min(batch, MAX_PLANNED_BATCH),
+        capped=batch > MAX_PLANNED_BATCH,
+        notes=notes,
+    )
+
+
+def plan_all(
+    model: str,
+    gpu: Gpu,
+    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
+    max_new_tokens: int = 300,
+    memory_limit: int | None = None,
+    image_keys: tuple[str, ...] = (),
+    scenario_names: tuple[str, ...] = (),
+) -> list[CellPlan]:
+    """Every image with every scenario it runs, optionally filtered."""
+    resolve_shape(model)  # an unknown model is an error, not a table of failures
+    plans = []
+    for image in images().values():
+        if image_keys and image.key not in image_keys:
+            continue
+        for name in image.scenarios:
+            if scenario_names and name not in scenario_names:
+                continue
+            plans.append(plan_cell(model, image, SCENARIOS[name], gpu, prompt_tokens, max_new_tokens, memory_limit))
+    return plans
+
+
+def largest_batch(
+    model: str, scenario: Scenario, gpu: Gpu, max_new_tokens: int, memory_limit_bytes: int | None
+) -> int | None:
+    """The starting batch for ``--batch-size auto``; None when the plan cannot say (CPU, unknown model).
+
+    A model that does not fit even one sequence still gets 1: the run then fails with the out-of-memory
+    error recorded in its result, which is what ``--batch-size auto`` promises for a cell that cannot run.
+    """
+    if gpu.is_cpu:
+        return None
+    try:
+        fp = footprint_for(model, scenario, gpu, DEFAULT_PROMPT_TOKENS, max_new_tokens)
+    except UserError:
+        return None
+    budget = budget_bytes(gpu, memory_limit_bytes, scenario.backend)
+    return max(1, largest_fitting_batch(fp, budget, scenario.backend))

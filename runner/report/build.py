@@ -1,0 +1,107 @@
+"""Assemble the report: which sections, in what order, from the loaded runs.
+
+The order follows the questions a reader brings: can these numbers be compared at all (datasets),
+what is fastest per GPU and did quality hold (results, gate, plots), what does it cost, and what broke.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from runner import catalog
+from runner.errors import UserError
+from runner.report import plots
+from runner.report.cells import Cell, gpu_of, group_cells
+from runner.report.document import Report, Section
+from runner.report.gate import quality_gate
+from runner.report.loading import Loaded
+from runner.report.tables import datasets_table, failures_table, results_footnotes, results_table
+
+
+def _gpu_title(gpu: str) -> str:
+    try:
+        return f"{gpu} ({catalog.get_gpu(gpu).name})"
+    except UserError:
+        return gpu
+
+
+def _summary(loaded: Loaded, cells: list[Cell]) -> list[str]:
+    statuses = Counter(run.result.status for run in loaded.runs)
+    counts = ", ".join(f"{statuses[s]} {s}" for s in ("completed", "partial", "failed") if statuses[s])
+    gpus = sorted({gpu_of(run.result) for run in loaded.runs})
+    return [f"{len(loaded.runs)} runs ({counts}) in {len(cells)} completed cells on {', '.join(gpus)}."]
+
+
+def _lead3(cells: list[Cell]) -> float | None:
+    scores = [s.mean for c in cells if (s := c.rouge("rouge1", lead3=True)) is not None]
+    return scores[0] if scores and len({c.key.dataset for c in cells}) == 1 else None
+
+
+def _gpu_section(
+    gpu: str, cells: list[Cell], loaded: Loaded, gates, reference: str | None, with_plots: bool
+) -> Section:
+    devices = sorted({run.result.environment.device.name for run in loaded.runs if gpu_of(run.result) == gpu})
+    section = Section(
+        f"GPU: {_gpu_title(gpu)}",
+        paragraphs=[f"Device as detected: {', '.join(devices)}."],
+        table=results_table(cells, gates),
+        footnotes=results_footnotes(cells, reference),
+        kind="results",
+    )
+    if with_plots:
+        for figure in (plots.throughput_vs_batch(gpu, cells), plots.quality_vs_speed(gpu, cells, _lead3(cells))):
+            if figure is not None:
+                section.figures.append(figure)
+    return section
+
+
+def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool = True) -> Report:
+    """The whole report; ``with_plots`` draws figures when matplotlib is installed."""
+    cells = group_cells(loaded.runs)
+    gates = quality_gate(cells, reference)
+    summary = _summary(loaded, cells)
+    if with_plots and not plots.available():
+        summary.append("Plots omitted: matplotlib is not installed (pip install 'sumbench[report]').")
+        with_plots = False
+    sections = []
+    datasets = datasets_table(loaded.runs)
+    if datasets is not None:
+        sections.append(
+            Section(
+                "Warning: runs used different datasets",
+                paragraphs=[
+                    "Not every run summarized the same documents (different dataset sha256). Rows are never "
+                    "averaged across datasets and the quality gate only compares runs on the same one; "
+                    "compare speed across datasets with care."
+                ],
+                table=datasets,
+                kind="datasets",
+            )
+        )
+    for gpu in sorted({c.key.gpu for c in cells}):
+        gpu_cells = [c for c in cells if c.key.gpu == gpu]
+        sections.append(_gpu_section(gpu, gpu_cells, loaded, gates, reference, with_plots))
+    if with_plots and cells:
+        cost = plots.cost_per_gpu(cells)
+        sections.append(
+            Section(
+                "Cost",
+                paragraphs=[]
+                if cost
+                else ["No run has a price: pass --price-per-hour to `runner launch` (CPUs have none in the catalog)."],
+                figures=[cost] if cost else [],
+                kind="plots",
+            )
+        )
+    failures = failures_table(loaded.runs)
+    sections.append(
+        Section(
+            "Failed runs",
+            paragraphs=[] if failures else ["None: every run completed."],
+            table=failures,
+            kind="failures",
+        )
+    )
+    if loaded.warnings:
+        sections.append(Section("Skipped folders", paragraphs=loaded.warnings))
+    return Report("sumbench report", summary, sections)

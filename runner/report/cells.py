@@ -1,0 +1,110 @@
+"""Cells: runs of the same configuration folded together.
+
+A cell is what a person means by "hf fp16 at batch 8 on an A100": image, scenario, GPU, model, requested
+batch size and the work asked for (dataset content, output length). Runs that agree on all of these
+are repeats, whatever their run ids, and the report shows them as one row with mean ± stdev; runs
+that differ in any of them are different rows, so a number is never averaged across datasets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from runner.repeats import Stat, stat
+from runner.report.loading import Run
+from runner.schema import RunResult
+
+
+def gpu_of(result: RunResult) -> str:
+    """The catalog GPU a run measured: what the worker detected, else what was asked for."""
+    return result.environment.device.catalog_gpu or result.config.gpu
+
+
+def model_label(model: str) -> str:
+    """A short model name: the folder name of a local checkpoint, the hub id otherwise."""
+    return PurePath(model).name if model.startswith(("/", ".", "~")) else model
+
+
+def batch_label(results: Iterable[RunResult]) -> str:
+    """'8', 'auto→4', or 'auto→4/8' when repeats of an auto cell settled on different sizes."""
+    results = list(results)
+    requested = results[0].config.batch_size
+    finals = sorted({r.batching.final for r in results if r.batching.final is not None})
+    if isinstance(requested, int) and finals in ([], [requested]):
+        return str(requested)
+    shown = "/".join(map(str, finals)) or "?"
+    return f"{requested}→{shown}"
+
+
+@dataclass(frozen=True, order=True)
+class CellKey:
+    gpu: str
+    model: str
+    image: str
+    scenario: str
+    batch: str
+    dataset: str
+    max_new_tokens: int
+
+    @property
+    def quality_key(self) -> tuple[str, str, str, int]:
+        """What a quality comparison must hold equal: GPU, model, dataset and output length."""
+        return (self.gpu, self.model, self.dataset, self.max_new_tokens)
+
+
+def cell_key(result: RunResult) -> CellKey:
+    c = result.config
+    return CellKey(
+        gpu=gpu_of(result),
+        model=c.model,
+        image=c.image,
+        scenario=c.scenario,
+        batch=str(c.batch_size),
+        dataset=result.dataset.sha256 if result.dataset else "",
+        max_new_tokens=c.max_new_tokens,
+    )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The completed runs of one cell; metrics are means over them."""
+
+    key: CellKey
+    runs: tuple[Run, ...]
+
+    @property
+    def results(self) -> list[RunResult]:
+        return [r.result for r in self.runs]
+
+    @property
+    def quality_meaningful(self) -> bool:
+        return all(r.quality_meaningful for r in self.results)
+
+    @property
+    def batch(self) -> str:
+        return batch_label(self.results)
+
+    @property
+    def final_batch(self) -> int | None:
+        """The batch size most repeats ended at; what the throughput plot puts on its x axis."""
+        finals = [r.batching.final for r in self.results if r.batching.final is not None]
+        return max(set(finals), key=finals.count) if finals else None
+
+    def metric(self, name: str) -> Stat | None:
+        """Mean ± stdev of a ``Metrics`` field over the repeats."""
+        return stat(getattr(r.metrics, name) for r in self.results)
+
+    def rouge(self, name: str, lead3: bool = False) -> Stat | None:
+        scores = [r.metrics.lead3_rouge if lead3 else r.metrics.rouge for r in self.results]
+        return stat(getattr(s, name) if s else None for s in scores)
+
+
+def group_cells(runs: Iterable[Run]) -> list[Cell]:
+    """Completed runs grouped by cell, in key order; failed and partial runs are reported elsewhere."""
+    groups: dict[CellKey, list[Run]] = {}
+    for run in runs:
+        if run.result.status == "completed":
+            groups.setdefault(cell_key(run.result), []).append(run)
+    return [Cell(key, tuple(groups[key])) for key in sorted(groups)]

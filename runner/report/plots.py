@@ -1,0 +1,182 @@
+"""The report's plots: throughput against batch size, quality against speed, and cost.
+
+Each plot answers one deployment question: how far batching pays off per scenario; which cells are on
+the Pareto front of ROUGE-1 and docs/s (nothing else is both faster and better); and what 1k documents
+cost per GPU. Figures are drawn with matplotlib's object API on an Agg canvas, never pyplot, so that
+reporting needs no display, touches no global backend state, and works in a headless container.
+matplotlib is optional (the ``report`` extra); without it reports simply have no figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Sequence
+from io import BytesIO
+
+from runner.report.cells import Cell, CellKey, model_label
+from runner.report.document import Figure
+
+DPI = 110
+
+
+def available() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points that no other point beats on both x and y (higher is better on both), sorted by x."""
+    front: list[tuple[float, float]] = []
+    best_y = float("-inf")
+    for x, y in sorted(points, key=lambda p: (-p[0], -p[1])):
+        if y > best_y:
+            front.append((x, y))
+            best_y = y
+    return sorted(front)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-").lower() or "all"
+
+
+def _labels(cells: Sequence[Cell]) -> dict[CellKey, str]:
+    """'scenario', qualified by image and model only where that is needed to tell series apart."""
+    many_images = len({c.key.image for c in cells}) > 1
+    many_models = len({c.key.model for c in cells}) > 1
+    labels = {}
+    for c in cells:
+        label = f"{c.key.image}/{c.key.scenario}" if many_images else c.key.scenario
+        if many_models:
+            label = f"{model_label(c.key.model)} {label}"
+        labels[c.key] = label
+    return labels
+
+
+def _palette(labels: dict[CellKey, str]) -> dict[str, str]:
+    """One colour per series, the same in every plot of a report section."""
+    return {label: f"C{i % 10}" for i, label in enumerate(sorted(set(labels.values())))}
+
+
+def _new_figure(width: float = 7.0, height: float = 4.2):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _png(fig) -> bytes:
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def throughput_vs_batch(gpu: str, cells: Sequence[Cell]) -> Figure | None:
+    """docs/s against the final batch size, one line per scenario, error bars over repeats."""
+    labels = _labels(cells)
+    series: dict[str, list[tuple[int, float, float]]] = {}
+    for c in cells:
+        dps, batch = c.metric("docs_per_second"), c.final_batch
+        if dps is not None and batch is not None:
+            series.setdefault(labels[c.key], []).append((batch, dps.mean, dps.stdev))
+    if not series:
+        return None
+    colors = _palette(labels)
+    fig, ax = _new_figure()
+    for label, points in sorted(series.items()):
+        points.sort()
+        xs, ys, errs = zip(*points, strict=True)
+        ax.errorbar(xs, ys, yerr=errs if any(errs) else None, marker="o", capsize=3, label=label, color=colors[label])
+    batches = sorted({p[0] for points in series.values() for p in points})
+    if len(batches) > 1 and batches[-1] / batches[0] >= 4:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.set_xlabel("batch size (final)")
+    ax.set_ylabel("documents / second")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Throughput vs batch size · {gpu}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return Figure(f"throughput-{_slug(gpu)}.png", f"Throughput vs batch size on {gpu}", _png(fig))
+
+
+def quality_vs_speed(gpu: str, cells: Sequence[Cell], lead3: float | None = None) -> Figure | None:
+    """ROUGE-1 against docs/s for every cell, with the Pareto front drawn through the best trade-offs."""
+    labels = _labels(cells)
+    colors = _palette(labels)
+    points = []
+    for c in cells:
+        dps, r1 = c.metric("docs_per_second"), c.rouge("rouge1")
+        if dps is not None and r1 is not None:
+            points.append((dps.mean, r1.mean, labels[c.key], f"bs {c.batch}", c.quality_meaningful))
+    if not points:
+        return None
+    fig, ax = _new_figure()
+    shown: set[str] = set()
+    for x, y, label, batch, meaningful in points:
+        ax.scatter(
+            [x],
+            [y],
+            marker="o" if meaningful else "x",
+            s=36,
+            zorder=3,
+            color=colors[label],
+            label=None if label in shown else label,
+        )
+        shown.add(label)
+        ax.annotate(batch, (x, y), textcoords="offset points", xytext=(5, 4), fontsize="x-small")
+    front = pareto_front([(p[0], p[1]) for p in points])
+    ax.plot([p[0] for p in front], [p[1] for p in front], linestyle="--", color="black", linewidth=1, zorder=2)
+    ax.scatter(
+        [p[0] for p in front],
+        [p[1] for p in front],
+        s=130,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1,
+        zorder=4,
+        label="Pareto front",
+    )
+    if lead3 is not None:
+        ax.axhline(lead3, color="grey", linestyle=":", label=f"lead-3 baseline ({lead3:.3f})")
+    ax.margins(x=0.1, y=0.1)
+    ax.set_xlabel("documents / second")
+    ax.set_ylabel("ROUGE-1 F1")
+    ax.set_title(f"Quality vs speed · {gpu}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if not all(p[4] for p in points):
+        ax.text(0.01, 0.01, "x: synthetic weights, ROUGE not meaningful", transform=ax.transAxes, fontsize="x-small")
+    return Figure(f"quality-vs-speed-{_slug(gpu)}.png", f"ROUGE-1 vs docs/s on {gpu}, with the Pareto front", _png(fig))
+
+
+def cost_per_gpu(cells: Sequence[Cell]) -> Figure | None:
+    """$ per 1k documents per GPU and scenario, at each scenario's cheapest batch size."""
+    labels = _labels(cells)
+    best: dict[tuple[str, str], float] = {}
+    for c in cells:
+        cost = c.metric("cost_per_1k_docs_usd")
+        if cost is not None:
+            k = (c.key.gpu, labels[c.key])
+            best[k] = min(best.get(k, cost.mean), cost.mean)
+    if not best:
+        return None
+    gpus = sorted({g for g, _ in best})
+    scenarios = sorted({s for _, s in best})
+    colors = _palette(labels)
+    fig, ax = _new_figure(max(7.0, 1.5 + 0.5 * len(gpus) * len(scenarios)))
+    width = (0.6 if len(scenarios) < 4 else 0.8) / len(scenarios)
+    for i, scenario in enumerate(scenarios):
+        xs = [g + (i - (len(scenarios) - 1) / 2) * width for g in range(len(gpus))]
+        ys = [best.get((gpu, scenario), 0.0) for gpu in gpus]
+        bars = ax.bar(xs, ys, width, label=scenario, color=colors[scenario])
+        ax.bar_label(bars, [f"{y:.3g}" if y else "" for y in ys], fontsize="x-small", padding=2)
+    ax.set_xticks(range(len(gpus)), gpus)
+    ax.set_xlim(-0.7, len(gpus) - 0.3)
+    ax.set_xlabel("GPU (each scenario at its cheapest batch size)")
+    ax.set_ylabel("USD per 1,000 documents")
+    ax.set_title("Cost per 1k documents")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    return Figure("cost-per-1k-docs.png", "$ per 1k documents per GPU and scenario", _png(fig))

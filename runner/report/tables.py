@@ -1,0 +1,235 @@
+"""The report's tables: results per GPU (with the lead-3 baseline), failed runs, and datasets.
+
+The results table follows the original study's: one row per cell, fastest first, with the numbers that
+decide a deployment (throughput, quality, memory, money, energy) side by side, and an extractive lead-3
+row so a reader sees what ROUGE a model must beat to be worth running at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import PurePath
+
+from runner.console import fmt_bytes
+from runner.repeats import CV_WARN
+from runner.report.cells import Cell, CellKey, batch_label, gpu_of, model_label
+from runner.report.document import Column, Row, Table, number, text
+from runner.report.gate import THRESHOLD, GateResult
+from runner.report.loading import Run
+
+SYNTHETIC_MARK = "†"
+_WITH_STDEV = ("docs_per_second", "output_tokens_per_second")
+_MEANS = ("avg_input_tokens", "avg_output_tokens", "cost_per_1k_docs_usd", "energy_per_doc_joules")
+
+
+def cell_row(cell: Cell, gate: GateResult | None) -> Row:
+    """Everything the report knows about a cell, as raw values (CSV and JSON write these as they are)."""
+    key = cell.key
+    row: Row = {
+        "kind": "cell",
+        "gpu": key.gpu,
+        "model": model_label(key.model),
+        "image": key.image,
+        "scenario": key.scenario,
+        "batch": cell.batch,
+        "batch_requested": key.batch,
+        "batch_final": cell.final_batch,
+        "runs": len(cell.runs),
+    }
+    for name in _WITH_STDEV:
+        s = cell.metric(name)
+        row[name] = s.mean if s else None
+        row[f"{name}_stdev"] = s.stdev if s and s.n > 1 else None
+    row["documents"] = max(r.metrics.documents for r in cell.results)
+    for name in _MEANS:
+        s = cell.metric(name)
+        row[name] = s.mean if s else None
+    for name in ("rouge1", "rouge2", "rougeL"):
+        s = cell.rouge(name)
+        row[name] = s.mean if s else None
+    r1 = cell.rouge("rouge1")
+    row["rouge1_stdev"] = r1.stdev if r1 and r1.n > 1 else None
+    peaks = [r.metrics.peak_memory_bytes for r in cell.results if r.metrics.peak_memory_bytes is not None]
+    row["peak_memory_bytes"] = max(peaks) if peaks else None
+    row["quality_meaningful"] = cell.quality_meaningful
+    row["gate"] = gate.verdict if gate else None
+    row["gate_label"] = gate.label() if gate else None
+    row["gate_ratio"] = gate.ratio if gate else None
+    row["gate_reference"] = gate.reference if gate else None
+    row["dataset_sha256"] = key.dataset
+    row["max_new_tokens"] = key.max_new_tokens
+    row["run_ids"] = " ".join(r.result.run_id for r in cell.runs)
+    return row
+
+
+def lead3_rows(cells: Sequence[Cell]) -> list[Row]:
+    """One lead-3 row per dataset in the table: its ROUGE, and no speed (nothing was generated)."""
+    rows = []
+    for dataset in dict.fromkeys(c.key.dataset for c in cells):
+        source = next((c for c in cells if c.key.dataset == dataset and c.rouge("rouge1", lead3=True)), None)
+        if source is None:
+            continue
+        row: Row = {
+            "kind": "lead3",
+            "gpu": source.key.gpu,
+            "scenario": "lead-3 baseline",
+            "image": None,
+            "batch": None,
+            "documents": max(r.metrics.documents for r in source.results),
+            "quality_meaningful": True,
+            "dataset_sha256": dataset,
+            "gate_label": None,
+        }
+        for name in ("rouge1", "rouge2", "rougeL"):
+            row[name] = source.rouge(name, lead3=True).mean  # type: ignore[union-attr]
+        rows.append(row)
+    return rows
+
+
+def _rouge(key: str) -> Column:
+    plain = number(key, ".4f")
+
+    def show(row: Row) -> str:
+        value = plain(row)
+        return value if row.get("quality_meaningful", True) or value == "-" else value + SYNTHETIC_MARK
+
+    return Column(key, {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}[key], show, numeric=True)
+
+
+def _memory(row: Row) -> str:
+    return fmt_bytes(row.get("peak_memory_bytes"))
+
+
+def results_table(cells: Sequence[Cell], gates: dict[CellKey, GateResult]) -> Table:
+    """One GPU's cells, fastest first, then the lead-3 baseline."""
+    rows = sorted((cell_row(c, gates.get(c.key)) for c in cells), key=lambda r: -(r["docs_per_second"] or 0.0))
+    rows += lead3_rows(cells)
+    columns = [Column("scenario", "Scenario", text("scenario")), Column("image", "Image", text("image"))]
+    if len({c.key.model for c in cells}) > 1:
+        columns.insert(0, Column("model", "Model", text("model")))
+    columns += [
+        Column("batch", "Batch", text("batch"), numeric=True),
+        Column("docs_per_second", "Docs/s", number("docs_per_second", ".3f"), numeric=True),
+        Column("output_tokens_per_second", "Output tok/s", number("output_tokens_per_second", ".1f"), numeric=True),
+        Column("documents", "Docs", text("documents"), numeric=True),
+        Column("avg_input_tokens", "In tok/doc", number("avg_input_tokens", ".0f"), numeric=True),
+        Column("avg_output_tokens", "Out tok/doc", number("avg_output_tokens", ".1f"), numeric=True),
+        _rouge("rouge1"),
+        _rouge("rouge2"),
+        _rouge("rougeL"),
+        Column("gate_label", f"Gate (≥{THRESHOLD:.0%} ref)", text("gate_label")),
+        Column("peak_memory_bytes", "Peak mem", _memory, numeric=True),
+        Column("cost_per_1k_docs_usd", "$/1k docs", number("cost_per_1k_docs_usd", ".4f"), numeric=True),
+        Column("energy_per_doc_joules", "J/doc", number("energy_per_doc_joules", ".1f"), numeric=True),
+    ]
+    if any(len(c.runs) > 1 for c in cells):
+        columns.append(Column("runs", "Runs", text("runs"), numeric=True))
+    if len({c.key.dataset for c in cells}) > 1:
+        columns.append(Column("dataset_sha256", "Dataset", lambda r: (r.get("dataset_sha256") or "-")[:12]))
+    return Table(columns, rows)
+
+
+def results_footnotes(cells: Sequence[Cell], reference: str | None) -> list[str]:
+    notes = []
+    if any(not c.quality_meaningful for c in cells):
+        notes.append(f"{SYNTHETIC_MARK} synthetic weights: output length was forced, so ROUGE is not meaningful.")
+    ref = reference or "default (fp16), or fp32 on a CPU"
+    notes.append(
+        f"Gate: ROUGE-1 at least {THRESHOLD:.0%} of the reference scenario ({ref}) on the same GPU, model, "
+        "dataset and output length (MLPerf's rule for summarization)."
+    )
+    if any(len(c.runs) > 1 for c in cells):
+        notes.append("Cells with several runs show mean ± sample standard deviation over the repeats.")
+    for c in cells:
+        dps = c.metric("docs_per_second")
+        if dps is not None and dps.cv is not None and dps.cv > CV_WARN:
+            notes.append(
+                f"{c.key.image}/{c.key.scenario} batch {c.batch}: docs/s varies by {dps.cv:.1%} across "
+                f"{dps.n} repeats (over {CV_WARN:.0%}); treat small differences as noise."
+            )
+    return notes
+
+
+def _short(message: str, limit: int = 120) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def failures_table(runs: Sequence[Run]) -> Table | None:
+    """Runs that failed, or stopped part-way with an error: what broke, where, and how far they got."""
+    rows = []
+    for run in runs:
+        r = run.result
+        if r.status == "completed" or (r.status == "partial" and r.error is None):
+            continue
+        total = r.dataset.documents if r.dataset else r.config.limit
+        rows.append(
+            {
+                "run_id": r.run_id,
+                "scenario": r.config.scenario,
+                "image": r.config.image,
+                "gpu": gpu_of(r),
+                "batch": batch_label([r]),
+                "status": r.status,
+                "error_class": r.error.error_class if r.error else None,
+                "error_message": _short(r.error.message) if r.error else None,
+                "documents_done": r.metrics.documents,
+                "documents_total": total,
+                "oom_events": len(r.batching.oom_events),
+            }
+        )
+    if not rows:
+        return None
+    columns = [
+        Column("scenario", "Scenario", text("scenario")),
+        Column("image", "Image", text("image")),
+        Column("gpu", "GPU", text("gpu")),
+        Column("batch", "Batch", text("batch"), numeric=True),
+        Column("status", "Status", text("status")),
+        Column("error_class", "Error", text("error_class")),
+        Column("error_message", "Message", text("error_message")),
+        Column(
+            "documents_done",
+            "Docs done",
+            lambda r: (
+                f"{r['documents_done']}/{r['documents_total']}" if r["documents_total"] else str(r["documents_done"])
+            ),
+            numeric=True,
+        ),
+        Column("run_id", "Run", text("run_id")),
+    ]
+    return Table(columns, rows)
+
+
+def datasets_table(runs: Sequence[Run]) -> Table | None:
+    """Which dataset each run used, when they did not all use the same one; None when they did."""
+    with_data = [(run.result, run.result.dataset) for run in runs if run.result.dataset is not None]
+    if len({ds.sha256 for _, ds in with_data}) < 2:
+        return None
+    rows = [
+        {
+            "gpu": gpu_of(r),
+            "image": r.config.image,
+            "scenario": r.config.scenario,
+            "batch": batch_label([r]),
+            "status": r.status,
+            "dataset": ds.path,
+            "sha256": ds.sha256,
+            "documents": ds.documents,
+            "run_id": r.run_id,
+        }
+        for r, ds in with_data
+    ]
+    rows.sort(key=lambda row: (row["sha256"], row["gpu"], row["scenario"]))
+    columns = [
+        Column("sha256", "Dataset sha256", lambda r: r["sha256"][:12]),
+        Column("dataset", "File", lambda r: PurePath(r["dataset"]).name),
+        Column("documents", "Docs", text("documents"), numeric=True),
+        Column("gpu", "GPU", text("gpu")),
+        Column("image", "Image", text("image")),
+        Column("scenario", "Scenario", text("scenario")),
+        Column("batch", "Batch", text("batch"), numeric=True),
+        Column("status", "Status", text("status")),
+        Column("run_id", "Run", text("run_id")),
+    ]
+    return Table(columns, rows)

@@ -1,0 +1,250 @@
+"""Where ``runner matrix`` sends its cells: this machine, Docker hosts, SkyPilot or Kubernetes.
+
+A target never schedules anything itself. ``local`` and ``docker`` hand each cell to the executors
+``runner launch`` uses; ``sky`` and ``k8s`` render one engine-native object per cell (a SkyPilot task,
+a Kubernetes Job) and let that engine place, retry and tear down. Every target ends the same way: the
+cell's run folder under ``RESULTS/<matrix-id>/<run-id>/`` holds a ``result.json``.
+
+Shared here: the paths a remote container sees, the image reference a remote engine pulls, the
+worker-output collector (remote engines hand back logs, and the worker prints its whole result as a
+marked line in them), and a small YAML writer, so rendering needs neither SkyPilot nor the
+Kubernetes client installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runner import catalog, events, rundir
+from runner.errors import UserError, unknown_name
+from runner.schema import RunConfig, RunResult
+
+TARGETS = ("local", "docker", "sky", "k8s")
+
+# Inside a remote container: read-only inputs and the writable results root.
+CONTAINER_ROOT = "/sumbench"
+CONTAINER_CONFIG = f"{CONTAINER_ROOT}/config/config.json"
+CONTAINER_DATA_DIR = f"{CONTAINER_ROOT}/data"
+CONTAINER_MODEL_DIR = f"{CONTAINER_ROOT}/model"
+CONTAINER_RESULTS = f"{CONTAINER_ROOT}/results"
+CONTAINER_CACHE = f"{CONTAINER_ROOT}/cache"
+
+ENV_REGISTRY = "SUMBENCH_REGISTRY"
+ENV_TAG = "SUMBENCH_TAG"
+
+
+class Target:
+    """What every target does. ``runner.matrix`` plans the cells; a target renders, launches, collects."""
+
+    name = ""
+    executor = "process"  # the executor a cell's LaunchRequest names (only local and docker run one)
+
+    def drop_reason(self, cell: Any) -> str | None:
+        """Why this target cannot run a cell the GPU rules allow (e.g. no node label for the GPU)."""
+        return None
+
+    def render(self, matrix: Any) -> None:
+        """Write what the engine needs into the matrix folder; ``--dry-run`` stops after this."""
+
+    def launch(self, matrix: Any, on_line: Callable[[str], None]) -> None:
+        """Run the planned cells and collect their results, updating matrix.json as they go."""
+        raise NotImplementedError
+
+    def collect(self, matrix_dir: Path, store: Any, on_line: Callable[[str], None]) -> None:
+        """Collect results of cells launched earlier without waiting."""
+        raise UserError(f"target {self.name} collects each cell as it runs; there is nothing to collect later")
+
+
+def create_target(name: str, options: Any = None) -> Target:
+    """The target called ``name``; ``options`` is its options dataclass, or a dict read from matrix.json."""
+    if name in ("local", "docker"):
+        from runner.targets.docker import DispatchTarget, DockerOptions
+
+        return DispatchTarget(name, _options(DockerOptions, options))
+    if name == "sky":
+        from runner.targets.sky import SkyOptions, SkyTarget
+
+        return SkyTarget(_options(SkyOptions, options))
+    if name == "k8s":
+        from runner.targets.k8s import K8sOptions, K8sTarget
+
+        return K8sTarget(_options(K8sOptions, options))
+    raise unknown_name("target", name, TARGETS)
+
+
+def _options(cls: type, options: Any) -> Any:
+    if options is None:
+        return cls()
+    if isinstance(options, dict):
+        return cls(**options)
+    if not isinstance(options, cls):
+        raise TypeError(f"expected {cls.__name__}, got {type(options).__name__}")
+    return options
+
+
+def image_reference(image_key: str, registry: str, tag: str) -> str:
+    """The reference a remote engine pulls: what ``REGISTRY=... TAG=... docker buildx bake --push`` pushed."""
+    return catalog.get_image(image_key).reference(registry, tag)
+
+
+def container_config(config: RunConfig, *, data_path: str, model_path: str | None, reference: str,
+                     executor: str) -> RunConfig:
+    """The config a remote worker reads: host paths swapped for the container's, the image recorded.
+
+    The host resolved ``model`` and ``data`` to absolute local paths; a pod or a cloud VM sees them
+    where the target mounts them instead. A hub id or a built-in architecture name stays as it is.
+    """
+    launch = config.launch.model_copy(update={"executor": executor, "image": reference})
+    update: dict[str, Any] = {"data": data_path, "launch": launch}
+    if model_path is not None:
+        update["model"] = model_path
+    return config.model_copy(update=update)
+
+
+def local_model_dir(config: RunConfig) -> Path | None:
+    """The local checkpoint folder a cell uses, or None for a hub id or a built-in architecture."""
+    path = Path(config.model)
+    return path if path.is_absolute() and path.is_dir() else None
+
+
+def collect_output(run_dir: Path, chunks: Iterable[str | None], log_name: str,
+                   on_line: Callable[[str], None] | None = None) -> RunResult | None:
+    """Save a remote worker's output as ``run_dir/log_name`` and recover ``result.json`` from it.
+
+    The worker prints its complete result as one ``::sumbench::`` line, so logs alone are enough to
+    finish a run folder when the engine's disk is gone (a torn-down cluster, a pod on an emptyDir).
+    A result already in the folder (synced from a bucket or a volume) is kept: it came from the file
+    itself, not from a log line.
+    """
+    result: RunResult | None = None
+    with (run_dir / log_name).open("w", encoding="utf-8") as log:
+        for line in _lines(chunks):
+            log.write(line + "\n")
+            if on_line is not None:
+                on_line(line)
+            # Engines may prefix each line (SkyPilot: "(task, pid=N) "); the mark starts the event.
+            mark = line.find(events.MARK)
+            event = events.parse(line[mark:]) if mark >= 0 else None
+            if event and event.get("event") == "result" and isinstance(event.get("result"), dict):
+                try:
+                    result = RunResult.model_validate(event["result"])
+                except ValidationError:
+                    continue
+    if result is not None and not (run_dir / rundir.RESULT).exists():
+        rundir.write_result(run_dir, result)
+    return result
+
+
+def _lines(chunks: Iterable[str | None]) -> Iterator[str]:
+    """Whole lines from a stream of text chunks that may split or join lines (engines stream logs in pieces)."""
+    pending = ""
+    for chunk in chunks:
+        if chunk is None:
+            continue
+        pending += chunk
+        *complete, pending = pending.split("\n")
+        yield from (line.rstrip("\r") for line in complete)
+    if pending:
+        yield pending.rstrip("\r")
+
+
+def require(module: str, extra: str, why: str) -> Any:
+    """Import an optional engine client, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{why} needs the {module!r} package: pip install 'sumbench[{extra}]' "
+                        "(see docs/scale-out.md)") from None
+
+
+# --- YAML ------------------------------------------------------------------------------------------
+# A writer for the plain data the targets render (dicts, lists, strings, numbers, booleans, None), so
+# rendering needs no YAML library on the host. A string is written plain only when it cannot be read
+# as anything else (no spaces, no leading digit, not a YAML 1.1 boolean or null); otherwise it is
+# double-quoted JSON, which YAML reads as the same string. Multi-line scripts become literal blocks a
+# person can read. Tests round-trip every rendered file through PyYAML and both engines' parsers.
+
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./:@+-]*\Z")
+_AMBIGUOUS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def to_yaml(data: dict[str, Any]) -> str:
+    """One YAML document for ``data``."""
+    return "".join(_block(data, 0))
+
+
+def to_yaml_documents(docs: Iterable[dict[str, Any]]) -> str:
+    """Several documents separated by ``---``, as ``kubectl apply -f`` reads them."""
+    return "---\n".join(to_yaml(doc) for doc in docs)
+
+
+def _block(value: dict | list, indent: int) -> Iterator[str]:
+    pad = " " * indent
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _entry(f"{pad}{_string(str(key))}:", item, indent)
+        return
+    for item in value:
+        if isinstance(item, (dict, list)) and item:
+            # "- " takes the place of the nested block's indentation on its first line.
+            lines = list(_block(item, indent + 2))
+            yield f"{pad}- {lines[0][indent + 2:]}"
+            yield from lines[1:]
+        else:
+            yield from _entry(f"{pad}-", item, indent)
+
+
+def _entry(head: str, item: Any, indent: int) -> Iterator[str]:
+    if isinstance(item, (dict, list)) and item:
+        yield head + "\n"
+        yield from _block(item, indent + 2)
+    elif isinstance(item, str) and _literal_ok(item):
+        yield f"{head} |{'' if item.endswith(chr(10)) else '-'}\n"
+        for line in item.rstrip("\n").split("\n"):
+            yield (" " * (indent + 2) + line if line else "") + "\n"
+    else:
+        yield f"{head} {_scalar(item)}\n"
+
+
+# Characters YAML reads as line breaks or refuses unescaped, which JSON would leave as they are.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+def _string(text: str) -> str:
+    if _PLAIN.match(text) and not text.endswith(":") and text.lower() not in _AMBIGUOUS:
+        return text
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _string(str(value))
+
+
+def _literal_ok(text: str) -> bool:
+    """A literal block keeps the text exactly only under these conditions; otherwise quote it."""
+    return (
+        text.isascii()
+        and "\n" in text.rstrip("\n")
+        and not text.startswith((" ", "\t", "\n"))
+        and not text.endswith("\n\n")
+        and all(line.isprintable() and line == line.rstrip() for line in text.split("\n"))
+    )

@@ -1,0 +1,152 @@
+"""Targets ``local`` and ``docker``: each cell through ``runner.launching``, on the engine for its GPU.
+
+``local`` runs every cell with the process executor on this machine. ``docker`` runs each cell in its
+image through the Docker executor, on the engine named for the cell's GPU type
+(``--docker-host t4=ssh://me@t4-vm``), or on the local engine (``DOCKER_HOST``) when none is named.
+
+A GPU runs one cell at a time, so the cells of one host run one after another; different hosts run at
+the same time, one thread each. That is all the dispatching there is: no queue, no retries, no
+placement. Cells go through the same ``launching.launch`` as ``runner launch``, so a cell's folder is
+exactly what a single launch would have written, and re-running resumes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner import events, launching
+from runner.errors import UserError
+from runner.targets import Target
+
+ANY_GPU = "*"
+
+
+@dataclass
+class DockerOptions:
+    """Where each GPU type's cells run: catalog GPU key -> Docker engine URL (``*``: every other GPU)."""
+
+    hosts: dict[str, str] = field(default_factory=dict)
+    verbose: bool = False
+
+
+def parse_hosts(values: Iterable[str]) -> dict[str, str]:
+    """``--docker-host GPU=URL`` (or a bare ``URL`` for every GPU) into a mapping."""
+    from runner import catalog
+
+    hosts: dict[str, str] = {}
+    for value in values:
+        gpu, sep, url = value.partition("=")
+        if not sep or "://" in gpu:  # a bare URL such as ssh://me@vm (it may itself contain '=')
+            gpu, url = ANY_GPU, value
+        else:
+            gpu = catalog.get_gpu(gpu.strip()).key
+        if not url.strip():
+            raise UserError(f"--docker-host {value!r}: expected GPU=URL, e.g. t4=ssh://me@t4-vm")
+        if gpu in hosts:
+            raise UserError(f"--docker-host names {gpu if gpu != ANY_GPU else 'a default host'} twice")
+        hosts[gpu] = url.strip()
+    return hosts
+
+
+class DispatchTarget(Target):
+    """One thread per host, one cell at a time per host."""
+
+    def __init__(self, name: str, options: DockerOptions) -> None:
+        self.name = name
+        self.executor = "docker" if name == "docker" else "process"
+        self.options = options
+        if name == "local" and options.hosts:
+            raise UserError("--docker-host needs --target docker (target local runs cells in this machine's Python)")
+
+    def host_for(self, gpu: str) -> str | None:
+        """The engine for a GPU type; None means the local one (DOCKER_HOST or the default socket)."""
+        hosts = self.options.hosts
+        if not hosts:
+            return None
+        if gpu in hosts:
+            return hosts[gpu]
+        if ANY_GPU in hosts:
+            return hosts[ANY_GPU]
+        raise UserError(f"no --docker-host for GPU {gpu}: add --docker-host {gpu}=ssh://user@host "
+                        "(or a bare --docker-host URL for every GPU without one)")
+
+    def where(self, gpu: str) -> str:
+        if self.name == "local":
+            return "local"
+        return f"docker {self.host_for(gpu) or 'local engine'}"
+
+    def render(self, matrix: Any) -> None:
+        for cell in matrix.cells:  # fail on a GPU without a host before anything runs
+            matrix.store.update(cell.run_id, where=self.where(cell.entry.gpu))
+
+    def groups(self, cells: list[Any]) -> dict[str | None, list[Any]]:
+        """Cells by host, in matrix order."""
+        out: dict[str | None, list[Any]] = {}
+        for cell in cells:
+            out.setdefault(self.host_for(cell.entry.gpu), []).append(cell)
+        return out
+
+    def launch(self, matrix: Any, on_line: Callable[[str], None]) -> None:
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=self._run_host, args=(matrix, host, cells, on_line, stop),
+                             name=f"sumbench-{host or 'local'}", daemon=True)
+            for host, cells in self.groups(matrix.cells).items()
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.5)
+        except KeyboardInterrupt:
+            # The workers got the same Ctrl-C and are writing partial results; start nothing new.
+            stop.set()
+            on_line("interrupted: letting the running cells write their results, starting no more")
+            for thread in threads:
+                thread.join()
+            raise
+
+    def _run_host(self, matrix: Any, host: str | None, cells: list[Any], on_line: Callable[[str], None],
+                  stop: threading.Event) -> None:
+        for cell in cells:
+            if stop.is_set():
+                return
+            self.run_cell(matrix, cell, host, on_line)
+
+    def run_cell(self, matrix: Any, cell: Any, host: str | None, on_line: Callable[[str], None]) -> None:
+        store, run_id = matrix.store, cell.run_id
+        store.update(run_id, status="launched", where=self.where(cell.entry.gpu))
+        on_line(f"[{run_id}] started ({self.where(cell.entry.gpu)})")
+        request = dataclasses.replace(cell.request, executor_options=self.executor_options(matrix, host))
+        try:
+            _, result = launching.launch(request, lambda line: self._relay(run_id, line, on_line))
+        except UserError as exc:
+            store.update(run_id, status="error", reason=str(exc))
+            on_line(f"[{run_id}] error: {exc}")
+        except Exception as exc:  # one cell's surprise must not stop the other cells
+            store.update(run_id, status="error", reason=f"{type(exc).__name__}: {exc}")
+            on_line(f"[{run_id}] error: {type(exc).__name__}: {exc}")
+        else:
+            store.update(run_id, status="done", result_status=result.status, reason=None)
+            on_line(f"[{run_id}] {result.status}: {result.metrics.documents} documents"
+                    + (f", {result.error.error_class}" if result.error else ""))
+
+    def executor_options(self, matrix: Any, host: str | None) -> dict[str, Any]:
+        """The Docker executor's engine and the matrix's image reference (registry and tag)."""
+        if self.executor != "docker":
+            return {}
+        return {"docker_host": host, "registry": matrix.request.registry, "tag": matrix.request.tag}
+
+    def _relay(self, run_id: str, line: str, on_line: Callable[[str], None]) -> None:
+        """Worker output, prefixed with its cell; only what a person watching a matrix needs."""
+        event = events.parse(line)
+        if event is None:
+            if self.options.verbose or " ERROR " in line or line.startswith("note:"):
+                on_line(f"[{run_id}] {line}")
+        elif event.get("event") == "start":
+            on_line(f"[{run_id}] {event.get('total')} documents to summarize")

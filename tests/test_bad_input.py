@@ -1,0 +1,209 @@
+"""Bad input is answered with one line: ``error: ...`` on stderr naming the input and the fix, exit code 2,
+no traceback, and nothing that was already in the results folder touched.
+
+The matrix calls the real entry point (``runner.cli.main``, what the ``runner`` script runs) in the test
+process, which is quick; a few cases also go through ``python -m runner`` in a subprocess, to show the
+whole program prints just that one line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, short_records, write_jsonl
+
+from runner.cli import main
+from runner.datasets import load_dataset
+
+
+def dataset(tmp_path: Path, lines: list[str | dict] | bytes) -> Path:
+    path = tmp_path / "bad.jsonl"
+    if isinstance(lines, bytes):
+        path.write_bytes(lines)
+    else:
+        path.write_text("".join((json.dumps(x) if isinstance(x, dict) else x) + "\n" for x in lines))
+    return path
+
+
+GOOD = {"id": "a", "document": "Some text.", "summary": "A summary."}
+
+# (case id, lines of the dataset, what the one error line must contain)
+DATASETS = [
+    ("malformed-json", [GOOD, {**GOOD, "id": "b"}, '{"id": "c", "document": "x",'], [":3: malformed JSON"]),
+    ("missing-text", [GOOD, {"id": "b", "summary": "s"}], [":2: missing or non-string 'document'"]),
+    ("non-string-text", [GOOD, {"id": "b", "document": 7, "summary": "s"}], [":2: missing or non-string"]),
+    ("empty-text", [GOOD, {"id": "b", "document": "   ", "summary": "s"}], [":2: empty 'document'"]),
+    ("missing-summary", [GOOD, {"id": "b", "document": "x"}], [":2: missing 'summary'"]),
+    ("empty-summary", [GOOD, {"id": "b", "document": "x", "summary": ""}], [":2: empty 'summary'"]),
+    ("summary-not-text", [GOOD, {"id": "b", "document": "x", "summary": {"a": 1}}], ["must be a string or a list"]),
+    ("no-summary-field", [{"id": "a", "document": "x"}], ["no reference summary field", "--summary-field"]),
+    ("no-text-field", [{"id": "a", "body": "x", "summary": "s"}], ["no text field found among", "--text-field"]),
+    ("duplicate-id", [GOOD, {**GOOD, "id": "b"}, GOOD], [":3: duplicate id 'a' (first on line 1)"]),
+    ("null-id", [GOOD, {**GOOD, "id": None}], [":2: missing or empty 'id'"]),
+    ("object-id", [GOOD, {**GOOD, "id": {"x": 1}}], [":2: 'id' must be a string or an integer"]),
+    ("array-line", [GOOD, "[1, 2]"], [":2: expected a JSON object per line, got an array"]),
+    ("string-line", [GOOD, '"just text"'], [":2: expected a JSON object per line, got a string"]),
+    ("lone-surrogate", [GOOD, '{"id": "b", "document": "x\\ud800", "summary": "s"}'], [":2:", "surrogate"]),
+    ("deep-nesting", [GOOD, "[" * 100_000], [":2: malformed JSON"]),
+    ("empty-file", [], ["no records (empty file)"]),
+    ("blank-lines-only", ["", "  "], ["no records (empty file)"]),
+]
+
+
+@pytest.fixture
+def earlier_run(tmp_path) -> Path:
+    """A results folder that already holds a run: a refused launch must leave it exactly as it was."""
+    results = tmp_path / "results"
+    run = results / "earlier"
+    run.mkdir(parents=True)
+    (run / "docs.jsonl").write_text('{"id": "x"}\n')
+    (run / "result.json").write_text("{}\n")
+    return results
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_line(capsys, args: list[str]) -> str:
+    """Run ``runner ARGS`` in-process; assert exit code 2 and a single ``error:`` line; return that line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in out + err
+    return lines[0]
+
+
+def launch(model: Path, results: Path, *options: str) -> list[str]:
+    return ["launch", "--model", str(model), "--results", str(results), "--max-new-tokens", "8", *options]
+
+
+@pytest.mark.parametrize(("lines", "expected"), [case[1:] for case in DATASETS], ids=[case[0] for case in DATASETS])
+def test_bad_dataset_is_one_line_naming_file_and_line(tiny_model, tmp_path, earlier_run, capsys, lines, expected):
+    path = dataset(tmp_path, lines)
+    before = snapshot(earlier_run)
+
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--data", str(path)))
+
+    assert str(path) in line
+    for part in expected:
+        assert part in line
+    assert snapshot(earlier_run) == before, "nothing written, nothing lost"
+    # `runner data inspect` reads the file the same way and says the same thing.
+    assert one_line(capsys, ["data", "inspect", str(path)]) == line
+
+
+def test_non_utf8_dataset(tiny_model, tmp_path, earlier_run, capsys):
+    path = dataset(tmp_path, json.dumps(GOOD).encode() + b'\n{"id": "b", "document": "caf\xe9", "summary": "s"}\n')
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--data", str(path)))
+    assert f"{path}:2: not UTF-8" in line and "re-encode the file as UTF-8" in line
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    """Some editors start a UTF-8 file with a byte-order mark; that is not an error."""
+    path = dataset(tmp_path, b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    assert load_dataset(path).documents[0].id == "a"
+
+
+def test_missing_dataset_and_unknown_field(tiny_model, tmp_path, earlier_run, capsys):
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--data", str(tmp_path / "nope.jsonl")))
+    assert f"dataset not found: {tmp_path / 'nope.jsonl'}" in line
+    good = write_jsonl(tmp_path / "good.jsonl", short_records(2))
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--data", str(good), "--text-field", "body"))
+    assert "text field 'body' not in the first record (fields: document, id, summary)" in line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--image", "hf-flsh", ["unknown image 'hf-flsh'", "did you mean hf-flash"]),
+        ("--gpu", "a100", ["unknown GPU 'a100'", "did you mean", "a100-40gb", "a100-80gb"]),
+        ("--scenario", "4bit", ["unknown scenario '4bit'", "did you mean 4-bit"]),
+    ],
+)
+def test_unknown_names_suggest_the_closest(tiny_model, earlier_run, capsys, option, value, expected):
+    line = one_line(capsys, launch(tiny_model, earlier_run, option, value))
+    for part in expected:
+        assert part in line
+
+
+def test_incompatible_cell_without_force(tiny_model, earlier_run, capsys):
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--scenario", "flash-attn"))
+    assert "cpu/flash-attn cannot run on cpu" in line and "needs a CUDA GPU" in line and "--force" in line
+
+
+@pytest.mark.parametrize("model", ["/nonexistent/tiny-llama", "./models/missing"])
+def test_missing_model_path(earlier_run, capsys, model):
+    before = snapshot(earlier_run)
+    line = one_line(capsys, ["launch", "--model", model, "--results", str(earlier_run)])
+    assert f"model {model!r} is neither a folder nor a hub id" in line and "runner model tiny" in line
+    assert snapshot(earlier_run) == before
+
+
+def test_mistyped_model_path_is_not_taken_for_a_hub_id(tmp_path, earlier_run, capsys, monkeypatch):
+    """`models/tiny-lama` looks like a hub id (org/name); next to a local models/ folder it is a typo,
+    and treating it as a hub id would fail only after the worker's download retries."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    line = one_line(capsys, ["launch", "--model", "models/tiny-lama", "--results", str(earlier_run)])
+    assert "model folder models/tiny-lama does not exist (though models/ does)" in line
+
+
+def test_model_folder_without_config(tmp_path, earlier_run, capsys):
+    (tmp_path / "not-a-model").mkdir()
+    line = one_line(capsys, launch(tmp_path / "not-a-model", earlier_run))
+    assert "has no config.json" in line
+
+
+def test_gated_model_without_token(earlier_run, capsys, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    line = one_line(capsys, ["launch", "--model", "meta-llama/Llama-2-7b-chat-hf", "--results", str(earlier_run)])
+    assert "meta-llama/Llama-2-7b-chat-hf is gated" in line and "HF_TOKEN" in line
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("Summarize: {doc}", "uses {doc}: only {document} and {instruction}"),
+        ("Summarize this.", "has no {document}"),
+        ("Summarize: {document", "is not a valid template"),
+    ],
+)
+def test_prompt_template_is_checked_before_the_model_loads(tiny_model, earlier_run, capsys, template, expected):
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--prompt-template", template))
+    assert expected in line and "--prompt-template" in line
+
+
+def test_results_folder_that_cannot_be_created(tiny_model, tmp_path, capsys):
+    """Tests run as root in CI, where a read-only folder stops nothing: a path under a regular file does."""
+    blocker = tmp_path / "somefile"
+    blocker.write_text("keep me\n")
+    line = one_line(capsys, launch(tiny_model, blocker / "sub"))
+    assert f"results folder {blocker / 'sub'} is not writable" in line and "--results" in line
+    assert blocker.read_text() == "keep me\n"
+
+
+# --- the whole program, in a subprocess ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--gpu", "a10o"], "unknown GPU 'a10o'"),
+        (["--data", "MISSING"], "dataset not found"),
+        (["--prompt-template", "{doc}"], "--prompt-template uses {doc}"),
+    ],
+)
+def test_the_program_prints_one_line(tiny_model, tmp_path, args, expected):
+    args = [str(tmp_path / "missing.jsonl") if a == "MISSING" else a for a in args]
+    proc = run_cli(launch(tiny_model, tmp_path / "results", *args))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith("error: ")
+    assert expected in proc.stderr and proc.stdout == ""
+    assert not (tmp_path / "results").exists(), "a refused launch creates nothing"

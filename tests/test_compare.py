@@ -1,0 +1,138 @@
+"""`runner compare` on real runs: side-by-side metrics, and whether a speed difference is real."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+from test_report import build_bench, edited_copy, result_of
+
+from runner.report.compare import batch_docs_per_second, compare_runs
+from runner.report.loading import load_run
+from runner.report.significance import incomplete_beta, t_two_sided_p, welch_test
+from runner.schema import RunResult
+
+
+@pytest.fixture(scope="session")
+def bench(tiny_model, tmp_path_factory):
+    return build_bench(tiny_model, tmp_path_factory)
+
+
+def slowed(factor: float):
+    """Every batch takes ``factor`` times as long: the edit a slower backend would make."""
+
+    def edit(r: RunResult) -> None:
+        m = r.metrics
+        for b in m.batches:
+            b.seconds *= factor
+        m.generate_seconds *= factor
+        m.docs_per_second /= factor
+        m.output_tokens_per_second /= factor
+        m.latency_p50_s *= factor
+        m.latency_p90_s *= factor
+        m.latency_p99_s *= factor
+
+    return edit
+
+
+def test_two_repeats_of_one_cell_do_not_differ_significantly(bench):
+    a, b = (load_run(p) for p in bench.repeats)
+    cmp = compare_runs(a, b)
+    docs, latency = cmp.tests
+    assert docs.welch is not None and docs.welch.n_a == docs.welch.n_b == 8
+    assert docs.a == batch_docs_per_second(a.result)
+    # Same cell, same documents, same machine: the difference is noise. On a machine other work kept
+    # busy, one repeat can really be slower than the other, and the test rightly says so; that is not
+    # what this test is about.
+    if not bench.quiet and (docs.welch.significant or latency.welch.significant):
+        pytest.skip(f"the machine was busy during the repeats (load {bench.repeat_load:.1f}): {docs.sentence()}")
+    assert not docs.welch.significant, docs.sentence()
+    assert not latency.welch.significant, latency.sentence()
+    assert cmp.warnings == []
+
+
+def test_a_run_twice_as_slow_is_significant(bench, tmp_path):
+    a = load_run(bench.repeats[0])
+    b = load_run(edited_copy(bench.repeats[0], tmp_path, "slow", slowed(2.0)))
+    cmp = compare_runs(a, b)
+    docs, latency = cmp.tests
+    assert docs.welch.significant and latency.welch.significant
+    assert docs.welch.mean_b == pytest.approx(docs.welch.mean_a / 2)
+    assert "2.00x slower, significant" in docs.sentence()
+    assert "2.00x slower, significant" in latency.sentence()
+    row = next(m for m in cmp.metrics if m.spec.name == "docs/s")
+    assert row.percent == pytest.approx(-50.0) and row.direction == "worse"
+    latency_row = next(m for m in cmp.metrics if m.spec.name == "latency p50")
+    assert latency_row.percent == pytest.approx(100.0) and latency_row.direction == "worse"
+
+
+def test_compare_cli_markdown_and_json(bench, cli, tmp_path):
+    slow = edited_copy(bench.repeats[0], tmp_path, "slow", slowed(2.0))
+    proc = cli(["compare", str(bench.repeats[0]), str(slow)])
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("# slow (B) vs fp32-bs1-r1 (A)")
+    assert re.search(r"^\| docs/s \| \d+\.\d{3} \| \d+\.\d{3} \| -\d+\.\d{3} \| -50\.0% \| worse \|$", out, re.M)
+    assert re.search(r"^\| run id \| fp32-bs1-r1 \| slow \| ≠ \|$", out, re.M)
+    assert re.search(r"^\| scenario \| fp32 \| fp32 \|  \|$", out, re.M)
+    assert re.search(r"^- docs/s per batch: .* 2\.00x slower, significant \(Welch t = .*p = ", out, re.M)
+
+    proc = cli(["compare", *map(str, bench.repeats), "--format", "json"])
+    data = json.loads(proc.stdout)
+    assert [t["name"] for t in data["tests"]] == ["docs/s per batch", "latency per batch"]
+    assert 0 <= data["tests"][0]["p"] <= 1
+    assert data["metrics"][0]["metric"] == "docs/s"
+    assert data["metrics"][0]["a"] == pytest.approx(result_of(bench.repeats[0]).metrics.docs_per_second)
+
+
+def test_different_datasets_are_warned_about(bench, tmp_path):
+    def other_data(r: RunResult) -> None:
+        r.dataset.sha256 = "0" * 64
+
+    other = edited_copy(bench.repeats[1], tmp_path, "other", other_data)
+    cmp = compare_runs(load_run(bench.repeats[0]), load_run(other))
+    assert any("different datasets" in w and "000000000000" in w for w in cmp.warnings)
+
+
+def test_failed_run_has_nothing_to_test(bench):
+    cmp = compare_runs(load_run(bench.repeats[0]), load_run(bench.failed))
+    assert cmp.tests[0].welch is None
+    assert "cannot test (8 vs 0 batches" in cmp.tests[0].sentence()
+    assert any("is failed: OutOfMemoryError" in w for w in cmp.warnings)
+
+
+# --- the statistics themselves ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t", "df", "p"),
+    [(12.706, 1, 0.05), (4.303, 2, 0.05), (2.228, 10, 0.05), (2.0, 10, 0.0734), (1.96, 1e6, 0.05), (2.576, 1e6, 0.01)],
+)
+def test_t_distribution_matches_published_critical_values(t, df, p):
+    assert t_two_sided_p(t, df) == pytest.approx(p, abs=2e-4)
+    assert t_two_sided_p(-t, df) == pytest.approx(p, abs=2e-4)
+
+
+def test_incomplete_beta_edges_and_symmetry():
+    assert incomplete_beta(2, 3, 0) == 0 and incomplete_beta(2, 3, 1) == 1
+    assert incomplete_beta(1, 1, 0.3) == pytest.approx(0.3)  # uniform distribution
+    assert incomplete_beta(2.5, 1.5, 0.7) == pytest.approx(1 - incomplete_beta(1.5, 2.5, 0.3))
+    assert t_two_sided_p(0.0, 5) == pytest.approx(1.0)
+
+
+def test_welch_known_example_and_degenerate_samples():
+    # Unequal variances (1.449 and 21.472, means 19.37 and 22.51); t and df worked out by hand.
+    a = [19.8, 20.4, 19.6, 17.8, 18.5, 18.9, 18.3, 18.9, 19.5, 22.0]
+    b = [28.2, 26.6, 20.1, 23.3, 25.2, 22.1, 17.7, 27.6, 20.6, 13.7]
+    w = welch_test(a, b)
+    se = math.sqrt(1.449 / 10 + 21.472111 / 10)
+    assert w.t == pytest.approx(3.14 / se, rel=1e-5)
+    assert w.df == pytest.approx(se**4 / ((1.449 / 10) ** 2 / 9 + (21.472111 / 10) ** 2 / 9), rel=1e-5)
+    assert w.df == pytest.approx(10.21, abs=0.01)
+    # t = 2.074 lies between the df=10 critical values for p = 0.10 (1.812) and p = 0.05 (2.228).
+    assert 0.05 < w.p < 0.10 and not w.significant
+    assert welch_test([1.0], [1.0, 2.0]) is None
+    assert welch_test([2.0, 2.0], [2.0, 2.0]).p == 1.0
+    assert welch_test([2.0, 2.0], [3.0, 3.0]).significant

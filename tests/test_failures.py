@@ -1,0 +1,380 @@
+"""Failures are results: every way a run can fail ends in a ``result.json`` with a status, an error class
+and a message, a traceback in ``error.log``, and every document finished before the failure kept.
+
+Most runs here are the real worker on the tiny model, in the test process (``run_worker``); the ones
+whose point is what a person sees (exit code, console) go through ``runner launch`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import read_docs, read_result, run_cli, short_records, wait_for, write_jsonl
+
+from runner import rundir
+from runner.executors import ExitInfo
+from runner.launching import finish_dead_run
+from runner.schema import Batching, DeviceInfo, DocRecord, Environment, RunConfig, RunResult
+from runner.worker.run import classify, describe
+
+
+def ids(run_dir: Path) -> list[str]:
+    return [r["id"] for r in read_docs(run_dir)]
+
+
+def assert_failure_recorded(run_dir: Path, status: str, error_class: str) -> dict:
+    """The common shape of a failed run's folder; returns result.json."""
+    result = read_result(run_dir)
+    assert result["status"] == status
+    assert result["error"]["error_class"] == error_class
+    assert result["error"]["message"].strip() and "\n" not in result["error"]["message"]
+    assert result["metrics"]["documents"] == len(read_docs(run_dir))
+    assert len(set(ids(run_dir))) == len(ids(run_dir)), "no document twice"
+    assert not (run_dir / rundir.RESERVE).exists(), "the disk reserve is given back"
+    return result
+
+
+# --- out of memory -----------------------------------------------------------------------------------------
+
+
+def test_oom_with_auto_batch_size_halves_and_loses_nothing(make_run_dir, run_worker, monkeypatch):
+    """12 documents, auto batch size capped at 8, every generate call of 4 or more prompts out of memory:
+    the worker tries 8 (OOM), 4 (OOM), then runs all 12 at 2. The documents of a failed call are retried,
+    not dropped and not recorded twice, and both events are in the result."""
+    monkeypatch.setenv("SUMBENCH_INJECT_OOM_AT_BATCH", "4")
+    run_dir = make_run_dir(batch_size="auto", max_batch_size=8)
+
+    assert run_worker(run_dir) == 0
+
+    result = read_result(run_dir)
+    assert result["status"] == "completed" and result["error"] is None
+    batching = result["batching"]
+    assert (batching["requested"], batching["planned_max"], batching["final"]) == ("auto", 8, 2)
+    events = batching["oom_events"]
+    assert [e["batch_size"] for e in events] == [8, 4]
+    # Longest first: the first call held the 8 longest documents, the retry the first 4 of those.
+    records = read_docs(run_dir)
+    longest_first = [r["id"] for r in records]
+    assert events[0]["documents"] == longest_first[:8]
+    assert events[1]["documents"] == longest_first[:4]
+    assert all("out of memory" in e["message"] for e in events)
+    assert sorted(longest_first) == [f"doc-{i:02d}" for i in range(12)]
+    assert [r["batch_size"] for r in records] == [2] * 12
+    assert sorted({r["batch"] for r in records}) == list(range(6)), "failed calls do not use up batch numbers"
+    assert result["metrics"]["documents"] == 12
+    assert [b["size"] for b in result["metrics"]["batches"]] == [2] * 6
+    assert any("SUMBENCH_INJECT_OOM_AT_BATCH=4" in n for n in result["notes"]), "injected faults are declared"
+
+
+def test_oom_with_fixed_batch_size_fails_cleanly(tiny_model, small_dataset, tmp_path):
+    """A fixed batch size is a measurement of that batch size, so out-of-memory is not retried smaller:
+    the run fails with OutOfMemoryError, the console says so in a line (no traceback), the exit code is
+    non-zero, and the traceback is in error.log."""
+    proc = run_cli(
+        [
+            "launch",
+            "--model",
+            str(tiny_model),
+            "--data",
+            str(small_dataset),
+            "--batch-size",
+            "4",
+            "--max-new-tokens",
+            "8",
+            "--results",
+            str(tmp_path),
+            "--run-id",
+            "oom",
+        ],
+        env={"SUMBENCH_INJECT_OOM_AT_BATCH": "4"},
+    )
+    run_dir = tmp_path / "oom"
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    result = assert_failure_recorded(run_dir, "failed", "OutOfMemoryError")
+    assert "--batch-size" in result["error"]["message"], "the message says what to change"
+    assert result["metrics"]["documents"] == 0 and result["batching"]["oom_events"] == []
+    console = proc.stdout + proc.stderr
+    assert "Traceback" not in console
+    assert "OutOfMemoryError" in console
+    assert "Traceback" in (run_dir / "error.log").read_text()
+    assert "OutOfMemoryError" in (run_dir / "error.log").read_text()
+
+
+# --- errors mid-run -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "error_class"), [("RuntimeError", "RuntimeError"), ("CudaError", "CudaError")])
+def test_error_mid_run_keeps_finished_documents(make_run_dir, run_worker, monkeypatch, kind, error_class):
+    """A crash before the third batch: the two batches before it are in docs.jsonl and in the metrics,
+    the run is partial (exit code 3) with the error's class and message, the traceback in error.log."""
+    monkeypatch.setenv("SUMBENCH_INJECT_ERROR", f"{kind}@2")
+    run_dir = make_run_dir()
+
+    assert run_worker(run_dir) == 3
+
+    result = assert_failure_recorded(run_dir, "partial", error_class)
+    assert len(ids(run_dir)) == 4 and {r["batch"] for r in read_docs(run_dir)} == {0, 1}
+    assert "injected" in result["error"]["message"]
+    log = (run_dir / "error.log").read_text()
+    assert log.startswith("Traceback") and "before_generate" in log
+
+
+def test_forced_incompatible_cell_records_the_reason(make_run_dir, run_worker):
+    """--force runs a cell the rules refuse (FlashAttention-2 on a CPU); the worker still tries, and its
+    failure is recorded as Incompatible with the rule's reason and the library's own error."""
+    run_dir = make_run_dir(scenario="flash-attn", force=True)
+    config = rundir.read_config(run_dir)
+    assert config.forced and "needs a CUDA GPU" in config.incompatibility
+
+    assert run_worker(run_dir) == 1
+
+    result = assert_failure_recorded(run_dir, "failed", "Incompatible")
+    message = result["error"]["message"]
+    assert "launched with --force despite" in message and "needs a CUDA GPU" in message
+    assert any("launched with --force despite" in n for n in result["notes"])
+    assert (run_dir / "error.log").read_text().startswith("Traceback")
+
+
+# --- prompts over the input limit ---------------------------------------------------------------------------
+
+
+def _with_long_documents(path: Path, count: int) -> Path:
+    records = short_records(12)
+    for record in records[:count]:
+        record["document"] = " ".join([record["document"]] * 12)
+    return write_jsonl(path, records)
+
+
+def test_long_documents_are_skipped_and_counted(make_run_dir, run_worker, tmp_path):
+    """One prompt of 12 over --max-input-tokens (8%, under the 10% allowed) is skipped, never truncated;
+    the result counts it and names it."""
+    data = _with_long_documents(tmp_path / "one-long.jsonl", 1)
+    run_dir = make_run_dir(data=str(data), max_input_tokens=200)
+
+    assert run_worker(run_dir) == 0
+
+    result = read_result(run_dir)
+    assert result["status"] == "completed"
+    assert result["metrics"]["skipped_too_long"] == 1 and result["metrics"]["documents"] == 11
+    assert "doc-00" not in ids(run_dir)
+    assert any("skipped 1 documents over 200 prompt tokens: doc-00" in n for n in result["notes"])
+
+
+def test_too_many_long_documents_fail_the_run(make_run_dir, run_worker, tmp_path):
+    """Three of 12 over the limit (25%) would make a skewed benchmark: the run fails before generating,
+    TooManyPromptsSkipped, and the message says which option to change."""
+    data = _with_long_documents(tmp_path / "three-long.jsonl", 3)
+    run_dir = make_run_dir(data=str(data), max_input_tokens=200)
+
+    assert run_worker(run_dir) == 1
+
+    result = assert_failure_recorded(run_dir, "failed", "TooManyPromptsSkipped")
+    assert "3 of 12 prompts exceed 200 tokens" in result["error"]["message"]
+    assert "--max-input-tokens" in result["error"]["message"]
+    assert result["metrics"]["skipped_too_long"] == 3 and ids(run_dir) == []
+
+
+# --- the host finishes what a dead worker could not ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exit_info", "error_class", "says"),
+    [
+        (ExitInfo(exit_code=137, oom_killed=True), "ContainerOOMKilled", "OOMKilled"),
+        (ExitInfo(exit_code=137), "Killed", "SIGKILL"),
+        (ExitInfo(exit_code=-9), "Killed", "SIGKILL"),
+        (ExitInfo(exit_code=-15, timed_out=True), "Timeout", "--timeout 5 s"),
+        (ExitInfo(exit_code=-2, interrupted=True), "Interrupted", "--resume"),
+        (ExitInfo(exit_code=-11), "WorkerCrashed", "SIGSEGV"),
+        (ExitInfo(exit_code=1), "WorkerCrashed", "code 1"),
+    ],
+)
+def test_dead_worker_is_finished_by_the_host(make_run_dir, exit_info, error_class, says):
+    """A worker that died without a word (SIGKILL, the container's OOM killer, a segfault) leaves only
+    docs.jsonl: the host writes the result from it, torn last line cut, and says what killed it."""
+    run_dir = make_run_dir()
+    record = DocRecord(id="doc-03", input_tokens=60, output_tokens=8, latency_s=0.1, batch=0, batch_size=2, summary="x")
+    (run_dir / "docs.jsonl").write_text(record.model_dump_json() + "\n" + record.model_dump_json()[:30])
+    (run_dir / rundir.RESERVE).write_bytes(b"\0" * 10)
+
+    result = finish_dead_run(run_dir, rundir.read_config(run_dir), exit_info, timeout=5)
+
+    assert result.status == "partial" and result.error.error_class == error_class
+    assert says in result.error.message
+    assert read_result(run_dir)["error"]["error_class"] == error_class
+    assert ids(run_dir) == ["doc-03"] and result.metrics.documents == 1
+    assert error_class in (run_dir / "error.log").read_text()
+    assert not (run_dir / rundir.RESERVE).exists()
+
+
+def test_timeout_stops_the_worker_and_says_so(tiny_model, small_dataset, tmp_path):
+    """--timeout stops the worker the way Ctrl-C does; the result says Timeout, not Interrupted."""
+    proc = run_cli(
+        [
+            "launch",
+            "--model",
+            str(tiny_model),
+            "--data",
+            str(small_dataset),
+            "--batch-size",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--results",
+            str(tmp_path),
+            "--run-id",
+            "slow",
+            "--timeout",
+            "1",
+        ],
+        env={"SUMBENCH_INJECT_DELAY_S": "5"},
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    result = assert_failure_recorded(tmp_path / "slow", "failed", "Timeout")
+    assert "--timeout 1 s" in result["error"]["message"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+# --- classification -----------------------------------------------------------------------------------------
+
+
+class _Backend:
+    """Stands in for a loaded backend: its out-of-memory test is the only part classify uses."""
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return type(exc).__name__ == "OutOfMemoryError"
+
+
+@pytest.mark.parametrize(
+    ("exc", "forced", "error_class"),
+    [
+        (KeyboardInterrupt("signal SIGTERM"), False, "Interrupted"),
+        (type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory"), False, "OutOfMemoryError"),
+        (RuntimeError("CUDA error: an illegal memory access was encountered"), False, "CudaError"),
+        (RuntimeError("shape mismatch"), False, "RuntimeError"),
+        (OSError(errno.ENOSPC, "No space left on device", "docs.jsonl"), False, "OSError"),
+        (ImportError("flash_attn is not installed"), True, "Incompatible"),
+        (RuntimeError("CUDA error: no kernel image is available"), True, "Incompatible"),
+        (type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory"), True, "OutOfMemoryError"),
+        (KeyboardInterrupt(), True, "Interrupted"),
+    ],
+)
+def test_classify(make_run_dir, exc, forced, error_class):
+    config = rundir.read_config(make_run_dir())
+    if forced:
+        config = config.model_copy(update={"forced": True, "incompatibility": "scenario x needs a CUDA GPU"})
+    assert classify(exc, _Backend(), config) == error_class
+    info = describe(exc, _Backend(), config)
+    assert info.error_class == error_class and info.message and "\n" not in info.message
+    if error_class == "Incompatible":
+        original = "CudaError" if "CUDA error" in str(exc) else type(exc).__name__
+        assert info.message.startswith(f"{original}: ") and "needs a CUDA GPU" in info.message
+    if error_class == "OSError":
+        assert "No space left on device writing docs.jsonl" in info.message and "--resume" in info.message
+
+
+def test_worker_refuses_a_folder_another_worker_holds(make_run_dir, run_worker, capsys):
+    """Two workers on one folder would append the same documents twice: the second one exits 2 with one
+    line and touches nothing."""
+    run_dir = make_run_dir()
+    with rundir.locked(run_dir):
+        before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+        assert run_worker(run_dir) == 2
+        assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
+    assert "is in use by a running worker" in capsys.readouterr().err
+
+
+# --- a full disk ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs at ``tmp_path/disk``; skipped where mounting is not permitted (no root, no CAP_SYS_ADMIN)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Write zeros until the filesystem refuses."""
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def test_full_disk_mid_run_is_a_result_and_keeps_finished_documents(
+    make_run_dir, run_worker, small_disk, monkeypatch, tmp_path
+):
+    """The disk fills up after the first batch: the next append fails with ENOSPC. The file is cut back to
+    whole batches, the disk space the worker set aside at its start is given back so result.json can
+    still be written, and the result says what happened and how to go on. After space is freed, resuming
+    finishes the run with every document exactly once."""
+    data = write_jsonl(tmp_path / "forty.jsonl", short_records(40))
+    monkeypatch.setenv("SUMBENCH_INJECT_DELAY_S", "0.2")
+    run_dir = make_run_dir(results=small_disk, data=str(data), batch_size=4, max_new_tokens=16)
+    filler: list[Path] = []
+
+    def fill_after_first_batch() -> None:
+        wait_for(lambda: len(read_docs(run_dir)) >= 4, timeout=120, what="the first batch")
+        filler.append(_fill(small_disk))
+
+    thread = threading.Thread(target=fill_after_first_batch)
+    thread.start()
+    code = run_worker(run_dir)
+    thread.join()
+
+    assert code == 3
+    result = assert_failure_recorded(run_dir, "partial", "OSError")
+    assert "No space left on device writing" in result["error"]["message"]
+    assert "docs.jsonl" in result["error"]["message"] and "--resume" in result["error"]["message"]
+    kept = read_docs(run_dir)
+    assert 4 <= len(kept) < 40 and len(kept) % 4 == 0, "whole batches only"
+    assert (run_dir / "docs.jsonl").read_bytes().endswith(b"\n")
+
+    filler[0].unlink()
+    monkeypatch.delenv("SUMBENCH_INJECT_DELAY_S")
+    assert run_worker(run_dir) == 0
+    assert sorted(ids(run_dir)) == sorted(f"doc-{i:02d}" for i in range(40))
+    assert read_result(run_dir)["metrics"]["documents"] == 40
+
+
+def test_reserve_space_gives_result_json_room(tmp_path, small_disk):
+    """Direct check of the mechanism: with the disk full, result.json still lands by releasing the reserve."""
+    run_dir = small_disk / "run"
+    run_dir.mkdir()
+    assert rundir.reserve_space(run_dir)
+    _fill(small_disk)
+    with pytest.raises(OSError):
+        (run_dir / "other.json").write_text("x" * 100_000)
+    result = RunResult(
+        run_id="r",
+        status="failed",
+        started_at="t",
+        finished_at="t",
+        config=RunConfig(run_id="r", model="m", data="d"),
+        environment=Environment(python="3", platform="p", sumbench="0", device=DeviceInfo(kind="cpu", name="cpu")),
+        batching=Batching(requested=1),
+    )
+    rundir.write_result(run_dir, result)
+    assert read_result(run_dir)["run_id"] == "r"
+    assert not (run_dir / rundir.RESERVE).exists()
+    assert os.path.getsize(run_dir / "result.json") > 0

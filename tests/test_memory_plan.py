@@ -1,0 +1,248 @@
+"""The memory plan: parameter counts, bytes per dtype and quantization, and what fits where."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from runner.catalog import get_gpu, get_image
+from runner.cli import main
+from runner.errors import UserError
+from runner.memory_plan import (
+    MAX_PLANNED_BATCH,
+    GiB,
+    footprint_for,
+    kv_bytes_per_token,
+    largest_batch,
+    plan_all,
+    plan_cell,
+    resolve_shape,
+    weight_bytes,
+)
+from runner.scenarios import get_scenario
+
+MiB = 1 << 20
+
+
+def plan(image: str, scenario: str, gpu: str, model: str = "llama-2-7b", **kwargs):
+    return plan_cell(model, get_image(image), get_scenario(scenario), get_gpu(gpu), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [("llama-2-7b", 6_738_415_616), ("llama-2-13b", 13_015_864_320), ("llama-3-8b", 8_030_261_248)],
+)
+def test_parameter_counts_match_the_published_checkpoints(model: str, params: int):
+    assert resolve_shape(model).params == params
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=512,
+            tie_word_embeddings=True,
+        ),
+        dict(
+            hidden_size=96,
+            intermediate_size=160,
+            num_hidden_layers=3,
+            num_attention_heads=6,
+            num_key_value_heads=6,
+            vocab_size=300,
+            tie_word_embeddings=False,
+            attention_bias=True,
+        ),
+        dict(
+            hidden_size=64,
+            intermediate_size=100,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=32,
+            vocab_size=256,
+            mlp_bias=True,
+        ),
+    ],
+)
+def test_parameter_formula_matches_a_real_llama(config: dict):
+    """The shape arithmetic counts what transformers builds: GQA, tied heads, biases, explicit head_dim."""
+    torch = pytest.importorskip("torch")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    with torch.device("meta"):
+        model = LlamaForCausalLM(LlamaConfig(**config))
+    assert resolve_shape_from(config).params == sum(p.numel() for p in model.parameters())
+
+
+def resolve_shape_from(config: dict):
+    from runner.memory_plan import ModelShape
+
+    return ModelShape.from_config(config)
+
+
+def test_a_local_folder_is_planned_from_its_config_json(tmp_path):
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "hidden_size": 4096,
+                "intermediate_size": 11008,
+                "num_hidden_layers": 32,
+                "num_attention_heads": 32,
+                "num_key_value_heads": 32,
+                "vocab_size": 32000,
+            }
+        )
+    )
+    assert resolve_shape(str(tmp_path)).params == resolve_shape("llama-2-7b").params
+    assert resolve_shape("meta-llama/Llama-2-7b-chat-hf").params == resolve_shape("llama-2-7b").params
+
+
+def test_unknown_model_says_what_to_pass():
+    with pytest.raises(UserError, match=r"folder with config\.json or a built-in name"):
+        resolve_shape("no-such-model")
+
+
+def test_bytes_per_dtype_and_quantization():
+    shape = resolve_shape("llama-2-7b")
+    fp16 = weight_bytes(shape, "float16", None)
+    assert fp16 == 2 * shape.params  # 13.48 GB, the number every Llama-2-7B memory table starts from
+    assert weight_bytes(shape, "float32", None) == 2 * fp16
+    assert weight_bytes(shape, "bfloat16", None) == fp16
+    nf4, int8 = weight_bytes(shape, "float16", "bnb-nf4"), weight_bytes(shape, "float16", "bnb-int8")
+    awq = weight_bytes(shape, "float16", "awq")
+    # Embeddings and lm_head stay fp16: 2 x 32000 x 4096 x 2 bytes = 0.49 GiB of every quantized model.
+    assert 3.7 * GiB < nf4 < 4.0 * GiB
+    assert 6.3 * GiB < int8 < 6.7 * GiB
+    assert 3.5 * GiB < awq < nf4
+    assert kv_bytes_per_token(shape, "float16") == 512 * 1024  # 32 layers x 32 heads x 128 x (K, V) x 2 B
+    gqa = resolve_shape("llama-3-8b")
+    assert kv_bytes_per_token(gqa, "float16") == 128 * 1024  # 8 KV heads: a quarter of the cache
+
+
+def test_llama2_7b_fp16_on_t4_fits_only_a_few_sequences():
+    """12.55 GiB of weights leave a T4 (15 GiB) about 1.4 GiB: a couple of 815-token sequences."""
+    cell = plan("hf", "default", "t4", prompt_tokens=515, max_new_tokens=300)
+    assert cell.status == "fits"
+    assert cell.weights_bytes == pytest.approx(12.55 * GiB, rel=0.01)
+    assert cell.kv_per_sequence_bytes == 815 * 512 * 1024
+    assert 1 <= cell.max_batch <= 4  # type: ignore[operator]
+    assert cell.verdict() == f"fits up to batch {cell.max_batch}"
+
+
+def test_memory_limit_turns_a_fit_into_a_shortfall():
+    cell = plan("hf", "default", "t4", memory_limit=13 * GiB)
+    assert cell.status == "does_not_fit"
+    assert 0 < cell.shortfall_bytes < 1 * GiB  # type: ignore[operator]
+    assert cell.verdict().startswith("does not fit: 0.")
+
+
+def test_fp32_on_t4_does_not_fit_by_the_weights_alone():
+    cell = plan("hf", "fp32", "t4")
+    assert cell.status == "does_not_fit"
+    assert cell.shortfall_bytes > 10 * GiB  # type: ignore[operator]  # 25 GiB of weights on a 15 GiB card
+
+
+def test_four_bit_fits_on_t4_with_room_for_a_batch():
+    cell = plan("hf-bnb", "4-bit", "t4")
+    assert cell.status == "fits" and cell.max_batch >= 8  # type: ignore[operator]
+
+
+def test_a100_80gb_fits_large_batches():
+    cell = plan("hf", "default", "a100-80gb")
+    assert cell.status == "fits" and 100 <= cell.max_batch < MAX_PLANNED_BATCH  # type: ignore[operator]
+
+
+def test_h100_batch_128_needs_51_gib_of_cache():
+    """128 x 815 tokens x 0.5 MiB = 51 GiB of KV: allocated, that fits 80 GB beside 12.5 GiB of weights;
+    with the allocator's headroom for a cache grown by torch.cat it is just past the plan's limit."""
+    fp = footprint_for("llama-2-7b", get_scenario("default"), get_gpu("h100"), 515, 300)
+    assert 128 * fp.kv_per_sequence == pytest.approx(51 * GiB, rel=0.01)
+    assert fp.peak_allocated(128) < get_gpu("h100").memory_bytes
+    cell = plan("hf", "default", "h100")
+    assert 96 <= cell.max_batch < 128  # type: ignore[operator]
+
+
+def test_vllm_batches_are_capped_and_explained():
+    cell = plan("vllm", "vllm", "h200")
+    assert cell.status == "fits" and cell.capped and cell.max_batch == MAX_PLANNED_BATCH
+    assert "capped" in cell.verdict()
+    assert any("vLLM schedules" in n for n in cell.notes)
+
+
+def test_vllm_fp16_llama2_7b_does_not_fit_a_t4():
+    """vLLM takes 90% of 15 GiB; 12.55 GiB of weights and its profiling pass leave no KV cache."""
+    assert plan("vllm", "vllm", "t4").status == "does_not_fit"
+    assert plan("vllm-awq", "vllm-awq", "t4").status == "fits"
+
+
+def test_incompatible_cells_carry_the_rules_reasons():
+    cell = plan("hf-flash", "flash-attn", "t4")
+    assert cell.status == "incompatible" and cell.max_batch is None
+    assert "FlashAttention-2 needs an Ampere GPU" in cell.verdict()
+    assert plan("vllm-awq", "vllm-awq", "v100-16gb").status == "incompatible"
+
+
+def test_bf16_on_t4_is_planned_as_fp16_with_the_note():
+    cell = plan("hf", "bf16", "t4")
+    assert cell.dtype == "float16" and cell.status == "fits"
+    assert any("runs it as fp16" in n for n in cell.notes)
+
+
+def test_plan_all_covers_each_image_and_its_scenarios():
+    cells = plan_all("llama-2-7b", get_gpu("a10g"))
+    pairs = {(c.image, c.scenario) for c in cells}
+    assert ("hf-bnb", "4-bit") in pairs and ("vllm-awq", "vllm-awq") in pairs
+    assert ("vllm", "default") not in pairs  # only the scenarios an image runs
+    only = plan_all("llama-2-7b", get_gpu("a10g"), image_keys=("hf",), scenario_names=("default",))
+    assert [(c.image, c.scenario) for c in only] == [("hf", "default")]
+
+
+def test_largest_batch_for_auto():
+    scenario = get_scenario("default")
+    assert (
+        largest_batch("llama-2-7b", scenario, get_gpu("a100-80gb"), 300, None)
+        == plan("hf", "default", "a100-80gb").max_batch
+    )
+    assert largest_batch("llama-2-7b", scenario, get_gpu("h100"), 300, 15 * GiB) in range(1, 8)
+    assert largest_batch("llama-2-7b", get_scenario("fp32"), get_gpu("t4"), 300, None) == 1  # fails, recorded
+    assert largest_batch("llama-2-7b", get_scenario("fp32"), get_gpu("cpu"), 300, None) is None
+    assert largest_batch("not-a-model", scenario, get_gpu("t4"), 300, None) is None
+    # Fewer new tokens, smaller cache, bigger batch.
+    assert largest_batch("llama-2-7b", scenario, get_gpu("a10g"), 50, None) > largest_batch(
+        "llama-2-7b", scenario, get_gpu("a10g"), 300, None
+    )
+
+
+def test_cli_json(capsys):
+    main(["plan", "--model", "llama-2-7b", "--gpu", "t4", "--gpu-memory-limit", "15GiB", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    cells = {(c["image"], c["scenario"]): c for c in out["cells"]}
+    assert out["parameters"] == 6_738_415_616 and out["gpu_memory_limit_bytes"] == 15 * GiB
+    assert cells[("hf", "default")]["status"] == "fits"
+    assert cells[("hf-flash", "flash-attn")]["status"] == "incompatible"
+    assert cells[("hf", "fp32")]["verdict"].startswith("does not fit")
+
+
+def test_cli_table_and_errors(capsys):
+    main(["plan", "--model", "llama-2-7b", "--gpu", "a100-80gb", "--image", "hf"])
+    assert "fits up to batch" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["plan", "--model", "no-such-model", "--gpu", "t4"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "folder with config.json" in err
+
+
+def test_planning_never_imports_torch():
+    code = "import sys, runner.memory_plan, runner.cli.plan; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,0 +1,399 @@
+"""`runner report` on result folders made by real tiny-model runs.
+
+The runs are real: `runner launch` in subprocesses on the tiny Llama, fp32 and bf16 at two batch sizes,
+two repeats of one cell, and one run that fails with an (injected) out-of-memory error. Only the quality
+gate needs ROUGE values a random model cannot produce, so those tests edit copies of real results.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from runner import rundir
+from runner.errors import UserError
+from runner.paths import REPO_ROOT
+from runner.report.build import build_report
+from runner.report.cells import group_cells
+from runner.report.document import Report, Section
+from runner.report.gate import quality_gate
+from runner.report.loading import find_runs
+from runner.report.plots import pareto_front
+from runner.report.render_html import render_html
+from runner.schema import Rouge, RunResult
+
+RUN_ARGS = ["--limit", "8", "--max-new-tokens", "8", "--price-per-hour", "0.5"]
+
+
+@dataclass(frozen=True)
+class Bench:
+    """The folder of real runs every report, compare and repeats test reads."""
+
+    root: Path
+    repeat_stderr: str
+    repeat_load: float  # 1-minute load average, the higher of before and after the repeats
+
+    @property
+    def quiet(self) -> bool:
+        """Whether the machine had a core free for the repeats; timing comparisons need that."""
+        return self.repeat_load < (os.cpu_count() or 1)
+
+    @property
+    def repeats(self) -> list[Path]:
+        return [self.root / "fp32-bs1-r1", self.root / "fp32-bs1-r2"]
+
+    @property
+    def fp32_bs4(self) -> Path:
+        return self.root / "fp32-bs4"
+
+    @property
+    def bf16_bs4(self) -> Path:
+        return self.root / "bf16-bs4"
+
+    @property
+    def failed(self) -> Path:
+        return self.root / "oom-bs2"
+
+
+_BENCHES: dict[Path, Bench] = {}
+
+
+def _launch(model: Path, root: Path, run_id: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", "launch", "--model", str(model), "--results", str(root), "--run-id", run_id,
+         *RUN_ARGS, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def build_bench(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Bench:
+    """Run the cells once per test session, whichever test file asks first."""
+    key = tmp_path_factory.getbasetemp()
+    if key in _BENCHES:
+        return _BENCHES[key]
+    root = tmp_path_factory.mktemp("bench")
+    # Three independent cells at once to save time; the failed one dies right after loading the model.
+    procs = {
+        "fp32-bs4": _launch(tiny_model, root, "fp32-bs4", "--scenario", "fp32", "--batch-size", "4"),
+        "bf16-bs4": _launch(tiny_model, root, "bf16-bs4", "--scenario", "bf16", "--batch-size", "4"),
+        "oom-bs2": _launch(tiny_model, root, "oom-bs2", "--scenario", "fp32", "--batch-size", "2",
+                           env={"SUMBENCH_INJECT_OOM_AT_BATCH": "1"}),
+    }
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == (1 if name == "oom-bs2" else 0), f"{name}: {err[-3000:]}"
+    # The repeats run alone, so both see the same quiet machine and their comparison is fair.
+    load = os.getloadavg()[0]
+    proc = _launch(tiny_model, root, "fp32-bs1", "--scenario", "fp32", "--batch-size", "1", "--repeat", "2")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    _BENCHES[key] = Bench(root, err, max(load, os.getloadavg()[0]))
+    return _BENCHES[key]
+
+
+@pytest.fixture(scope="session")
+def bench(tiny_model, tmp_path_factory) -> Bench:
+    return build_bench(tiny_model, tmp_path_factory)
+
+
+def edited_copy(src: Path, dest_root: Path, name: str, edit: Callable[[RunResult], None]) -> Path:
+    """A copy of a real run folder under a new run id, with ``edit`` applied to its result."""
+    dest = dest_root / name
+    shutil.copytree(src, dest)
+    result = rundir.read_result(dest)
+    result.run_id = result.config.run_id = name
+    edit(result)
+    rundir.write_result(dest, result)
+    return dest
+
+
+def set_rouge(value: float) -> Callable[[RunResult], None]:
+    def edit(r: RunResult) -> None:
+        r.metrics.rouge = Rouge(rouge1=value, rouge2=value / 2, rougeL=value * 0.8)
+
+    return edit
+
+
+def section(report: Report, kind: str) -> Section:
+    return next(s for s in report.sections if s.kind == kind)
+
+
+def result_of(path: Path) -> RunResult:
+    return rundir.read_result(path)
+
+
+# --- tables from the real runs -------------------------------------------------------------------
+
+
+def test_results_table_has_every_cell_fastest_first_and_lead3_last(bench):
+    report = build_report(find_runs([bench.root]), with_plots=False)
+    table = section(report, "results").table
+    cells = [r for r in table.rows if r["kind"] == "cell"]
+    assert {(r["scenario"], r["batch"]) for r in cells} == {("fp32", "1"), ("fp32", "4"), ("bf16", "4")}
+    speeds = [r["docs_per_second"] for r in cells]
+    assert speeds == sorted(speeds, reverse=True)
+    lead3 = table.rows[-1]
+    assert lead3["kind"] == "lead3" and lead3.get("docs_per_second") is None
+    expected = result_of(bench.fp32_bs4).metrics.lead3_rouge
+    assert lead3["rouge1"] == pytest.approx(expected.rouge1)
+    assert lead3["rougeL"] == pytest.approx(expected.rougeL)
+
+    fp32_bs4 = next(r for r in cells if r["scenario"] == "fp32" and r["batch"] == "4")
+    m = result_of(bench.fp32_bs4).metrics
+    assert fp32_bs4["docs_per_second"] == pytest.approx(m.docs_per_second)
+    assert fp32_bs4["output_tokens_per_second"] == pytest.approx(m.output_tokens_per_second)
+    assert fp32_bs4["documents"] == 8
+    assert fp32_bs4["avg_input_tokens"] == pytest.approx(m.avg_input_tokens)
+    assert fp32_bs4["avg_output_tokens"] == pytest.approx(m.avg_output_tokens)
+    assert fp32_bs4["peak_memory_bytes"] == m.peak_memory_bytes > 0
+    # --price-per-hour 0.5: $ per 1k docs is the price of the generate time, per document, times 1000.
+    assert fp32_bs4["cost_per_1k_docs_usd"] == pytest.approx(0.5 * m.generate_seconds / 3600 / 8 * 1000)
+    assert fp32_bs4["energy_per_doc_joules"] is None  # no GPU energy counter on a CPU
+    assert fp32_bs4["gate"] == "reference"  # fp32 is the CPU reference when no fp16 run exists
+
+    # Random weights score (almost surely) ROUGE 0, and a ratio to 0 means nothing: the table says why.
+    bf16 = next(r for r in cells if r["scenario"] == "bf16")
+    if fp32_bs4["rouge1"] == 0:
+        assert bf16["gate_label"] == "n/a (fp32 ROUGE-1 is 0)"
+    else:
+        assert bf16["gate"] in ("pass", "fail") and bf16["gate_reference"] == "fp32"
+
+    shown = table.cells()
+    headers = [c.header for c in table.columns]
+    assert headers[:3] == ["Scenario", "Image", "Batch"]
+    assert shown[-1][0] == "lead-3 baseline"
+
+
+def test_repeats_fold_into_one_row_with_mean_and_stdev(bench):
+    report = build_report(find_runs([bench.root]), with_plots=False)
+    row = next(r for r in section(report, "results").table.rows if r.get("batch") == "1")
+    speeds = [result_of(p).metrics.docs_per_second for p in bench.repeats]
+    assert row["runs"] == 2
+    assert row["docs_per_second"] == pytest.approx(statistics.fmean(speeds))
+    assert row["docs_per_second_stdev"] == pytest.approx(statistics.stdev(speeds))
+    assert row["run_ids"] == "fp32-bs1-r1 fp32-bs1-r2"
+    table = section(report, "results").table
+    shown = dict(zip([c.key for c in table.columns], table.cells()[table.rows.index(row)], strict=True))
+    assert re.fullmatch(r"\d+\.\d{3} ± \d+\.\d{3}", shown["docs_per_second"])
+    assert shown["runs"] == "2"
+
+
+def test_failed_run_is_listed_with_its_error(bench):
+    report = build_report(find_runs([bench.root]), with_plots=False)
+    rows = section(report, "failures").table.rows
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["run_id"] == "oom-bs2" and row["status"] == "failed"
+    assert row["error_class"] == "OutOfMemoryError"
+    assert "out of memory at batch size 2" in row["error_message"]
+    assert (row["scenario"], row["image"], row["gpu"], row["batch"]) == ("fp32", "cpu", "cpu", "2")
+    assert row["documents_done"] == 0 and row["documents_total"] == 8
+    # Failed runs are not cells: the results table holds only what completed.
+    assert all(r.get("run_ids", "").find("oom") < 0 for r in section(report, "results").table.rows)
+
+
+def test_markdown_cli_with_plot_files(bench, cli, tmp_path):
+    out = tmp_path / "report" / "report.md"
+    proc = cli(["report", str(bench.root), "--out", str(out), "--plots", str(tmp_path / "report" / "plots")])
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert text.startswith("# sumbench report")
+    assert "## GPU: cpu" in text and "## Failed runs" in text
+    assert re.search(r"^\| fp32 \| cpu \| 4 \| \d+\.\d{3} \|", text, re.M)
+    assert "| lead-3 baseline |" in text and "OutOfMemoryError" in text
+    pngs = sorted(p.name for p in (tmp_path / "report" / "plots").iterdir())
+    assert pngs == ["cost-per-1k-docs.png", "quality-vs-speed-cpu.png", "throughput-cpu.png"]
+    assert all((tmp_path / "report" / "plots" / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
+    assert "](plots/throughput-cpu.png)" in text  # links relative to the report, so the folder can move
+
+
+def test_csv_and_json_keep_raw_numbers(bench, cli):
+    proc = cli(["report", str(bench.root), "--format", "csv"])
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert {r["kind"] for r in rows} == {"cell", "lead3", "failed"}
+    fp32 = next(r for r in rows if r["kind"] == "cell" and r["batch"] == "4" and r["scenario"] == "fp32")
+    assert float(fp32["docs_per_second"]) == pytest.approx(result_of(bench.fp32_bs4).metrics.docs_per_second)
+    assert next(r for r in rows if r["kind"] == "failed")["error_class"] == "OutOfMemoryError"
+
+    proc = cli(["report", str(bench.root), "--format", "json"])
+    data = json.loads(proc.stdout)
+    kinds = [s["kind"] for s in data["sections"]]
+    assert kinds == ["results", "failures"]
+    assert len(data["sections"][0]["rows"]) == 4
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+
+class _Checker(HTMLParser):
+    """Collects tags and checks that every non-void element is closed in order."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.tags: list[str] = []
+        self.images: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+        else:
+            self.stack.pop()
+
+
+def test_html_is_self_contained_and_parses(bench, tmp_path, cli):
+    out = tmp_path / "report.html"
+    proc = cli(["report", str(bench.root), "--out", str(out)])  # format from the suffix
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    assert "<table" in page and '<img src="data:image/png;base64,' in page
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert not checker.errors and not checker.stack
+    assert checker.tags.count("table") == 2  # results, failures
+    assert len(checker.images) == 3
+    for src in checker.images:
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "http://" not in page and "https://" not in page and "<script" not in page and "<link" not in page
+
+
+# --- the quality gate on edited copies of real results -------------------------------------------
+
+
+@pytest.fixture
+def gate_tree(bench, tmp_path) -> Path:
+    """Real results relabelled: a fp16 reference, a pass, a fail, a synthetic run, and another dataset."""
+    root = tmp_path / "gate"
+    root.mkdir()
+
+    def as_default(r: RunResult) -> None:
+        r.config.scenario = "default"
+        set_rouge(0.40)(r)
+
+    def synthetic(r: RunResult) -> None:
+        r.config.scenario = "eager"
+        r.quality_meaningful = False
+        set_rouge(0.41)(r)
+
+    def other_dataset(r: RunResult) -> None:
+        r.config.scenario = "eager"
+        r.config.batch_size = 2
+        r.dataset.sha256 = "f" * 64
+        set_rouge(0.30)(r)
+
+    edited_copy(bench.fp32_bs4, root, "ref-default", as_default)
+    edited_copy(bench.bf16_bs4, root, "bf16-pass", set_rouge(0.398))
+    edited_copy(bench.fp32_bs4, root, "fp32-fail", set_rouge(0.38))
+    edited_copy(bench.fp32_bs4, root, "eager-synthetic", synthetic)
+    edited_copy(bench.bf16_bs4, root, "eager-other-data", other_dataset)
+    return root
+
+
+def _gates(root: Path, reference: str | None = None) -> dict[str, object]:
+    cells = group_cells(find_runs([root]).runs)
+    gates = quality_gate(cells, reference)
+    return {c.runs[0].result.run_id: gates[c.key] for c in cells}
+
+
+def test_gate_passes_fails_and_explains(gate_tree):
+    gates = _gates(gate_tree)
+    assert gates["ref-default"].verdict == "reference"
+    assert gates["bf16-pass"].verdict == "pass" and gates["bf16-pass"].ratio == pytest.approx(0.995)
+    assert gates["bf16-pass"].label() == "pass 99.5%"
+    assert gates["fp32-fail"].verdict == "fail" and gates["fp32-fail"].ratio == pytest.approx(0.95)
+    assert gates["fp32-fail"].label() == "FAIL 95.0%"
+    assert gates["eager-synthetic"].label() == "n/a (synthetic weights)"
+    assert gates["eager-other-data"].verdict == "no reference"
+
+
+def test_reference_option_switches_the_baseline(gate_tree):
+    gates = _gates(gate_tree, reference="fp32")
+    assert gates["fp32-fail"].verdict == "reference"
+    assert gates["ref-default"].verdict == "pass" and gates["ref-default"].ratio == pytest.approx(0.40 / 0.38)
+    assert gates["bf16-pass"].ratio == pytest.approx(0.398 / 0.38)
+
+
+def test_report_shows_gate_synthetic_mark_and_dataset_warning(gate_tree, cli):
+    proc = cli(["report", str(gate_tree)])
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "## Warning: runs used different datasets" in text
+    assert "ffffffffffff" in text and result_of(gate_tree / "ref-default").dataset.sha256[:12] in text
+    assert re.search(r"^\| bf16 \|.*\| pass 99\.5% \|", text, re.M)
+    assert re.search(r"^\| fp32 \|.*\| FAIL 95\.0% \|", text, re.M)
+    assert re.search(r"^\| eager \|.*0\.4100† \|.*\| n/a \(synthetic weights\) \|", text, re.M)
+    assert "† synthetic weights" in text
+    assert re.search(r"^\| eager \|.*\| no reference \|", text, re.M)
+    # One lead-3 row per dataset, since lead-3 depends on the documents.
+    assert text.count("| lead-3 baseline |") == 2
+
+
+def test_unknown_reference_is_a_user_error(bench, cli):
+    proc = cli(["report", str(bench.root), "--reference", "fp61"])
+    assert proc.returncode == 2 and "unknown scenario 'fp61'" in proc.stderr
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def test_unfinished_and_corrupt_folders_are_skipped_with_warnings(bench, tmp_path):
+    root = tmp_path / "mixed"
+    shutil.copytree(bench.fp32_bs4, root / "good")
+    shutil.copytree(bench.fp32_bs4, root / "nested" / "running")
+    (root / "nested" / "running" / "result.json").unlink()
+    shutil.copytree(bench.fp32_bs4, root / "corrupt")
+    (root / "corrupt" / "result.json").write_text('{"schema_version": 1}')
+    (root / "model").mkdir()
+    (root / "model" / "config.json").write_text("{}")  # a checkpoint is not a run
+    loaded = find_runs([root])
+    assert [r.path.name for r in loaded.runs] == ["good"]
+    assert len(loaded.warnings) == 2
+    assert any("running: no result.json" in w for w in loaded.warnings)
+    assert any("corrupt" in w and "not a valid sumbench result" in w for w in loaded.warnings)
+    # A run folder given directly works as well as its parent, and is read once.
+    assert len(find_runs([root / "good", root]).runs) == 1
+    with pytest.raises(UserError, match="no sumbench results"):
+        find_runs([root / "model"])
+
+
+def test_pareto_front():
+    points = [(1.0, 0.40), (2.0, 0.38), (3.0, 0.30), (2.5, 0.20), (0.5, 0.39), (3.0, 0.25)]
+    assert pareto_front(points) == [(1.0, 0.40), (2.0, 0.38), (3.0, 0.30)]
+    assert pareto_front([]) == []
+
+
+def test_render_html_escapes_text(bench):
+    report = build_report(find_runs([bench.root]), with_plots=False)
+    report.summary.append("<script>alert(1)</script> & more")
+    page = render_html(report)
+    assert "<script>" not in page and "&lt;script&gt;" in page

@@ -1,0 +1,241 @@
+"""Crash safety and resume: kill the worker, tear its last record, interrupt the host; then resume, and
+check that every document is there exactly once with the output an uninterrupted run gives it.
+
+Why outputs can be compared at all: greedy decoding of the same model on the same CPU, with the same
+thread count (conftest pins OMP_NUM_THREADS=1 for the test process and every worker it starts), is
+deterministic for a given batch. A resumed run also batches the same way as an uninterrupted one: pending
+documents are sorted longest first, and a run stopped after whole batches leaves exactly the tail of that
+order, so each resumed batch holds the same documents, padded the same way, as in the reference run. The
+tests compare per document and also check the batch composition, so a change that breaks this shows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import child_pids, read_docs, read_result, run_cli, short_records, wait_for, write_jsonl
+
+from runner import rundir
+from runner.launching import LaunchRequest, prepare
+from runner.paths import REPO_ROOT
+
+ALL_IDS = [f"doc-{i:02d}" for i in range(12)]
+# A prompt that ends with the document, so the tiny model's summaries differ per document (see conftest).
+TEMPLATE = "{document}"
+
+
+def launch_args(model: Path, data: Path, results: Path, run_id: str) -> list[str]:
+    return [
+        "launch", "--model", str(model), "--data", str(data), "--batch-size", "2", "--max-new-tokens", "8",
+        "--prompt-template", TEMPLATE, "--results", str(results), "--run-id", run_id,
+    ]  # fmt: skip
+
+
+def start_launch(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """``runner launch`` in its own session (process group), so a test can signal it like a terminal."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def by_id(run_dir: Path) -> dict[str, dict]:
+    records = read_docs(run_dir)
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids)), f"a document recorded twice: {sorted(ids)}"
+    return {r["id"]: r for r in records}
+
+
+def batches(run_dir: Path) -> list[list[str]]:
+    """Document ids per batch number, in order: the batch composition."""
+    grouped: dict[int, list[str]] = {}
+    for r in read_docs(run_dir):
+        grouped.setdefault(r["batch"], []).append(r["id"])
+    return [sorted(grouped[b]) for b in sorted(grouped)]
+
+
+def same_outputs(run_dir: Path, reference: Path) -> None:
+    got, want = by_id(run_dir), by_id(reference)
+    assert sorted(got) == sorted(want) == ALL_IDS
+    for doc_id, record in want.items():
+        for key in ("summary", "output_tokens", "input_tokens", "batch_size"):
+            assert got[doc_id][key] == record[key], f"{doc_id}: {key} differs from the uninterrupted run"
+    assert batches(run_dir) == batches(reference)
+
+
+@pytest.fixture
+def reference(make_run_dir, run_worker) -> Path:
+    """An uninterrupted run of the cell the tests break and resume."""
+    run_dir = make_run_dir(prompt_template=TEMPLATE, run_id="reference")
+    assert run_worker(run_dir) == 0
+    assert len({r["summary"] for r in read_docs(run_dir)}) > 3, "summaries differ per document"
+    return run_dir
+
+
+def test_sigkill_mid_run_then_resume(tiny_model, small_dataset, tmp_path, reference):
+    """kill -9 the worker after its first batch: the host finishes the run as partial/Killed from
+    docs.jsonl; `runner launch --resume` then completes it, and the documents match the uninterrupted run."""
+    results = tmp_path / "results"
+    host = start_launch(launch_args(tiny_model, small_dataset, results, "killed"), {"SUMBENCH_INJECT_DELAY_S": "1"})
+    run_dir = results / "killed"
+    try:
+        wait_for(lambda: len(read_docs(run_dir)) >= 2, timeout=180, what="the first batch")
+        (worker,) = child_pids(host.pid)
+        os.kill(worker, signal.SIGKILL)
+        out, err = host.communicate(timeout=60)
+    finally:
+        host.kill()
+    assert host.returncode == 3, err[-2000:]
+    killed = read_result(run_dir)
+    assert (killed["status"], killed["error"]["error_class"]) == ("partial", "Killed")
+    kept = by_id(run_dir)
+    assert 2 <= len(kept) < 12 and killed["metrics"]["documents"] == len(kept)
+    assert "Traceback" not in out + err
+
+    proc = run_cli(["launch", "--resume", str(run_dir)])
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_result(run_dir)["status"] == "completed"
+    assert read_result(run_dir)["metrics"]["documents"] == 12
+    same_outputs(run_dir, reference)
+    for doc_id, record in kept.items():
+        assert by_id(run_dir)[doc_id] == record, "records from before the kill are kept as they were"
+    previous = list(run_dir.glob("result.previous-*.json"))
+    assert len(previous) == 1 and '"Killed"' in previous[0].read_text(), "the killed attempt's result is kept"
+
+
+def test_torn_last_line_is_repaired_on_resume(make_run_dir, run_worker, reference):
+    """A crash in the middle of writing leaves half a record: resuming cuts it off and runs that document
+    again, so it is recorded once, whole."""
+    run_dir = make_run_dir(prompt_template=TEMPLATE, run_id="torn")
+    lines = (reference / "docs.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "docs.jsonl").write_text("".join(lines[:4]) + lines[4][: len(lines[4]) // 2])
+
+    assert run_worker(run_dir) == 0
+
+    same_outputs(run_dir, reference)
+    assert "torn last line" in (run_dir / "worker.log").read_text()
+    assert read_result(run_dir)["metrics"]["documents"] == 12
+
+
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c-to-the-terminal-group", "sigterm-to-the-host-only"],
+)
+def test_interrupting_launch_leaves_a_partial_result(tiny_model, small_dataset, tmp_path, sig, to_group):
+    """Ctrl-C reaches the host and the worker together; SIGTERM (a scheduler, `kill`) reaches the host only.
+    Either way the worker flushes, writes result.json as partial/Interrupted with what it finished, and
+    stops; the host exits non-zero without a traceback and leaves no worker running."""
+    results = tmp_path / "results"
+    host = start_launch(launch_args(tiny_model, small_dataset, results, "stopped"), {"SUMBENCH_INJECT_DELAY_S": "1"})
+    run_dir = results / "stopped"
+    try:
+        wait_for(lambda: len(read_docs(run_dir)) >= 2, timeout=180, what="the first batch")
+        workers = child_pids(host.pid)
+        if to_group:
+            os.killpg(host.pid, sig)
+        else:
+            host.send_signal(sig)
+        out, err = host.communicate(timeout=90)
+    finally:
+        host.kill()
+    assert host.returncode == 3, err[-2000:]
+    result = read_result(run_dir)
+    assert (result["status"], result["error"]["error_class"]) == ("partial", "Interrupted")
+    assert "--resume" in result["error"]["message"]
+    kept = by_id(run_dir)
+    assert 2 <= len(kept) < 12 and result["metrics"]["documents"] == len(kept)
+    assert "Traceback" not in out + err
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_resume_of_a_finished_run_adds_nothing(make_run_dir, run_worker):
+    run_dir = make_run_dir()
+    assert run_worker(run_dir) == 0
+    first = read_docs(run_dir)
+    assert run_worker(run_dir) == 0
+    assert read_docs(run_dir) == first
+    assert read_result(run_dir)["status"] == "completed" and read_result(run_dir)["metrics"]["documents"] == 12
+
+
+def test_resume_after_the_dataset_changed_is_refused(make_run_dir, run_worker, small_dataset, monkeypatch):
+    """Records of documents the dataset no longer has cannot be resumed into one result."""
+    monkeypatch.setenv("SUMBENCH_INJECT_ERROR", "RuntimeError@1")
+    run_dir = make_run_dir()
+    assert run_worker(run_dir) == 3
+    monkeypatch.delenv("SUMBENCH_INJECT_ERROR")
+    write_jsonl(small_dataset, [dict(r, id=f"new-{i}") for i, r in enumerate(short_records(12))])
+
+    run_worker(run_dir)
+
+    result = read_result(run_dir)
+    assert result["error"]["error_class"] == "DatasetError"
+    assert "the dataset or --limit changed since this run started" in result["error"]["message"]
+    assert len(read_docs(run_dir)) == 2, "nothing added, nothing lost"
+
+
+# --- what the host refuses before starting a worker -----------------------------------------------------------
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stdout
+    return lines[0]
+
+
+def test_resume_refuses_records_damaged_in_the_middle(make_run_dir, reference):
+    run_dir = make_run_dir(prompt_template=TEMPLATE)
+    lines = (reference / "docs.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "docs.jsonl").write_text(lines[0] + "{not json\n" + lines[1])
+
+    line = one_error_line(run_cli(["launch", "--resume", str(run_dir)]))
+
+    assert f"{run_dir / 'docs.jsonl'}:2: corrupt record" in line and "delete that line" in line
+
+
+def test_resume_refuses_a_folder_a_worker_holds(make_run_dir):
+    run_dir = make_run_dir()
+    with rundir.locked(run_dir):
+        line = one_error_line(run_cli(["launch", "--resume", str(run_dir)]))
+    assert "in use by a running worker" in line
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+    line = one_error_line(run_cli(["launch", "--resume", str(tmp_path)]))
+    assert "is not a sumbench run folder" in line
+
+
+def test_same_run_id_with_other_settings_is_refused(make_run_dir, tiny_model, small_dataset, tmp_path):
+    """Re-running into a run's folder resumes it, so it must be the same cell."""
+    make_run_dir(run_id="cell", results=tmp_path / "r")
+    proc = run_cli(
+        ["launch", "--model", str(tiny_model), "--data", str(small_dataset), "--batch-size", "2",
+         "--max-new-tokens", "16", "--results", str(tmp_path / "r"), "--run-id", "cell"]
+    )  # fmt: skip
+    line = one_error_line(proc)
+    assert "max_new_tokens: 8 → 16" in line and "--run-id" in line and "--resume" in line
+
+
+def test_same_run_id_with_the_same_settings_resumes(make_run_dir, tiny_model, small_dataset, tmp_path):
+    run_dir = make_run_dir(run_id="cell", results=tmp_path / "r")
+    req = LaunchRequest(
+        model=str(tiny_model), data=str(small_dataset), batch_size=2, max_new_tokens=8,
+        results=tmp_path / "r", run_id="cell",
+    )  # fmt: skip
+    prepared = prepare(req)
+    assert prepared.run_dir == run_dir and prepared.config == rundir.read_config(run_dir)

@@ -1,0 +1,198 @@
+"""SkyPilot target: one task per cell, rendered for a T4 x A100 x H100 matrix and read by SkyPilot itself.
+
+SkyPilot pins click below 8.2 while huggingface_hub (a worker dependency) needs 8.4 or newer, so it
+cannot share the development environment. Its parser runs in-process when ``sky`` imports here, else in
+the SkyPilot environment named by SUMBENCH_SKY_PYTHON (default ``.cache/venv-sky/bin/python``, see
+docs/scale-out.md), else the parser test is skipped with that reason. Parsing needs no cloud account.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runner import matrix
+from runner.errors import UserError
+from runner.launching import LaunchRequest
+from runner.paths import REPO_ROOT, SAMPLE_DATASET
+from runner.schema import RunConfig
+from runner.targets.sky import SkyOptions, cluster_name, run_script
+
+HUB_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+IMAGES = ["hf", "hf-flash", "vllm-awq"]
+SCENARIOS = ["default", "flash-attn", "vllm-awq"]
+GPUS = ["t4", "a100-80gb", "h100"]
+SKYPILOT_NAMES = {"t4": "T4:1", "a100-80gb": "A100-80GB:1", "h100": "H100:1"}
+
+
+def render(tmp_path: Path, options: SkyOptions, model: str = HUB_MODEL, **kw) -> matrix.MatrixManifest:
+    fields = dict(images=IMAGES, scenarios=SCENARIOS, gpus=GPUS, batch_sizes=[1, 8],
+                  base=LaunchRequest(model=model, data=str(SAMPLE_DATASET), limit=20, max_new_tokens=128),
+                  target="sky", results=tmp_path, matrix_id="sky-m", registry="ghcr.io/you", tag="0.1.0",
+                  options=options)
+    fields.update(kw)
+    return matrix.run(matrix.MatrixRequest(**fields), print, dry_run=True)
+
+
+@pytest.fixture
+def spot_matrix(tmp_path) -> tuple[Path, matrix.MatrixManifest]:
+    options = SkyOptions(bucket="s3://my-bucket/sumbench", spot=True, max_restarts=2)
+    return tmp_path / "sky-m", render(tmp_path, options)
+
+
+def planned(manifest):
+    return [c for c in manifest.cells if c.status == "planned"]
+
+
+def test_one_task_per_runnable_cell(spot_matrix):
+    folder, manifest = spot_matrix
+    assert len(planned(manifest)) == 22  # 11 image/scenario/GPU cells x 2 batch sizes
+    for cell in manifest.cells:
+        task_file = folder / cell.run_id / "task.yaml"
+        assert task_file.exists() == (cell.status == "planned"), cell.run_id
+    flash_t4 = next(c for c in manifest.cells if c.run_id == "hf-flash-t4-flash-attn-bs1")
+    assert flash_t4.status == "dropped" and "FlashAttention-2" in flash_t4.reason
+
+
+def test_task_names_gpu_image_inputs_and_worker(spot_matrix):
+    folder, manifest = spot_matrix
+    for cell in planned(manifest):
+        task = yaml.safe_load((folder / cell.run_id / "task.yaml").read_text())
+        resources = task["resources"]
+        assert resources["accelerators"] == SKYPILOT_NAMES[cell.gpu]
+        assert resources["image_id"] == f"docker:ghcr.io/you/sumbench/{cell.image}:0.1.0"
+        assert resources["use_spot"] is True
+        assert resources["job_recovery"] == {"max_restarts_on_errors": 2}
+        mounts = task["file_mounts"]
+        assert mounts["/sumbench/data/howto-sample.jsonl"] == str(SAMPLE_DATASET)
+        assert mounts["/sumbench/config/config.json"] == str(folder / cell.run_id / "config.json")
+        assert mounts["/sumbench/results"] == {"source": "s3://my-bucket/sumbench", "mode": "MOUNT"}
+        assert 'python -m runner.worker "$run_dir"' in task["run"]
+        assert f'"/sumbench/results/sky-m/{cell.run_id}"' in task["run"]  # copied into the bucket at the end
+
+        config = RunConfig.model_validate_json((folder / cell.run_id / "config.json").read_text())
+        assert config.data == "/sumbench/data/howto-sample.jsonl" and config.model == HUB_MODEL
+        assert (config.image, config.gpu, config.scenario) == (cell.image, cell.gpu, cell.scenario)
+        assert config.batch_size == cell.batch_size and config.limit == 20 and config.max_new_tokens == 128
+        assert config.launch.executor == "sky" and config.launch.image == resources["image_id"][len("docker:"):]
+        assert cell.where == f"sky managed job {cluster_name('sky-m', cell.run_id)}"
+
+
+def test_on_demand_without_a_bucket_is_a_plain_cluster(tmp_path):
+    manifest = render(tmp_path, SkyOptions(infra="gcp"), images=["hf"], scenarios=None)
+    cell = planned(manifest)[0]
+    task = yaml.safe_load((tmp_path / "sky-m" / cell.run_id / "task.yaml").read_text())
+    assert "use_spot" not in task["resources"] and "job_recovery" not in task["resources"]
+    assert task["resources"]["infra"] == "gcp"
+    assert "/sumbench/results" not in task["file_mounts"] and "cp -r" not in task["run"]
+    assert cell.where.startswith("sky cluster sumbench-")
+
+
+def test_mount_cached_bucket_holds_the_run_folder_itself():
+    script = run_script("m", "r", SkyOptions(bucket="gs://b/x", bucket_mode="MOUNT_CACHED"))
+    assert script.startswith('run_dir="/sumbench/results/m/r"') and "cp -r" not in script
+    assert script.rstrip().endswith('exit "$status"')
+
+
+def test_a_local_model_folder_is_mounted(tmp_path):
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    manifest = render(tmp_path, SkyOptions(), model=str(model), images=["hf"], scenarios=None, gpus=["t4"])
+    cell = planned(manifest)[0]
+    task = yaml.safe_load((tmp_path / "sky-m" / cell.run_id / "task.yaml").read_text())
+    assert task["file_mounts"]["/sumbench/model/my-model"] == str(model)
+    config = RunConfig.model_validate_json((tmp_path / "sky-m" / cell.run_id / "config.json").read_text())
+    assert config.model == "/sumbench/model/my-model"
+
+
+def test_cpu_cells_ask_for_cpus_not_accelerators(tmp_path):
+    manifest = render(tmp_path, SkyOptions(), images=["cpu"], scenarios=None, gpus=["cpu"])
+    task = yaml.safe_load((tmp_path / "sky-m" / planned(manifest)[0].run_id / "task.yaml").read_text())
+    assert "accelerators" not in task["resources"] and task["resources"]["cpus"] == "4+"
+
+
+def test_option_mistakes_are_user_errors():
+    with pytest.raises(UserError, match="bucket URL"):
+        SkyOptions(bucket="my-bucket")
+    with pytest.raises(UserError, match="managed jobs"):
+        SkyOptions(spot=True, keep_clusters=True)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sky") is not None, reason="SkyPilot is installed here")
+def test_launching_without_skypilot_says_how_to_install(tmp_path):
+    fields = dict(images=["hf"], gpus=["t4"], batch_sizes=[1],
+                  base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)), target="sky",
+                  results=tmp_path, options=SkyOptions())
+    with pytest.raises(UserError, match=r"pip install 'sumbench\[sky\]'"):
+        matrix.run(matrix.MatrixRequest(**fields), print)
+
+
+# --- SkyPilot's own parser -------------------------------------------------------------------------------
+
+PARSE = """
+import json, sys
+import sky
+out = {}
+for path in sys.argv[1:]:
+    task = sky.Task.from_yaml(path)
+    (resources,) = task.resources
+    out[path] = {
+        "accelerators": resources.accelerators,
+        "image": resources.extract_docker_image(),
+        "use_spot": resources.use_spot,
+        "job_recovery": resources.job_recovery,
+        "file_mounts": sorted(task.file_mounts or {}),
+        "storage_mounts": {dst: storage.source for dst, storage in task.storage_mounts.items()},
+        "run": task.run,
+    }
+print(json.dumps(out))
+"""
+
+
+def skypilot_python() -> str | None:
+    if importlib.util.find_spec("sky") is not None:
+        return sys.executable
+    candidate = os.environ.get("SUMBENCH_SKY_PYTHON") or str(REPO_ROOT / ".cache" / "venv-sky" / "bin" / "python")
+    return candidate if Path(candidate).is_file() else None
+
+
+def test_skypilot_reads_every_task(spot_matrix):
+    python = skypilot_python()
+    if python is None:
+        pytest.skip("SkyPilot is not installed here nor in .cache/venv-sky (make sky-env, or SUMBENCH_SKY_PYTHON)")
+    folder, manifest = spot_matrix
+    cells = {str(folder / c.run_id / "task.yaml"): c for c in planned(manifest)}
+    proc = subprocess.run([python, "-c", PARSE, *cells], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parsed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(parsed) == set(cells)
+    for path, task in parsed.items():
+        cell = cells[path]
+        name, count = SKYPILOT_NAMES[cell.gpu].split(":")
+        assert task["accelerators"] == {name: int(count)}
+        assert task["image"] == f"ghcr.io/you/sumbench/{cell.image}:0.1.0"
+        assert task["use_spot"] is True and task["job_recovery"]["max_restarts_on_errors"] == 2
+        assert task["file_mounts"] == ["/sumbench/config/config.json", "/sumbench/data/howto-sample.jsonl"]
+        assert task["storage_mounts"] == {"/sumbench/results": "s3://my-bucket/sumbench"}
+        assert "python -m runner.worker" in task["run"]
+
+
+def test_skypilot_refuses_a_broken_task(tmp_path):
+    """The parser check above means something: SkyPilot does reject a task with a misspelled field."""
+    python = skypilot_python()
+    if python is None:
+        pytest.skip("SkyPilot is not installed here nor in .cache/venv-sky")
+    bad = tmp_path / "task.yaml"
+    bad.write_text("resources:\n  acelerators: T4:1\nrun: echo\n")
+    proc = subprocess.run([python, "-c", PARSE, str(bad)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"})
+    assert proc.returncode != 0 and "accelerators" in proc.stderr
