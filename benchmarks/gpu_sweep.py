@@ -7,12 +7,14 @@ It answers, for a Llama-2-7B-shaped model with synthetic fp16 weights, ~515-toke
 (b) ``--batch-size auto``: does the memory plan's largest batch run without an out-of-memory error?
 (c) the harness's own cost: a bare ``model.generate`` loop over the same batches, timed the same way;
 (d) the memory plan's predicted peak beside torch's measured one (allocated and reserved);
-(e) ``--gpu-memory-limit 15GiB`` at batch 1: fits or fails as planned, recorded in result.json.
+(e) ``--gpu-memory-limit 15GiB`` at batch 1: fits or fails as planned, recorded in result.json; and at
+    the smallest batch the plan refuses under that cap, to see whether the refusal was needed.
 
 Every cell goes through the host's ``build_config`` (compatibility rules, and the memory plan for
 ``auto``) and the worker's own run folder, so what is measured is what ``runner launch`` runs. Cells run
-in this process, one after another, with the CUDA cache emptied between them; the 15 GiB cell runs late
-because a per-process memory cap outlives the cell that sets it.
+in this process, one after another, with the CUDA cache emptied between them and the memory cap lifted
+after a capped cell. Swept sizes the plan expects to run out of memory are run too, last: whether they
+do is the test of the plan's headroom.
 
 The tokenizer is the worker's stand-in for synthetic weights (``train_tokenizer``: byte-level BPE),
 trained once on the bundled how-to sample and saved beside config.json: the worker then loads it instead
@@ -54,12 +56,19 @@ from runner import rundir  # noqa: E402
 from runner.catalog import Gpu, get_gpu, get_image, match_gpu  # noqa: E402
 from runner.datasets import load_dataset  # noqa: E402
 from runner.launching import LaunchRequest, build_config, prepare_run_dir  # noqa: E402
-from runner.memory_plan import Footprint, GiB, footprint_for, largest_batch, plan_cell  # noqa: E402
+from runner.memory_plan import (  # noqa: E402
+    CUDA_CONTEXT_BYTES,
+    FRAGMENTATION,
+    Footprint,
+    GiB,
+    footprint_for,
+    largest_batch,
+    plan_cell,
+)
 from runner.paths import SAMPLE_DATASET  # noqa: E402
 from runner.scenarios import get_scenario  # noqa: E402
 
 STUDY_NEW_TOKENS = 300
-WARMUP_TOKENS = 4  # the worker's own warmup length (runner.worker.run.WARMUP_NEW_TOKENS)
 PROMPT_SLACK = 4  # documents end on a word, so a prompt may fall a few tokens short of the target
 HARNESS_GOAL_PCT = 2.0
 MEMORY_GOAL_PCT = 15.0
@@ -88,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--auto-cap", type=int, default=160, help="upper bound on the auto cell's planned batch")
     p.add_argument("--limit-gib", type=float, default=15.0, help="--gpu-memory-limit of the capped cell")
     p.add_argument(
-        "--time-budget", type=float, default=400.0, help="seconds; later cells that would overrun are skipped"
+        "--time-budget", type=float, default=380.0, help="seconds; later cells that would overrun are skipped"
     )
     p.add_argument("--skip-bare", action="store_true", help="no bare generate loop")
     args = p.parse_args(argv)
@@ -251,7 +260,8 @@ def build_dataset(sw: Sweep, records: list[dict], n_docs: int) -> None:
     sw.data.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     sw.prompt_lengths = count([x["document"] for x in lines])
     if not all(target - 2 * PROMPT_SLACK <= n <= target for n in sw.prompt_lengths):
-        raise SystemExit(f"could not cut documents to {target} prompt tokens: got {sorted(set(sw.prompt_lengths))}")
+        # Worth a note, not the run: every cell records its own prompt lengths and plans with them.
+        sw.log(f"warning: prompts of {min(sw.prompt_lengths)}-{max(sw.prompt_lengths)} tokens, not {target}")
 
 
 # ----------------------------------------------------------------------------- cells
@@ -373,6 +383,7 @@ def bare_loop(sw: Sweep) -> None:
 
     from runner.worker.backends.hf import HFBackend
     from runner.worker.prompts import build_prompt
+    from runner.worker.run import WARMUP_NEW_TOKENS
 
     largest = max(sw.docs_for(b) for b in sw.args.batch_sizes)
     config, _ = build_config(request(sw, "bare-loop", batch_size=1, limit=largest))
@@ -412,7 +423,7 @@ def bare_loop(sw: Sweep) -> None:
         t_cell = time.perf_counter()
         try:
             with torch.inference_mode():
-                _generate(model, batches[0], WARMUP_TOKENS, pad)
+                _generate(model, batches[0], WARMUP_NEW_TOKENS, pad)
                 backend.synchronize()
                 for enc in batches:
                     backend.synchronize()
@@ -425,7 +436,8 @@ def bare_loop(sw: Sweep) -> None:
             entry["status"] = "completed"
             entry["docs_per_second"] = n / sum(entry["batch_seconds"])
         except torch.OutOfMemoryError as exc:
-            entry.update(status="out of memory", error=str(exc).splitlines()[0])
+            message = str(exc).splitlines()[0]
+            entry.update(status="failed", error={"error_class": "OutOfMemoryError", "message": message})
             oom_at = b
         if sw.on_gpu:
             entry["peak_reserved_bytes"] = torch.cuda.max_memory_reserved()
@@ -454,17 +466,34 @@ def _generate(model, enc, new_tokens: int, pad: int):
 
 
 def sweep_cells(sw: Sweep) -> None:
-    """Worker cells: swept batch sizes the plan expects to fit, the 15 GiB cap, auto, then the rest."""
+    """Worker cells, most wanted first, so a slow GPU loses the least useful ones to the time budget:
+    batch 1 under the memory cap, auto, the swept sizes the plan expects to fit, the sizes it expects
+    to fail, and last the smallest batch the plan expects the cap to refuse."""
     scenario = get_scenario(sw.args.scenario)
     plan_max = largest_batch(str(sw.model_dir), scenario, sw.gpu, sw.args.max_new_tokens, None) or 10**9
-    within = [b for b in sw.args.batch_sizes if b <= plan_max]
-    beyond = [b for b in sw.args.batch_sizes if b > plan_max]
-    for b in within:
-        worker_cell(sw, b)
-    limit_cell(sw)
+    limit_cell(sw, 1)
     auto_cell(sw, plan_max)
-    for b in beyond:
-        worker_cell(sw, b)
+    for b in sw.args.batch_sizes:
+        if b <= plan_max:
+            worker_cell(sw, b)
+    for b in sw.args.batch_sizes:
+        if b > plan_max:
+            worker_cell(sw, b)
+    capped = limit_plan(sw)
+    if sw.on_gpu and capped.status == "fits" and capped.max_batch:
+        limit_cell(sw, capped.max_batch + 1)
+
+
+def limit_plan(sw: Sweep):
+    return plan_cell(
+        str(sw.model_dir),
+        get_image("hf"),
+        get_scenario(sw.args.scenario),
+        sw.gpu,
+        max(sw.prompt_lengths or [sw.args.prompt_tokens]),
+        sw.args.max_new_tokens,
+        int(sw.args.limit_gib * GiB),
+    )
 
 
 def estimate(sw: Sweep, batch: int, calls: int) -> float:
@@ -484,20 +513,21 @@ def worker_cell(sw: Sweep, batch: int) -> None:
 
 
 @guarded
-def limit_cell(sw: Sweep) -> None:
-    """fp16 at batch 1 under --gpu-memory-limit: the plan's verdict beside what the worker recorded."""
-    name = "limit-bs001"
+def limit_cell(sw: Sweep, batch: int) -> None:
+    """One batch under --gpu-memory-limit: the plan's verdict beside what the worker recorded."""
+    name = f"limit-bs{batch:03d}"
     limit = int(sw.args.limit_gib * GiB)
-    if not sw.affordable(f"{sw.args.limit_gib:g} GiB cap", estimate(sw, 1, 1)):
+    if not sw.affordable(f"{sw.args.limit_gib:g} GiB cap at batch {batch}", estimate(sw, batch, 1)):
         return
     try:
-        cell = run_cell(sw, name, request(sw, name, 1, limit=1, gpu_memory_limit=limit))
+        cell = run_cell(sw, name, request(sw, name, batch, limit=batch, gpu_memory_limit=limit))
     finally:
         if sw.on_gpu:
             import torch
 
             torch.cuda.set_per_process_memory_fraction(1.0)  # the cap outlives the cell in this process
     cell["gpu_memory_limit_bytes"] = limit
+    cell["batch_size"] = batch
     sw.cells[name] = cell
 
 
@@ -527,6 +557,25 @@ def _pct(predicted: float | None, measured: float | None) -> float | None:
     return (predicted - measured) / measured * 100
 
 
+def memory_check(sw: Sweep, cell: dict | None, batch: int, tokens: int) -> dict:
+    """The plan's peak for this batch beside the worker's measured one (GPU runs that completed)."""
+    fp = footprint(sw, tokens)
+    out: dict[str, Any] = {
+        "prompt_tokens": tokens,
+        "plan_allocated_bytes": fp.peak_allocated(batch),
+        "plan_needed_bytes": fp.needed(batch),
+    }
+    if sw.on_gpu and cell and cell.get("status") == "completed":
+        allocated, reserved = cell.get("peak_allocated_bytes"), cell.get("peak_reserved_bytes")
+        out["measured_allocated_bytes"], out["measured_reserved_bytes"] = allocated, reserved
+        out["allocated_error_pct"] = _pct(fp.peak_allocated(batch), allocated)
+        out["reserved_error_pct"] = _pct(fp.needed(batch), reserved)
+        grown = (allocated or 0) - fp.weights
+        # How much more than the growing allocations the allocator held: the plan's FRAGMENTATION, measured.
+        out["measured_fragmentation"] = ((reserved or 0) - fp.weights) / grown if grown > 0 else None
+    return out
+
+
 def summarize(sw: Sweep, versions: dict) -> dict:
     lengths = sw.prompt_lengths or [sw.args.prompt_tokens]
     rows = []
@@ -536,24 +585,30 @@ def summarize(sw: Sweep, versions: dict) -> dict:
         w_dps = cell.get("docs_per_second") if cell and cell.get("status") == "completed" else None
         b_dps = bare.get("docs_per_second") if bare else None
         row["harness_overhead_pct"] = (b_dps / w_dps - 1) * 100 if w_dps and b_dps else None
-        tokens = (cell or {}).get("max_input_tokens") or (bare or {}).get("max_input_tokens") or sw.args.prompt_tokens
-        fp = footprint(sw, tokens)
-        row["plan"] = {"prompt_tokens": tokens, "allocated_bytes": fp.peak_allocated(b), "needed_bytes": fp.needed(b)}
-        if sw.on_gpu and cell and cell.get("status") == "completed":
-            row["allocated_error_pct"] = _pct(fp.peak_allocated(b), cell.get("peak_allocated_bytes"))
-            row["reserved_error_pct"] = _pct(fp.needed(b), cell.get("peak_reserved_bytes"))
-            grown_a = (cell.get("peak_allocated_bytes") or 0) - fp.weights
-            grown_r = (cell.get("peak_reserved_bytes") or 0) - fp.weights
-            row["measured_fragmentation"] = grown_r / grown_a if grown_a > 0 else None
+        tokens = (cell or {}).get("max_input_tokens") or (bare or {}).get("max_input_tokens") or max(lengths)
+        row["memory"] = memory_check(sw, cell, b, tokens)
         rows.append(row)
 
     scenario = get_scenario(sw.args.scenario)
-    limit = int(sw.args.limit_gib * GiB)
-    limit_plan = plan_cell(
-        str(sw.model_dir), get_image("hf"), scenario, sw.gpu, sw.args.prompt_tokens, sw.args.max_new_tokens, limit
-    )
+    capped = limit_plan(sw)
     auto_plan = largest_batch(str(sw.model_dir), scenario, sw.gpu, sw.args.max_new_tokens, None)
-    limit_result, auto_result = sw.cells.get("limit-bs001"), sw.cells.get("auto")
+    auto = sw.cells.get("auto")
+    auto_memory = (
+        memory_check(sw, auto, auto["final_batch"], max(lengths)) if auto and auto.get("final_batch") else None
+    )
+    limited = []
+    for name, cell in sorted(sw.cells.items()):
+        if name.startswith("limit-bs"):
+            batch = cell["batch_size"]
+            fits = capped.status == "fits" and batch <= (capped.max_batch or 0)
+            limited.append(
+                {
+                    "batch_size": batch,
+                    "plan_fits": fits,
+                    "result": _brief(cell),
+                    "memory": memory_check(sw, cell, batch, max(lengths)),
+                }
+            )
     return {
         **versions,
         "gpu_catalog": sw.gpu.key,
@@ -567,11 +622,17 @@ def summarize(sw: Sweep, versions: dict) -> dict:
         },
         "max_new_tokens": sw.args.max_new_tokens,
         "sweep": rows,
-        "auto": {"planned_max_batch": auto_plan, "cap": sw.args.auto_cap, "result": auto_result},
-        "memory_limit": {"limit_bytes": limit, "plan": limit_plan.to_dict(), "result": limit_result},
+        "auto": {
+            "planned_max_batch": auto_plan,
+            "cap": sw.args.auto_cap,
+            "result": _brief(auto),
+            "memory": auto_memory,
+        },
+        "memory_limit": {"limit_bytes": int(sw.args.limit_gib * GiB), "plan": capped.to_dict(), "cells": limited},
         "cuda_context": sw.cells.get("_context"),
+        "constants": {"CUDA_CONTEXT_BYTES": CUDA_CONTEXT_BYTES, "FRAGMENTATION": FRAGMENTATION},
         "skipped": sw.skipped,
-        "goals": goals(sw, rows, limit_plan.status, auto_plan),
+        "goals": goals(rows, auto, limited),
         "elapsed_seconds": sw.log.elapsed(),
     }
 
@@ -592,21 +653,24 @@ def _brief(entry: dict | None) -> dict | None:
         "energy_joules",
         "cost_per_1k_docs_usd",
         "load_seconds",
+        "capped",
+        "planned_max_batch",
     )
     return {k: entry[k] for k in keep if k in entry}
 
 
-def goals(sw: Sweep, rows: list[dict], limit_plan_status: str, auto_plan: int | None) -> dict:
+def goals(rows: list[dict], auto: dict | None, limited: list[dict]) -> dict:
     """Pass/fail per goal; None where nothing was measured (a skipped cell, or a CPU run for memory)."""
     overheads = [r["harness_overhead_pct"] for r in rows if r["harness_overhead_pct"] is not None]
-    alloc = [r["allocated_error_pct"] for r in rows if r.get("allocated_error_pct") is not None]
-    reserved = [r["reserved_error_pct"] for r in rows if r.get("reserved_error_pct") is not None]
-    limit, auto = sw.cells.get("limit-bs001"), sw.cells.get("auto")
+    alloc = [r["memory"]["allocated_error_pct"] for r in rows if r["memory"].get("allocated_error_pct") is not None]
+    reserved = [r["memory"]["reserved_error_pct"] for r in rows if r["memory"].get("reserved_error_pct") is not None]
+    at_one = next((c for c in limited if c["batch_size"] == 1), None)
     limit_ok = None
-    if limit:
-        ran = limit.get("status") == "completed"
-        oom = (limit.get("error") or {}).get("error_class") == "OutOfMemoryError"
-        limit_ok = ran if limit_plan_status == "fits" else (oom and not ran)
+    if at_one and at_one["result"]:
+        result = at_one["result"]
+        ran = result.get("status") == "completed"
+        oom = (result.get("error") or {}).get("error_class") == "OutOfMemoryError"
+        limit_ok = ran if at_one["plan_fits"] else (oom and not ran)
     return {
         "harness_overhead_within_2pct": all(o <= HARNESS_GOAL_PCT for o in overheads) if overheads else None,
         "worst_harness_overhead_pct": max(overheads) if overheads else None,
@@ -617,7 +681,7 @@ def goals(sw: Sweep, rows: list[dict], limit_plan_status: str, auto_plan: int | 
         "auto_ran_at_plan_without_oom": (auto.get("status") == "completed" and not auto.get("oom_events"))
         if auto
         else None,
-        "memory_limit_as_planned": limit_ok,
+        "memory_limit_batch_1_as_planned": limit_ok,
     }
 
 
@@ -627,6 +691,29 @@ def _gib(n: int | None) -> str:
 
 def _num(x: float | None, spec: str = ".3f") -> str:
     return format(x, spec) if x is not None else "-"
+
+
+def _status(result: dict | None) -> str:
+    if not result:
+        return "skipped"
+    text = result.get("status", "?")
+    if result.get("error"):
+        text += f" ({result['error'].get('error_class')}: {result['error'].get('message', '')[:100]})"
+    return text
+
+
+def _memory_cells(m: dict | None) -> str:
+    """plan alloc | measured alloc | error | plan need | measured reserved | error | fragmentation"""
+    m = m or {}
+    return (
+        f"| {_gib(m.get('plan_allocated_bytes'))} | {_gib(m.get('measured_allocated_bytes'))} "
+        f"| {_num(m.get('allocated_error_pct'), '+.1f')}% | {_gib(m.get('plan_needed_bytes'))} "
+        f"| {_gib(m.get('measured_reserved_bytes'))} | {_num(m.get('reserved_error_pct'), '+.1f')}% "
+        f"| {_num(m.get('measured_fragmentation'), '.2f')} "
+    )
+
+
+MEMORY_HEAD = "plan alloc GiB | alloc GiB | error | plan need GiB | reserved GiB | error | fragmentation"
 
 
 def markdown(summary: dict) -> str:
@@ -640,54 +727,63 @@ def markdown(summary: dict) -> str:
         "",
         f"`{s['command']}`",
         "",
-        "| batch | docs | worker docs/s | bare docs/s | harness overhead | plan alloc GiB | measured alloc GiB "
-        "| error | plan need GiB | measured reserved GiB | error | status |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "Memory columns: the plan's predicted `max_memory_allocated` beside the measured one; the plan's need "
+        f"(allocated growth x FRAGMENTATION {s['constants']['FRAGMENTATION']}) beside `max_memory_reserved`; "
+        "fragmentation = measured reserved growth / allocated growth beyond the weights.",
+        "",
+        f"| batch | docs | worker docs/s | bare docs/s | harness overhead | {MEMORY_HEAD} | status |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in s["sweep"]:
         w, b = r["worker"] or {}, r["bare"] or {}
-        status = w.get("status", "skipped")
-        if w.get("error"):
-            status += f" ({w['error'].get('error_class')})"
         lines.append(
             f"| {r['batch_size']} | {w.get('documents', '-')} | {_num(w.get('docs_per_second'))} "
             f"| {_num(b.get('docs_per_second'))} | {_num(r['harness_overhead_pct'], '+.2f')}% "
-            f"| {_gib(r['plan']['allocated_bytes'])} | {_gib(w.get('peak_allocated_bytes'))} "
-            f"| {_num(r.get('allocated_error_pct'), '+.1f')}% | {_gib(r['plan']['needed_bytes'])} "
-            f"| {_gib(w.get('peak_reserved_bytes'))} | {_num(r.get('reserved_error_pct'), '+.1f')}% | {status} |"
+            + _memory_cells(r["memory"])
+            + f"| worker {_status(r['worker'])}; bare {_status(r['bare'])} |"
         )
     auto, lim = s["auto"], s["memory_limit"]
-    ar, lr = auto["result"] or {}, lim["result"] or {}
+    ar = auto["result"] or {}
     lines += [
         "",
-        f"**auto**: plan's largest batch {auto['planned_max_batch']}"
+        f"**--batch-size auto**: the plan's largest batch is {auto['planned_max_batch']}"
         + (f", capped at {auto['cap']} to bound the time" if ar.get("capped") else "")
-        + f" → {ar.get('status', 'skipped')}, final batch {ar.get('final_batch', '-')}, "
-        f"OOM events {ar.get('oom_events', '-')}, {_num(ar.get('docs_per_second'))} docs/s, "
-        f"peak reserved {_gib(ar.get('peak_reserved_bytes'))} GiB",
+        + f" → {_status(auto['result'])}, final batch {ar.get('final_batch', '-')}, "
+        f"OOM events {ar.get('oom_events', '-')}, {_num(ar.get('docs_per_second'))} docs/s",
         "",
-        f"**--gpu-memory-limit {lim['limit_bytes'] / GiB:g}GiB, batch 1**: plan says *{lim['plan']['verdict']}* "
-        f"→ {lr.get('status', 'skipped')}"
-        + (f" ({lr['error']['error_class']}: {lr['error']['message'][:120]})" if lr.get("error") else "")
-        + f", peak reserved {_gib(lr.get('peak_reserved_bytes'))} GiB",
+        f"**--gpu-memory-limit {lim['limit_bytes'] / GiB:g}GiB**: the plan says *{lim['plan']['verdict']}*",
         "",
-        "| goal | result |",
-        "|---|---|",
+        f"| cell | batch | plan | docs/s | {MEMORY_HEAD} | result |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for k, v in s["goals"].items():
-        shown = (
-            {True: "pass", False: "FAIL", None: "not measured"}.get(v, v) if not isinstance(v, float) else f"{v:+.2f}"
+    if auto["memory"]:
+        lines.append(
+            f"| auto | {ar.get('final_batch')} | fits | {_num(ar.get('docs_per_second'))} "
+            + _memory_cells(auto["memory"])
+            + f"| {_status(auto['result'])} |"
         )
+    for c in lim["cells"]:
+        lines.append(
+            f"| {lim['limit_bytes'] / GiB:g} GiB cap | {c['batch_size']} "
+            f"| {'fits' if c['plan_fits'] else 'does not fit'} "
+            f"| {_num((c['result'] or {}).get('docs_per_second'))} "
+            + _memory_cells(c["memory"])
+            + f"| {_status(c['result'])} |"
+        )
+    lines += ["", "| goal | result |", "|---|---|"]
+    for k, v in s["goals"].items():
+        shown = f"{v:+.2f}" if isinstance(v, float) else {True: "pass", False: "FAIL", None: "not measured"}[v]
         lines.append(f"| {k} | {shown} |")
     if s["cuda_context"]:
         c = s["cuda_context"]
         lines += [
             "",
-            f"CUDA context and other non-torch memory: {_gib(c['non_torch_bytes'])} GiB; torch sees "
-            f"{_gib(c['torch_total_memory_bytes'])} GiB in all.",
+            f"CUDA context and other memory outside torch: {_gib(c['non_torch_bytes'])} GiB; torch sees "
+            f"{_gib(c['torch_total_memory_bytes'])} GiB in all (the plan assumes "
+            f"{s['constants']['CUDA_CONTEXT_BYTES'] / GiB:g} GiB lost against the catalog's NVML total).",
         ]
     if s["skipped"]:
-        lines += ["", "Skipped: " + "; ".join(s["skipped"])]
+        lines += ["", "Skipped or failed steps:", *[f"- {x}" for x in s["skipped"]]]
     return "\n".join(lines) + "\n"
 
 
