@@ -25,8 +25,9 @@ the manifest adds what no run folder can say: which cells were dropped, and why.
           "status": "planned" | "dropped" | "launched" | "done" | "error",
           "reason": null or "why it was dropped / what failed launching or collecting it",
           "result_status": null or "completed" | "partial" | "failed",   # from result.json once done
-          "where": null or "local" | "docker unix:///..." | "sky cluster sumbench-1a2b3c4d5e"
-                   | "sky managed job 12" | "k8s job NAMESPACE/NAME",
+          "where": null or "local" | "docker local engine" | "docker ssh://me@t4-vm"
+                   | "sky cluster sumbench-1a2b3c4d5e" | "sky managed job sumbench-1a2b3c4d5e (id 12)"
+                   | "k8s job NAMESPACE/NAME",
           "updated_at": "..."
         }
       ]
@@ -228,6 +229,7 @@ class Matrix:
     request: MatrixRequest
     store: ManifestStore
     cells: list[Cell]
+    target: Any  # runner.targets.Target
 
 
 def new_matrix_id() -> str:
@@ -269,7 +271,7 @@ def plan(req: MatrixRequest) -> Matrix:
         request=_describe(req), cells=cells,
     )
     store = ManifestStore(matrix_dir / MANIFEST, manifest)
-    return Matrix(matrix_id, matrix_dir, req, store, kept)
+    return Matrix(matrix_id, matrix_dir, req, store, kept, target)
 
 
 def rundir_for(results: Path, matrix_id: str) -> Path:
@@ -296,13 +298,10 @@ def _describe(req: MatrixRequest) -> dict[str, Any]:
 
 def run(req: MatrixRequest, on_line, dry_run: bool = False) -> MatrixManifest:
     """Plan the matrix, render what the target needs, and (unless ``dry_run``) launch and collect it."""
-    from runner.targets import create_target
-
     matrix = plan(req)
-    target = create_target(req.target, req.options)
-    target.render(matrix)
+    matrix.target.render(matrix)
     if not dry_run and matrix.cells:
-        target.launch(matrix, on_line)
+        matrix.target.launch(matrix, on_line)
     return matrix.store.manifest
 
 

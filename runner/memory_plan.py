@@ -25,7 +25,6 @@ from runner.errors import UserError
 from runner.scenarios import SCENARIOS, Scenario
 
 GiB = 1 << 30
-MiB = 1 << 20
 
 DEFAULT_PROMPT_TOKENS = 515
 """Mean prompt length (chat template and instruction included) of the original study's documents."""
@@ -35,10 +34,10 @@ MAX_PLANNED_BATCH = 256
 and vLLM's own default limit on concurrent sequences (max_num_seqs) is 256 too."""
 
 CUDA_CONTEXT_BYTES = 1 * GiB
-"""Memory a process loses before torch allocates anything: the CUDA context with cuBLAS/cuDNN handles
-(about 0.5 GiB with CUDA 12 lazy module loading) plus the part of the catalog's NVML total that the
-driver keeps out of cudaMalloc's reach (torch's total_memory is 0.25-0.5 GiB below nvidia-smi's).
-The GPU sweep records both, so this can be checked."""
+"""Memory a process loses before torch allocates anything, against the catalog's NVML total: the CUDA
+context with cuBLAS/cuDNN handles (assumed about 0.5 GiB with lazy module loading) plus what the driver
+keeps out of cudaMalloc's reach (torch's total_memory can sit a few hundred MiB below nvidia-smi's; a
+T4 shows 15360 MiB to NVML and about 15100 MiB to torch). The GPU sweep records both, to check this."""
 
 FRAGMENTATION = 1.4
 """Headroom factor on the memory that grows during generation (KV cache and activations).
@@ -294,10 +293,10 @@ def budget_bytes(gpu: Gpu, memory_limit: int | None, backend: str = "hf") -> int
     counted the CUDA context, so a limit below the card's usable memory is the budget as given. vLLM
     claims its utilization share of the card (or of the limit) for everything it allocates.
     """
-    usable = gpu.memory_bytes - CUDA_CONTEXT_BYTES
     if backend == "vllm":
-        usable = int(VLLM_GPU_MEMORY_UTILIZATION * min(gpu.memory_bytes, memory_limit or gpu.memory_bytes))
-        return usable - CUDA_CONTEXT_BYTES
+        share = int(VLLM_GPU_MEMORY_UTILIZATION * min(gpu.memory_bytes, memory_limit or gpu.memory_bytes))
+        return share - CUDA_CONTEXT_BYTES
+    usable = gpu.memory_bytes - CUDA_CONTEXT_BYTES
     return min(usable, memory_limit) if memory_limit else usable
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Private Docker engine + buildx plugin for building sumbench images.
 #
-#   scripts/docker-engine.sh start   # install if needed, start dockerd, print the export line
-#   scripts/docker-engine.sh env     # print the export line only
+#   scripts/docker-engine.sh start   # install if needed, start dockerd, print the export lines
+#   scripts/docker-engine.sh env     # print the export lines only
 #   scripts/docker-engine.sh status  # exit 0 when the engine answers
 #   scripts/docker-engine.sh stop    # stop the engine started by `start` (by its pid)
 #
@@ -15,10 +15,14 @@
 # fetched with `apt-get download` through a second sources list derived from the Debian
 # URI already configured on the machine.
 #
+# The export lines: DOCKER_HOST, and SUMBENCH_BUILD_NETWORK=none, which docker-bake.hcl reads: this
+# engine has no bridge network, so build steps run with network "none" (offline, from the
+# wheelhouse; `--set TARGET.network=none` does not take effect with buildx 0.29.1).
+#
 # Everything lives under SUMBENCH_DOCKER_DIR (default ~/.cache/sumbench-docker): socket,
 # data root, exec root, pid file, log, and the cached buildx .deb. Idempotent: running
 # `start` again when the engine already answers only prints the export line.
-# Progress goes to stderr; stdout carries only the export line.
+# Progress goes to stderr; stdout carries only the export lines.
 set -euo pipefail
 
 STATE_DIR="${SUMBENCH_DOCKER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sumbench-docker}"
@@ -40,7 +44,10 @@ as_root() {
   fi
 }
 
-export_line() { printf 'export DOCKER_HOST=unix://%s\n' "$SOCK"; }
+export_line() {
+  printf 'export DOCKER_HOST=unix://%s\n' "$SOCK"
+  printf 'export SUMBENCH_BUILD_NETWORK=none\n'
+}
 
 engine_up() { DOCKER_HOST="unix://$SOCK" docker info >/dev/null 2>&1; }
 

@@ -36,8 +36,9 @@ import re
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "images"
@@ -97,8 +98,18 @@ def resolve(image: str, index_args: list[str], pip: list[str]) -> str:
         report = Path(tmp) / "report.json"
         sdist_names = ",".join(canon(re.split(r"[=<>!~ \[;]", s, maxsplit=1)[0]) for s in sdist) or ":none:"
         cmd = [
-            *pip, "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-            "--only-binary=:all:", f"--no-binary={sdist_names}", *index_args, "-r", str(req_file),
+            *pip,
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            str(report),
+            "--only-binary=:all:",
+            f"--no-binary={sdist_names}",
+            *index_args,
+            "-r",
+            str(req_file),
         ]
         proc = subprocess.run(cmd, env=pip_env(), text=True, capture_output=True)
         if proc.returncode != 0:
@@ -115,11 +126,7 @@ def resolve(image: str, index_args: list[str], pip: list[str]) -> str:
         name = canon(re.split(r"[=<>!~ \[;]", line, maxsplit=1)[0])
         pins[name] = line
     body = "".join(f"{pins[k]}\n" for k in sorted(pins))
-    return (
-        HEADER
-        + f"# image: {image}; platform: CPython 3.11, manylinux x86_64; {len(pins)} distributions.\n"
-        + body
-    )
+    return HEADER + f"# image: {image}; platform: CPython 3.11, manylinux x86_64; {len(pins)} distributions.\n" + body
 
 
 def main() -> int:
@@ -150,8 +157,11 @@ def main() -> int:
             continue
         changed += 1
         if args.check:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                       f"{path} (committed)", f"{path} (resolved)"))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    old.splitlines(True), new.splitlines(True), f"{path} (committed)", f"{path} (resolved)"
+                )
+            )
         else:
             path.write_text(new)
             print(f"{image}: wrote {path.relative_to(ROOT)} ({new.count('==')} pins)")

@@ -100,11 +100,22 @@ def test_hub_model_downloads_into_a_lasting_cache_over_host_network(tmp_path):
     assert spec["environment"]["HF_HOME"] == "/hf-cache"
     assert "HF_HUB_OFFLINE" not in spec["environment"]
     assert "/inputs/model" not in by_target(spec)
-    remote = spec_for(make_config("org/model"), tmp_path / "r1", copy=True)
+    config = make_config("org/model")
+    remote = dx.container_spec(
+        config,
+        dx.plan_layout(config, "r1", copy=True),
+        tmp_path / "r1",
+        copy=True,
+        network=None,
+        revision=None,
+        environ={},
+        image_hf_home="/models/hf-cache",
+    )
     assert [(m["Target"], m["Source"], m["Type"]) for m in remote["mounts"]] == [
-        ("/hf-cache", "sumbench-hf-cache", "volume")
-    ], "a remote engine keeps only a named volume; files are copied in and out"
-    assert remote["user"] is None
+        ("/models/hf-cache", "sumbench-hf-cache", "volume")
+    ], "a remote engine keeps only a named volume, over the image's own cache folder; files are copied"
+    assert remote["environment"]["HF_HOME"] == "/models/hf-cache"
+    assert remote["user"] is None, "the image's own (non-root) user, who owns that folder"
 
 
 def test_synthetic_builtin_needs_no_model_files_and_no_network(tmp_path):
@@ -211,6 +222,13 @@ def test_gpu_uuid_pins_cards_without_discovery():
         executor.prepare(make_config("m"), get_image("cpu"), get_gpu("cpu"))
 
 
+def test_bakes_unknown_revision_is_not_passed_on():
+    config = make_config("m")
+    layout = dx.plan_layout(config, "r1", copy=False)
+    env = dx.container_env(layout, network="none", copy=False, revision="unknown", environ={})
+    assert "SUMBENCH_REVISION" not in env, "the worker then reads no revision rather than a wrong one"
+
+
 def test_missing_image_message_names_the_bake_target():
     image = get_image("vllm-awq")
     ref = image.reference()
@@ -232,6 +250,13 @@ def test_log_lines_survive_chunks_that_split_lines_and_characters():
     data = "première ligne\r\nzweite Zeile\nlast".encode()
     chunks = [data[i : i + 3] for i in range(0, len(data), 3)]
     assert list(dx.iter_lines(chunks)) == ["première ligne", "zweite Zeile", "last"]
+
+
+def test_ssh_port_comes_from_the_users_ssh_config():
+    # docker-py would run `ssh -p 22` for a URL without a port; `ssh -G` says what the config sets.
+    assert dx.ssh_config_port("user me\nhostname 10.0.0.5\nport 2222\nidentityfile ~/.ssh/id\n") == 2222
+    assert dx.ssh_config_port("hostname x\n") is None
+    assert dx.with_ssh_port("ssh://me@gpu-vm:2200") == "ssh://me@gpu-vm:2200", "a port in the URL wins"
 
 
 def test_files_option_is_checked():

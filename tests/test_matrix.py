@@ -7,6 +7,7 @@ because what matters there is which cells overlap in time, not what they compute
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -165,7 +166,7 @@ def test_cells_of_one_host_run_in_turn_and_hosts_at_once(tmp_path, monkeypatch):
     assert hosts == {"ssh://me@t4-vm", "ssh://me@big-vm"}
     for host in hosts:
         mine = sorted((s, e) for h, _, s, e in spans if h == host)
-        assert all(end <= nxt for (_, end), (nxt, _) in zip(mine, mine[1:])), f"{host} ran two cells at once"
+        assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(mine)), f"{host} ran two cells at once"
     t4 = [(s, e) for h, _, s, e in spans if h == "ssh://me@t4-vm"]
     big = [(s, e) for h, _, s, e in spans if h == "ssh://me@big-vm"]
     assert any(s1 < e2 and s2 < e1 for s1, e1 in t4 for s2, e2 in big), "the two hosts never overlapped"

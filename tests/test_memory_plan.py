@@ -246,3 +246,24 @@ def test_cli_table_and_errors(capsys):
 def test_planning_never_imports_torch():
     code = "import sys, runner.memory_plan, runner.cli.plan; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_launch_auto_takes_its_starting_batch_from_the_plan():
+    """`runner launch --batch-size auto` on a GPU starts at the plan's largest batch, capped by the limit."""
+    from runner.launching import LaunchRequest, build_config
+    from runner.paths import SAMPLE_DATASET
+
+    def config(**kwargs):
+        req = LaunchRequest(
+            model="llama-2-7b",
+            data=str(SAMPLE_DATASET),
+            image="hf",
+            batch_size="auto",
+            synthetic_weights=True,
+            **kwargs,
+        )
+        return build_config(req)[0]
+
+    assert config(gpu="a100-80gb").max_batch_size == plan("hf", "default", "a100-80gb").max_batch
+    assert config(gpu="a100-80gb", gpu_memory_limit=15 * GiB).max_batch_size in range(1, 8)
+    assert config(gpu="a100-80gb", max_batch_size=8).max_batch_size == 8  # an explicit bound wins

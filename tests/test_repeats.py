@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from test_report import build_bench, result_of
+from test_report import build_bench, in_process, result_of
 
 from runner.launching import LaunchRequest
 from runner.repeats import CV_WARN, Stat, repeat_requests, stat, summarize, summary_lines, worst_status
@@ -89,7 +89,7 @@ def test_repeat_cannot_resume(cli, tmp_path: Path):
     assert proc.returncode == 2 and "--repeat starts new runs" in proc.stderr
 
 
-def test_report_groups_the_repeats(bench, cli):
-    proc = cli(["report", str(bench.root), "--format", "csv"])
+def test_report_groups_the_repeats(bench):
+    proc = in_process(["report", str(bench.root), "--format", "csv"])
     rows = [line for line in proc.stdout.splitlines() if ",fp32-bs1-r1 fp32-bs1-r2," in line]
     assert len(rows) == 1

@@ -45,12 +45,6 @@ class Bench:
 
     root: Path
     repeat_stderr: str
-    repeat_load: float  # 1-minute load average, the higher of before and after the repeats
-
-    @property
-    def quiet(self) -> bool:
-        """Whether the machine had a core free for the repeats; timing comparisons need that."""
-        return self.repeat_load < (os.cpu_count() or 1)
 
     @property
     def repeats(self) -> list[Path]:
@@ -74,8 +68,20 @@ _BENCHES: dict[Path, Bench] = {}
 
 def _launch(model: Path, root: Path, run_id: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "runner", "launch", "--model", str(model), "--results", str(root), "--run-id", run_id,
-         *RUN_ARGS, *args],
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "launch",
+            "--model",
+            str(model),
+            "--results",
+            str(root),
+            "--run-id",
+            run_id,
+            *RUN_ARGS,
+            *args,
+        ],
         cwd=REPO_ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
@@ -94,24 +100,41 @@ def build_bench(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> B
     procs = {
         "fp32-bs4": _launch(tiny_model, root, "fp32-bs4", "--scenario", "fp32", "--batch-size", "4"),
         "bf16-bs4": _launch(tiny_model, root, "bf16-bs4", "--scenario", "bf16", "--batch-size", "4"),
-        "oom-bs2": _launch(tiny_model, root, "oom-bs2", "--scenario", "fp32", "--batch-size", "2",
-                           env={"SUMBENCH_INJECT_OOM_AT_BATCH": "1"}),
+        "oom-bs2": _launch(
+            tiny_model,
+            root,
+            "oom-bs2",
+            "--scenario",
+            "fp32",
+            "--batch-size",
+            "2",
+            env={"SUMBENCH_INJECT_OOM_AT_BATCH": "1"},
+        ),
     }
     for name, proc in procs.items():
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == (1 if name == "oom-bs2" else 0), f"{name}: {err[-3000:]}"
     # The repeats run alone, so both see the same quiet machine and their comparison is fair.
-    load = os.getloadavg()[0]
     proc = _launch(tiny_model, root, "fp32-bs1", "--scenario", "fp32", "--batch-size", "1", "--repeat", "2")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
-    _BENCHES[key] = Bench(root, err, max(load, os.getloadavg()[0]))
+    _BENCHES[key] = Bench(root, err)
     return _BENCHES[key]
 
 
 @pytest.fixture(scope="session")
 def bench(tiny_model, tmp_path_factory) -> Bench:
     return build_bench(tiny_model, tmp_path_factory)
+
+
+def in_process(args: list[str]) -> subprocess.CompletedProcess:
+    """Run a host-side `runner` command in this process (no interpreter start), as the CLI would."""
+    from click.testing import CliRunner
+
+    from runner.cli import cli as group
+
+    result = CliRunner().invoke(group, args, catch_exceptions=False)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def edited_copy(src: Path, dest_root: Path, name: str, edit: Callable[[RunResult], None]) -> Path:
@@ -210,9 +233,9 @@ def test_failed_run_is_listed_with_its_error(bench):
     assert all(r.get("run_ids", "").find("oom") < 0 for r in section(report, "results").table.rows)
 
 
-def test_markdown_cli_with_plot_files(bench, cli, tmp_path):
+def test_markdown_cli_with_plot_files(bench, tmp_path):
     out = tmp_path / "report" / "report.md"
-    proc = cli(["report", str(bench.root), "--out", str(out), "--plots", str(tmp_path / "report" / "plots")])
+    proc = in_process(["report", str(bench.root), "--out", str(out), "--plots", str(tmp_path / "report" / "plots")])
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert text.startswith("# sumbench report")
@@ -225,8 +248,8 @@ def test_markdown_cli_with_plot_files(bench, cli, tmp_path):
     assert "](plots/throughput-cpu.png)" in text  # links relative to the report, so the folder can move
 
 
-def test_csv_and_json_keep_raw_numbers(bench, cli):
-    proc = cli(["report", str(bench.root), "--format", "csv"])
+def test_csv_and_json_keep_raw_numbers(bench):
+    proc = in_process(["report", str(bench.root), "--format", "csv"])
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert {r["kind"] for r in rows} == {"cell", "lead3", "failed"}
@@ -234,7 +257,7 @@ def test_csv_and_json_keep_raw_numbers(bench, cli):
     assert float(fp32["docs_per_second"]) == pytest.approx(result_of(bench.fp32_bs4).metrics.docs_per_second)
     assert next(r for r in rows if r["kind"] == "failed")["error_class"] == "OutOfMemoryError"
 
-    proc = cli(["report", str(bench.root), "--format", "json"])
+    proc = in_process(["report", str(bench.root), "--format", "json"])
     data = json.loads(proc.stdout)
     kinds = [s["kind"] for s in data["sections"]]
     assert kinds == ["results", "failures"]
@@ -247,7 +270,7 @@ def test_csv_and_json_keep_raw_numbers(bench, cli):
 class _Checker(HTMLParser):
     """Collects tags and checks that every non-void element is closed in order."""
 
-    VOID = {"meta", "img", "br", "hr", "link", "input"}
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -270,9 +293,9 @@ class _Checker(HTMLParser):
             self.stack.pop()
 
 
-def test_html_is_self_contained_and_parses(bench, tmp_path, cli):
+def test_html_is_self_contained_and_parses(bench, tmp_path):
     out = tmp_path / "report.html"
-    proc = cli(["report", str(bench.root), "--out", str(out)])  # format from the suffix
+    proc = in_process(["report", str(bench.root), "--out", str(out)])  # format from the suffix
     assert proc.returncode == 0, proc.stderr
     page = out.read_text()
     assert "<table" in page and '<img src="data:image/png;base64,' in page
@@ -343,8 +366,8 @@ def test_reference_option_switches_the_baseline(gate_tree):
     assert gates["bf16-pass"].ratio == pytest.approx(0.398 / 0.38)
 
 
-def test_report_shows_gate_synthetic_mark_and_dataset_warning(gate_tree, cli):
-    proc = cli(["report", str(gate_tree)])
+def test_report_shows_gate_synthetic_mark_and_dataset_warning(gate_tree):
+    proc = in_process(["report", str(gate_tree)])
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert "## Warning: runs used different datasets" in text

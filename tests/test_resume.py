@@ -128,38 +128,50 @@ def test_torn_last_line_is_repaired_on_resume(make_run_dir, run_worker, referenc
     assert read_result(run_dir)["metrics"]["documents"] == 12
 
 
-@pytest.mark.parametrize(
-    ("sig", "to_group"),
-    [(signal.SIGINT, True), (signal.SIGTERM, False)],
-    ids=["ctrl-c-to-the-terminal-group", "sigterm-to-the-host-only"],
-)
-def test_interrupting_launch_leaves_a_partial_result(tiny_model, small_dataset, tmp_path, sig, to_group):
-    """Ctrl-C reaches the host and the worker together; SIGTERM (a scheduler, `kill`) reaches the host only.
-    Either way the worker flushes, writes result.json as partial/Interrupted with what it finished, and
-    stops; the host exits non-zero without a traceback and leaves no worker running."""
+def test_interrupting_launch_leaves_a_partial_result(tiny_model, small_dataset, tmp_path):
+    """Ctrl-C in a terminal reaches the host and the worker together (SIGINT to the process group);
+    SIGTERM from a scheduler or `kill` reaches the host only. Either way the worker flushes, writes
+    result.json as partial/Interrupted with what it finished, and stops; the host exits non-zero without
+    a traceback and leaves no worker running. (The two launches run side by side to halve the wait.)"""
     results = tmp_path / "results"
-    host = start_launch(launch_args(tiny_model, small_dataset, results, "stopped"), {"SUMBENCH_INJECT_DELAY_S": "1"})
-    run_dir = results / "stopped"
+    ways = {"ctrl-c": (signal.SIGINT, True), "sigterm-to-host": (signal.SIGTERM, False)}
+    hosts = {
+        name: start_launch(launch_args(tiny_model, small_dataset, results, name), {"SUMBENCH_INJECT_DELAY_S": "1"})
+        for name in ways
+    }
+    outputs, workers = {}, {}
+
+    def signal_those_with_a_batch() -> bool:
+        for name, (sig, to_group) in ways.items():
+            if name not in workers and len(read_docs(results / name)) >= 2:
+                workers[name] = child_pids(hosts[name].pid)
+                if to_group:
+                    os.killpg(hosts[name].pid, sig)
+                else:
+                    hosts[name].send_signal(sig)
+        return len(workers) == len(ways)
+
     try:
-        wait_for(lambda: len(read_docs(run_dir)) >= 2, timeout=180, what="the first batch")
-        workers = child_pids(host.pid)
-        if to_group:
-            os.killpg(host.pid, sig)
-        else:
-            host.send_signal(sig)
-        out, err = host.communicate(timeout=90)
+        wait_for(signal_those_with_a_batch, timeout=180, what="a first batch from each launch")
+        for name, host in hosts.items():
+            outputs[name] = host.communicate(timeout=90)
     finally:
-        host.kill()
-    assert host.returncode == 3, err[-2000:]
-    result = read_result(run_dir)
-    assert (result["status"], result["error"]["error_class"]) == ("partial", "Interrupted")
-    assert "--resume" in result["error"]["message"]
-    kept = by_id(run_dir)
-    assert 2 <= len(kept) < 12 and result["metrics"]["documents"] == len(kept)
-    assert "Traceback" not in out + err
-    for pid in workers:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+        for host in hosts.values():
+            host.kill()
+    for name, host in hosts.items():
+        out, err = outputs[name]
+        assert host.returncode == 3, f"{name}: {err[-2000:]}"
+        run_dir = results / name
+        result = read_result(run_dir)
+        assert (result["status"], result["error"]["error_class"]) == ("partial", "Interrupted"), name
+        assert "--resume" in result["error"]["message"]
+        kept = by_id(run_dir)
+        assert 2 <= len(kept) < 12 and result["metrics"]["documents"] == len(kept)
+        assert "Traceback" not in out + err
+        assert workers[name], f"{name}: the worker was found"
+        for pid in workers[name]:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
 
 
 def test_resume_of_a_finished_run_adds_nothing(make_run_dir, run_worker):

@@ -74,7 +74,7 @@ def test_every_object_is_valid_kubernetes(k8s_matrix, monkeypatch):
 
 
 def test_strict_validation_catches_a_misspelled_field(k8s_matrix):
-    folder, manifest = k8s_matrix
+    folder, _ = k8s_matrix
     job = next(doc for (kind, _), doc in objects(folder).items() if kind == "Job")
     job["spec"]["template"]["spec"]["containers"][0]["resorces"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -152,6 +153,8 @@ for path in sys.argv[1:]:
         "file_mounts": sorted(task.file_mounts or {}),
         "storage_mounts": {dst: storage.source for dst, storage in task.storage_mounts.items()},
         "run": task.run,
+        # A task's `config:` block ends up as the resources' cluster config overrides.
+        "docker_run_options": resources.cluster_config_overrides.get("docker", {}).get("run_options"),
     }
 print(json.dumps(out))
 """
@@ -184,6 +187,7 @@ def test_skypilot_reads_every_task(spot_matrix):
         assert task["file_mounts"] == ["/sumbench/config/config.json", "/sumbench/data/howto-sample.jsonl"]
         assert task["storage_mounts"] == {"/sumbench/results": "s3://my-bucket/sumbench"}
         assert "python -m runner.worker" in task["run"]
+        assert task["docker_run_options"] == ["--user=root"]
 
 
 def test_skypilot_refuses_a_broken_task(tmp_path):
@@ -196,3 +200,108 @@ def test_skypilot_refuses_a_broken_task(tmp_path):
     proc = subprocess.run([python, "-c", PARSE, str(bad)], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"})
     assert proc.returncode != 0 and "accelerators" in proc.stderr
+
+
+# --- launching, against a stand-in for SkyPilot's client ------------------------------------------------
+
+
+class FakeSky:
+    """The calls SkyPilot's Python API gets from the target: Task.from_yaml, launch/get, tail_logs, jobs."""
+
+    def __init__(self, result: dict) -> None:
+        self.calls: list[tuple] = []
+        self.result_line = "::sumbench:: " + json.dumps({"event": "result", "status": "completed", "result": result})
+        fake = self
+
+        class Task:
+            @staticmethod
+            def from_yaml(path):
+                task = SimpleNamespace(path=path, secrets={})
+                task.update_secrets = task.secrets.update
+                return task
+
+        class Jobs:
+            @staticmethod
+            def launch(task, name):
+                fake.calls.append(("jobs.launch", name, task.secrets))
+                return ("request", ([7], "handle"))
+
+            @staticmethod
+            def tail_logs(job_id, follow, preload_content):
+                fake.calls.append(("jobs.tail_logs", job_id, follow, preload_content))
+                return iter(["(task, pid=1) started\n(task, pid=1) ", fake.result_line + "\n", None])
+
+        self.Task, self.jobs = Task, Jobs
+
+    def launch(self, task, cluster_name, down):
+        self.calls.append(("launch", cluster_name, down, task.secrets))
+        return ("request", (3, "handle"))
+
+    def get(self, request):
+        return request[1]
+
+    def tail_logs(self, cluster_name, job_id, follow, preload_content):
+        self.calls.append(("tail_logs", cluster_name, job_id, follow, preload_content))
+        return iter(["(task, pid=1) ", self.result_line, "\n"])
+
+
+def launch_with(fake: FakeSky, tmp_path: Path, options: SkyOptions, monkeypatch) -> matrix.MatrixManifest:
+    from runner.targets import sky as sky_target
+
+    monkeypatch.setattr(sky_target, "require", lambda *args: fake)
+    monkeypatch.setattr(sky_target, "_check_ready", lambda sky: None)
+    fields = dict(images=["hf"], gpus=["t4", "h100"], batch_sizes=[1], target="sky", results=tmp_path,
+                  matrix_id="sky-m", base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)), options=options)
+    return matrix.run(matrix.MatrixRequest(**fields), lambda line: None)
+
+
+def test_each_cell_is_launched_torn_down_and_its_result_read_from_the_log(tmp_path, monkeypatch, finished_run):
+    result = json.loads((finished_run / "result.json").read_text())
+    fake = FakeSky(result)
+    manifest = launch_with(fake, tmp_path, SkyOptions(), monkeypatch)
+    names = {cluster_name("sky-m", c.run_id) for c in manifest.cells}
+    assert {call[1] for call in fake.calls if call[0] == "launch"} == names
+    assert all(call[2] is True for call in fake.calls if call[0] == "launch"), "down=True: no cluster left behind"
+    assert {(c[1], c[2], c[3], c[4]) for c in fake.calls if c[0] == "tail_logs"} == {(n, 3, True, False) for n in names}
+    for cell in manifest.cells:
+        assert (cell.status, cell.result_status) == ("done", "completed")
+        assert cell.where == f"sky cluster {cluster_name('sky-m', cell.run_id)}"
+        assert json.loads((tmp_path / "sky-m" / cell.run_id / "result.json").read_text()) == result
+        assert "started" in (tmp_path / "sky-m" / cell.run_id / "sky.log").read_text()
+
+
+def test_spot_cells_are_managed_jobs_and_the_token_stays_out_of_files(tmp_path, monkeypatch, finished_run):
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 30)
+    fake = FakeSky(json.loads((finished_run / "result.json").read_text()))
+    manifest = launch_with(fake, tmp_path, SkyOptions(spot=True, bucket="s3://b/s", hf_token=True), monkeypatch)
+    launches = [c for c in fake.calls if c[0] == "jobs.launch"]
+    assert len(launches) == 2 and all(c[2] == {"HF_TOKEN": "hf_" + "x" * 30} for c in launches)
+    assert not [c for c in fake.calls if c[0] == "launch"]
+    assert all(c.status == "done" and c.where.endswith("(id 7)") for c in manifest.cells)
+    written = "".join(p.read_text() for p in (tmp_path / "sky-m").rglob("*") if p.is_file())
+    assert "hf_xxxx" not in written
+
+
+API_CHECK = """
+import inspect, sky
+from sky.client import sdk
+task = sky.Task(run="true")
+inspect.signature(sky.launch).bind(task, cluster_name="c", down=True)
+inspect.signature(sky.get).bind("request")
+inspect.signature(sky.tail_logs).bind("c", 1, follow=True, preload_content=False)
+inspect.signature(sky.jobs.launch).bind(task, name="n")
+inspect.signature(sky.jobs.tail_logs).bind(job_id=1, follow=True, preload_content=False)
+inspect.signature(sdk.enabled_clouds).bind()
+assert callable(task.update_secrets)
+print("ok")
+"""
+
+
+def test_the_calls_the_stand_in_answers_exist_in_skypilot():
+    """Keeps FakeSky honest: every call the target makes binds to the installed SkyPilot's signatures."""
+    python = skypilot_python()
+    if python is None:
+        pytest.skip("SkyPilot is not installed here nor in .cache/venv-sky")
+    proc = subprocess.run([python, "-c", API_CHECK], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"})
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

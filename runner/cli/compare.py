@@ -38,11 +38,16 @@ def _markdown(cmp) -> str:
     from runner.report.render_md import markdown_table
 
     lines = [f"# {cmp.b.result.run_id} (B) vs {cmp.a.result.run_id} (A)", ""]
-    lines += [f"**warning:** {w}" for w in cmp.warnings]
+    lines += [f"- **warning:** {w}" for w in cmp.warnings]
     if cmp.warnings:
         lines.append("")
     lines += [*markdown_table(config_table(cmp)), "", *markdown_table(metrics_table(cmp)), ""]
     lines += [f"- {test.sentence()}" for test in cmp.tests]
+    lines += [
+        "",
+        "The batches of one run share one process, so the test sees the noise within a process, not the "
+        "drift between processes (memory layout, a busy neighbour); `runner launch --repeat N` measures that.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -81,7 +81,7 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
     from rich.table import Table
 
     from runner.console import fmt_bytes
-    from runner.memory_plan import GiB
+    from runner.memory_plan import FRAGMENTATION, GiB
 
     limit_text = f", memory capped at {limit / GiB:.1f} GiB" if limit else ""
     table = Table(
@@ -93,6 +93,8 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
         "plan",
         title=f"{model} ({params / 1e9:.2f}B parameters) on {gpu.name}: "
         f"{prompt_tokens} prompt + {max_new_tokens} new tokens{limit_text}",
+        caption=f"hf batch sizes keep {FRAGMENTATION - 1:.0%} headroom on the KV cache and activations for the "
+        "CUDA allocator's fragmentation (runner/memory_plan.py)",
     )
     styles = {"incompatible": "red", "does_not_fit": "yellow", "fits": "green", "unplanned": "dim"}
     for p in plans:

@@ -34,6 +34,7 @@ import contextlib
 import io
 import os
 import re
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -124,16 +125,26 @@ def host_user() -> str:
 # --- what the container is given ----------------------------------------------------------------------
 
 
-def mounts(layout: Layout, run_dir: Path, copy: bool, hf_cache: Path) -> list:
+def cache_target(copy: bool, image_hf_home: str | None) -> str:
+    """Where the hub cache goes in the container.
+
+    Locally, /hf-cache, a bind mount of the host's cache that this user owns. Remotely, the image's
+    own HF_HOME: a new named volume takes the owner of the folder it is mounted over, so the image's
+    non-root user can write it (mounted anywhere else it would belong to root).
+    """
+    return (image_hf_home or HF_CACHE) if copy else HF_CACHE
+
+
+def mounts(layout: Layout, run_dir: Path, copy: bool, hf_cache: Path, cache_at: str = HF_CACHE) -> list:
     """Bind mounts for a local engine; for a remote one only the hub cache volume (files are copied)."""
     from docker.types import Mount
 
     out = []
     if layout.hub_model:
         if copy:
-            out.append(Mount(HF_CACHE, HF_CACHE_VOLUME, type="volume"))
+            out.append(Mount(cache_at, HF_CACHE_VOLUME, type="volume"))
         else:
-            out.append(Mount(HF_CACHE, str(hf_cache), type="bind"))
+            out.append(Mount(cache_at, str(hf_cache), type="bind"))
     if copy:
         return out
     out += [
@@ -155,22 +166,34 @@ def device_requests(gpu_uuids: Iterable[str]) -> list:
 
 
 def container_env(
-    layout: Layout, *, network: str, copy: bool, revision: str | None, environ: Mapping[str, str]
+    layout: Layout,
+    *,
+    network: str,
+    copy: bool,
+    revision: str | None,
+    environ: Mapping[str, str],
+    cache_at: str = HF_CACHE,
 ) -> dict[str, str]:
     """The worker's environment. A Hugging Face token travels here only, never into a file."""
     env = {"PYTHONUNBUFFERED": "1"}
     if not copy:
         env["HOME"] = "/tmp"  # this user's uid has no home folder in the image
-    if revision:
+    if revision and revision != "unknown":  # bake's default when REVISION is not given
         env["SUMBENCH_REVISION"] = revision
     if layout.hub_model:
-        env["HF_HOME"] = HF_CACHE
+        env["HF_HOME"] = cache_at
     if network == "none":
         env["HF_HUB_OFFLINE"] = "1"  # fail at once instead of waiting on a network that is not there
     if token := environ.get("HF_TOKEN") or environ.get("HUGGING_FACE_HUB_TOKEN"):
         env["HF_TOKEN"] = token
     env.update({k: v for k, v in environ.items() if k.startswith(PASSED_THROUGH)})
     return env
+
+
+def image_env(image) -> dict[str, str]:
+    """The environment an image sets (its ENV lines)."""
+    pairs = (entry.partition("=") for entry in (image.attrs.get("Config") or {}).get("Env") or [])
+    return {key: value for key, _, value in pairs}
 
 
 def default_network(layout: Layout) -> str:
@@ -186,18 +209,22 @@ def container_spec(
     network: str | None,
     revision: str | None,
     environ: Mapping[str, str],
+    image_hf_home: str | None = None,
 ) -> dict[str, Any]:
     """Everything ``containers.create`` is given for a run, in one place (and one unit test)."""
     network = network or default_network(layout)
+    cache_at = cache_target(copy, image_hf_home)
     return {
         "image": config.launch.image_id,
         "command": [layout.run_dir],
         "name": container_name(run_dir.name),
         "labels": {RUN_LABEL: config.run_id},
-        "mounts": mounts(layout, run_dir, copy, host_hf_cache(environ)),
+        "mounts": mounts(layout, run_dir, copy, host_hf_cache(environ), cache_at),
         "device_requests": device_requests(config.launch.gpu_uuids),
         "user": None if copy else host_user(),
-        "environment": container_env(layout, network=network, copy=copy, revision=revision, environ=environ),
+        "environment": container_env(
+            layout, network=network, copy=copy, revision=revision, environ=environ, cache_at=cache_at
+        ),
         "network_mode": network,
         "shm_size": VLLM_SHM_SIZE if config.backend == "vllm" else None,
     }
@@ -221,6 +248,32 @@ def engine_label(url: str | None) -> str:
     return url or "the local Docker engine"
 
 
+def ssh_config_port(ssh_g_output: str) -> int | None:
+    """The ``port`` line of ``ssh -G HOST`` (the options ssh would use for HOST, config applied)."""
+    for line in ssh_g_output.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "port" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def with_ssh_port(url: str) -> str:
+    """``url`` with the port the user's ssh config gives its host, when the URL names none.
+
+    docker-py runs ``ssh -p 22`` for a URL without a port, which overrides a ``Port`` line in
+    ~/.ssh/config; the docker CLI does not. Asking ``ssh -G`` keeps the two in step.
+    """
+    parsed = urlparse(url)
+    if parsed.port or not parsed.hostname:
+        return url
+    try:
+        out = subprocess.run(["ssh", "-G", parsed.netloc], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return url
+    port = ssh_config_port(out.stdout) if out.returncode == 0 else None
+    return url if port in (None, 22) else parsed._replace(netloc=f"{parsed.netloc}:{port}").geturl()
+
+
 def connect(url: str | None):
     """A client for the engine at ``url`` (default: DOCKER_HOST, else the local socket).
 
@@ -229,8 +282,14 @@ def connect(url: str | None):
     """
     import docker
 
+    if url and url.startswith("ssh://") and not _has_module("paramiko"):
+        # docker-py's ssh transport imports paramiko even when it runs the ssh command instead.
+        raise UserError(f"{url} needs the Docker SDK's ssh support: pip install 'docker[ssh]'")
     try:
-        client = docker.DockerClient(base_url=url, use_ssh_client=True) if url else docker.from_env(use_ssh_client=True)
+        if url and url.startswith("ssh://"):
+            client = docker.DockerClient(base_url=with_ssh_port(url), use_ssh_client=True)
+        else:  # from_env, so DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply to a tcp:// engine
+            client = docker.from_env(environment={**os.environ, **({"DOCKER_HOST": url} if url else {})})
         client.ping()
     except Exception as exc:  # DockerException, requests' errors, OSError: all mean "no engine there"
         raise UserError(
@@ -419,6 +478,7 @@ class DockerExecutor(Executor):
             network=self.network,
             revision=(image.labels or {}).get(REVISION_LABEL),
             environ=os.environ,
+            image_hf_home=image_env(image).get("HF_HOME"),
         )
         container = self._create(config.run_id, **spec)
         try:
@@ -657,6 +717,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    """The useful part of an error: the engine's own words for an API error, not the HTTP request."""
+    explanation = getattr(exc, "explanation", None)
+    text = str(explanation or exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]

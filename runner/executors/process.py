@@ -73,6 +73,10 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
+def _ignore(signum, frame) -> None:
+    pass
+
+
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -96,7 +100,9 @@ def _ignoring_stop_signals() -> Iterator[None]:
     if not _main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A Python no-op rather than SIG_IGN: a signal already pending when the handler changes would make
+    # Python print "ignored due to race condition" with a traceback.
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:

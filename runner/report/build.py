@@ -15,7 +15,7 @@ from runner.report.cells import Cell, gpu_of, group_cells
 from runner.report.document import Report, Section
 from runner.report.gate import quality_gate
 from runner.report.loading import Loaded
-from runner.report.tables import datasets_table, failures_table, results_footnotes, results_table
+from runner.report.tables import datasets_by_gpu, datasets_table, failures_table, results_footnotes, results_table
 
 
 def _gpu_title(gpu: str) -> str:
@@ -38,7 +38,7 @@ def _lead3(cells: list[Cell]) -> float | None:
 
 
 def _gpu_section(
-    gpu: str, cells: list[Cell], loaded: Loaded, gates, reference: str | None, with_plots: bool
+    gpu: str, cells: list[Cell], loaded: Loaded, gates, reference: str | None, style: plots.Style | None
 ) -> Section:
     devices = sorted({run.result.environment.device.name for run in loaded.runs if gpu_of(run.result) == gpu})
     section = Section(
@@ -48,8 +48,12 @@ def _gpu_section(
         footnotes=results_footnotes(cells, reference),
         kind="results",
     )
-    if with_plots:
-        for figure in (plots.throughput_vs_batch(gpu, cells), plots.quality_vs_speed(gpu, cells, _lead3(cells))):
+    if style is not None:
+        figures = (
+            plots.throughput_vs_batch(gpu, cells, style),
+            plots.quality_vs_speed(gpu, cells, _lead3(cells), style),
+        )
+        for figure in figures:
             if figure is not None:
                 section.figures.append(figure)
     return section
@@ -63,6 +67,7 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
     if with_plots and not plots.available():
         summary.append("Plots omitted: matplotlib is not installed (pip install 'sumbench[report]').")
         with_plots = False
+    style = plots.Style.for_cells(cells) if with_plots else None
     sections = []
     datasets = datasets_table(loaded.runs)
     if datasets is not None:
@@ -72,7 +77,8 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
                 paragraphs=[
                     "Not every run summarized the same documents (different dataset sha256). Rows are never "
                     "averaged across datasets and the quality gate only compares runs on the same one; "
-                    "compare speed across datasets with care."
+                    "compare speed across datasets with care.",
+                    *datasets_by_gpu(datasets),
                 ],
                 table=datasets,
                 kind="datasets",
@@ -80,9 +86,9 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
         )
     for gpu in sorted({c.key.gpu for c in cells}):
         gpu_cells = [c for c in cells if c.key.gpu == gpu]
-        sections.append(_gpu_section(gpu, gpu_cells, loaded, gates, reference, with_plots))
+        sections.append(_gpu_section(gpu, gpu_cells, loaded, gates, reference, style))
     if with_plots and cells:
-        cost = plots.cost_per_gpu(cells)
+        cost = plots.cost_per_gpu(cells, style)
         sections.append(
             Section(
                 "Cost",

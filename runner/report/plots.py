@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from io import BytesIO
 
 from runner.report.cells import Cell, CellKey, model_label
@@ -39,22 +40,30 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-").lower() or "all"
 
 
-def _labels(cells: Sequence[Cell]) -> dict[CellKey, str]:
-    """'scenario', qualified by image and model only where that is needed to tell series apart."""
-    many_images = len({c.key.image for c in cells}) > 1
-    many_models = len({c.key.model for c in cells}) > 1
-    labels = {}
-    for c in cells:
-        label = f"{c.key.image}/{c.key.scenario}" if many_images else c.key.scenario
-        if many_models:
-            label = f"{model_label(c.key.model)} {label}"
-        labels[c.key] = label
-    return labels
+@dataclass(frozen=True)
+class Style:
+    """Series names and colours for a whole report, so bf16 is one colour in every plot of it."""
 
+    labels: dict[CellKey, str]
+    colors: dict[str, str]
 
-def _palette(labels: dict[CellKey, str]) -> dict[str, str]:
-    """One colour per series, the same in every plot of a report section."""
-    return {label: f"C{i % 10}" for i, label in enumerate(sorted(set(labels.values())))}
+    @classmethod
+    def for_cells(cls, cells: Sequence[Cell]) -> Style:
+        """'scenario', qualified by image and model only where one GPU ran the same scenario in two
+        images or with two models, so a label is as short as it can be and still names one series."""
+        images: dict[tuple[str, str], set[str]] = {}
+        models: dict[tuple[str, str, str], set[str]] = {}
+        for c in cells:
+            images.setdefault((c.key.gpu, c.key.scenario), set()).add(c.key.image)
+            models.setdefault((c.key.gpu, c.key.image, c.key.scenario), set()).add(model_label(c.key.model))
+        by_image = any(len(v) > 1 for v in images.values())
+        by_model = any(len(v) > 1 for v in models.values())
+        labels = {}
+        for c in cells:
+            label = f"{c.key.image}/{c.key.scenario}" if by_image else c.key.scenario
+            labels[c.key] = f"{model_label(c.key.model)} {label}" if by_model else label
+        colors = {label: f"C{i % 10}" for i, label in enumerate(sorted(set(labels.values())))}
+        return cls(labels, colors)
 
 
 def _new_figure(width: float = 7.0, height: float = 4.2):
@@ -72,9 +81,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def throughput_vs_batch(gpu: str, cells: Sequence[Cell]) -> Figure | None:
+def throughput_vs_batch(gpu: str, cells: Sequence[Cell], style: Style | None = None) -> Figure | None:
     """docs/s against the final batch size, one line per scenario, error bars over repeats."""
-    labels = _labels(cells)
+    style = style or Style.for_cells(cells)
+    labels, colors = style.labels, style.colors
     series: dict[str, list[tuple[int, float, float]]] = {}
     for c in cells:
         dps, batch = c.metric("docs_per_second"), c.final_batch
@@ -82,7 +92,6 @@ def throughput_vs_batch(gpu: str, cells: Sequence[Cell]) -> Figure | None:
             series.setdefault(labels[c.key], []).append((batch, dps.mean, dps.stdev))
     if not series:
         return None
-    colors = _palette(labels)
     fig, ax = _new_figure()
     for label, points in sorted(series.items()):
         points.sort()
@@ -101,10 +110,12 @@ def throughput_vs_batch(gpu: str, cells: Sequence[Cell]) -> Figure | None:
     return Figure(f"throughput-{_slug(gpu)}.png", f"Throughput vs batch size on {gpu}", _png(fig))
 
 
-def quality_vs_speed(gpu: str, cells: Sequence[Cell], lead3: float | None = None) -> Figure | None:
+def quality_vs_speed(
+    gpu: str, cells: Sequence[Cell], lead3: float | None = None, style: Style | None = None
+) -> Figure | None:
     """ROUGE-1 against docs/s for every cell, with the Pareto front drawn through the best trade-offs."""
-    labels = _labels(cells)
-    colors = _palette(labels)
+    style = style or Style.for_cells(cells)
+    labels, colors = style.labels, style.colors
     points = []
     for c in cells:
         dps, r1 = c.metric("docs_per_second"), c.rouge("rouge1")
@@ -140,20 +151,29 @@ def quality_vs_speed(gpu: str, cells: Sequence[Cell], lead3: float | None = None
     )
     if lead3 is not None:
         ax.axhline(lead3, color="grey", linestyle=":", label=f"lead-3 baseline ({lead3:.3f})")
+    speeds = [p[0] for p in points]
+    if min(speeds) > 0 and max(speeds) / min(speeds) > 10:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.margins(x=0.1, y=0.1)
     ax.set_xlabel("documents / second")
     ax.set_ylabel("ROUGE-1 F1")
     ax.set_title(f"Quality vs speed · {gpu}")
     ax.grid(alpha=0.3)
+    if not all(p[4] for p in points):  # a legend entry for the marker, not for a series
+        ax.scatter([], [], marker="x", color="grey", label="synthetic weights: ROUGE not meaningful")
     ax.legend(fontsize="small")
-    if not all(p[4] for p in points):
-        ax.text(0.01, 0.01, "x: synthetic weights, ROUGE not meaningful", transform=ax.transAxes, fontsize="x-small")
     return Figure(f"quality-vs-speed-{_slug(gpu)}.png", f"ROUGE-1 vs docs/s on {gpu}, with the Pareto front", _png(fig))
 
 
-def cost_per_gpu(cells: Sequence[Cell]) -> Figure | None:
+def cost_per_gpu(cells: Sequence[Cell], style: Style | None = None) -> Figure | None:
     """$ per 1k documents per GPU and scenario, at each scenario's cheapest batch size."""
-    labels = _labels(cells)
+    style = style or Style.for_cells(cells)
+    labels, colors = style.labels, style.colors
     best: dict[tuple[str, str], float] = {}
     for c in cells:
         cost = c.metric("cost_per_1k_docs_usd")
@@ -164,7 +184,6 @@ def cost_per_gpu(cells: Sequence[Cell]) -> Figure | None:
         return None
     gpus = sorted({g for g, _ in best})
     scenarios = sorted({s for _, s in best})
-    colors = _palette(labels)
     fig, ax = _new_figure(max(7.0, 1.5 + 0.5 * len(gpus) * len(scenarios)))
     width = (0.6 if len(scenarios) < 4 else 0.8) / len(scenarios)
     for i, scenario in enumerate(scenarios):

@@ -16,6 +16,7 @@ from runner.report.cells import Cell, CellKey, batch_label, gpu_of, model_label
 from runner.report.document import Column, Row, Table, number, text
 from runner.report.gate import THRESHOLD, GateResult
 from runner.report.loading import Run
+from runner.schema import RunResult
 
 SYNTHETIC_MARK = "†"
 _WITH_STDEV = ("docs_per_second", "output_tokens_per_second")
@@ -202,25 +203,33 @@ def failures_table(runs: Sequence[Run]) -> Table | None:
 
 
 def datasets_table(runs: Sequence[Run]) -> Table | None:
-    """Which dataset each run used, when they did not all use the same one; None when they did."""
-    with_data = [(run.result, run.result.dataset) for run in runs if run.result.dataset is not None]
-    if len({ds.sha256 for _, ds in with_data}) < 2:
+    """Which dataset each cell used, when the runs did not all use the same one; None when they did."""
+    groups: dict[tuple[str, str, str, str, str], list[RunResult]] = {}
+    for run in runs:
+        r = run.result
+        if r.dataset is not None:
+            key = (r.dataset.sha256, gpu_of(r), r.config.image, r.config.scenario, str(r.config.batch_size))
+            groups.setdefault(key, []).append(r)
+    if len({key[0] for key in groups}) < 2:
         return None
-    rows = [
-        {
-            "gpu": gpu_of(r),
-            "image": r.config.image,
-            "scenario": r.config.scenario,
-            "batch": batch_label([r]),
-            "status": r.status,
-            "dataset": ds.path,
-            "sha256": ds.sha256,
-            "documents": ds.documents,
-            "run_id": r.run_id,
-        }
-        for r, ds in with_data
-    ]
-    rows.sort(key=lambda row: (row["sha256"], row["gpu"], row["scenario"]))
+    rows = []
+    for (sha, gpu, image, scenario, _), results in sorted(groups.items()):
+        ds = results[0].dataset
+        assert ds is not None
+        rows.append(
+            {
+                "sha256": sha,
+                "dataset": ds.path,
+                "documents": ds.documents,
+                "gpu": gpu,
+                "image": image,
+                "scenario": scenario,
+                "batch": batch_label(results),
+                "runs": len(results),
+                "status": ", ".join(sorted({r.status for r in results})),
+                "run_ids": " ".join(r.run_id for r in results),
+            }
+        )
     columns = [
         Column("sha256", "Dataset sha256", lambda r: r["sha256"][:12]),
         Column("dataset", "File", lambda r: PurePath(r["dataset"]).name),
@@ -229,7 +238,20 @@ def datasets_table(runs: Sequence[Run]) -> Table | None:
         Column("image", "Image", text("image")),
         Column("scenario", "Scenario", text("scenario")),
         Column("batch", "Batch", text("batch"), numeric=True),
+        Column("runs", "Runs", text("runs"), numeric=True),
         Column("status", "Status", text("status")),
-        Column("run_id", "Run", text("run_id")),
     ]
     return Table(columns, rows)
+
+
+def datasets_by_gpu(table: Table) -> list[str]:
+    """Per GPU, whether its own table compares like with like: what matters most when reading it."""
+    hashes: dict[str, set[str]] = {}
+    for row in table.rows:
+        hashes.setdefault(row["gpu"], set()).add(row["sha256"][:12])
+    return [
+        f"{gpu}: one dataset ({next(iter(h))}), so its table compares like with like."
+        if len(h) == 1
+        else f"{gpu}: {len(h)} datasets ({', '.join(sorted(h))}): its rows summarized different documents."
+        for gpu, h in sorted(hashes.items())
+    ]

@@ -35,9 +35,6 @@ CONTAINER_MODEL_DIR = f"{CONTAINER_ROOT}/model"
 CONTAINER_RESULTS = f"{CONTAINER_ROOT}/results"
 CONTAINER_CACHE = f"{CONTAINER_ROOT}/cache"
 
-ENV_REGISTRY = "SUMBENCH_REGISTRY"
-ENV_TAG = "SUMBENCH_TAG"
-
 
 class Target:
     """What every target does. ``runner.matrix`` plans the cells; a target renders, launches, collects."""
@@ -119,8 +116,8 @@ def collect_output(run_dir: Path, chunks: Iterable[str | None], log_name: str,
 
     The worker prints its complete result as one ``::sumbench::`` line, so logs alone are enough to
     finish a run folder when the engine's disk is gone (a torn-down cluster, a pod on an emptyDir).
-    A result already in the folder (synced from a bucket or a volume) is kept: it came from the file
-    itself, not from a log line.
+    The last result line wins (a retried pod logs one per attempt) and replaces any result.json of an
+    earlier invocation of the same cell.
     """
     result: RunResult | None = None
     with (run_dir / log_name).open("w", encoding="utf-8") as log:
@@ -136,7 +133,7 @@ def collect_output(run_dir: Path, chunks: Iterable[str | None], log_name: str,
                     result = RunResult.model_validate(event["result"])
                 except ValidationError:
                     continue
-    if result is not None and not (run_dir / rundir.RESULT).exists():
+    if result is not None:
         rundir.write_result(run_dir, result)
     return result
 

@@ -145,6 +145,9 @@ class SkyTarget(Target):
         return {
             "name": f"sumbench-{cell.run_id}",
             "resources": resources,
+            # SkyPilot installs its runtime (ssh, rsync, fuse) into the container with apt-get, which
+            # needs root; the images drop to the user sumbench, so the container starts as root here.
+            "config": {"docker": {"run_options": ["--user=root"]}},
             "envs": {"SUMBENCH_MATRIX_ID": matrix.id, "SUMBENCH_RUN_ID": cell.run_id},
             "file_mounts": mounts,
             "run": run_script(matrix.id, cell.run_id, self.options),
@@ -197,7 +200,7 @@ class SkyTarget(Target):
                 task.update_secrets({"HF_TOKEN": _hf_token()})  # in memory only, never in task.yaml
             if self.options.managed:
                 job_ids, _ = sky.get(sky.jobs.launch(task, name=name))
-                store.update(run_id, status="launched", where=f"sky managed job {job_ids[0]}")
+                store.update(run_id, status="launched", where=f"sky managed job {name} (id {job_ids[0]})")
                 on_line(f"[{run_id}] launched as managed job {job_ids[0]}")
                 chunks = sky.jobs.tail_logs(job_id=job_ids[0], follow=True, preload_content=False)
             else:
@@ -225,7 +228,9 @@ def _hf_token() -> str | None:
 def _check_ready(sky: Any) -> None:
     """Fail once, clearly, before launching anything, when SkyPilot has no cloud to launch on."""
     try:
-        clouds = sky.get(sky.enabled_clouds())
+        from sky.client import sdk  # enabled_clouds is not re-exported at the top of the package
+
+        clouds = sky.get(sdk.enabled_clouds())
     except Exception as exc:
         raise UserError(f"SkyPilot is not ready ({type(exc).__name__}: {exc}); "
                         "run `sky api info` and `sky check`") from None

@@ -109,7 +109,16 @@ def _logging_to(run_dir: Path) -> Iterator[None]:
 
 
 def _raise_interrupt(signum, frame) -> None:
+    """Stop the run, once. Ctrl-C reaches the worker and the host together, and the host then sends
+    SIGTERM too: a second signal must not interrupt the first one's unwinding or the writing of the result,
+    so from the first on, both are ignored (the host escalates to SIGKILL if the worker hangs)."""
+    _set_stop_handlers(_already_stopping)
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def _already_stopping(signum, frame) -> None:
+    """Ignore a stop signal. A Python function rather than SIG_IGN: a signal that arrived just before the
+    switch is still delivered to the handler, and Python reports SIG_IGN there with a traceback."""
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -209,9 +218,9 @@ def _run(config: RunConfig, run_dir: Path) -> int:
     try:
         backend = _execute(config, run_dir, state)
         # From here on the result must be written whatever arrives: a second Ctrl-C, the host's SIGTERM.
-        _set_stop_handlers(signal.SIG_IGN)
+        _set_stop_handlers(_already_stopping)
     except BaseException as exc:  # every failure becomes a result, including Ctrl-C
-        _set_stop_handlers(signal.SIG_IGN)
+        _set_stop_handlers(_already_stopping)
         backend = backend or getattr(exc, "backend", None)
         error = describe(exc, backend, config)
         rundir.write_text_best_effort(run_dir / rundir.ERROR_LOG, redact(traceback.format_exc()))
@@ -403,7 +412,7 @@ def _check_skipped(config: RunConfig, state: RunState) -> None:
 
 
 def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo | None) -> RunResult:
-    notes = list(state.notes)
+    notes = [redact(note) for note in state.notes]  # notes quote environment variables and file names
     try:
         records = rundir.read_docs(run_dir)
     except (UserError, OSError) as exc:  # the failure may be docs.jsonl itself; the result still gets written
