@@ -198,8 +198,10 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
 
 def _same_cell(existing: RunConfig, new: RunConfig, run_dir: Path) -> RunConfig:
     """The folder's own config, if the new options describe the same cell; a resumed run must not mix
-    documents generated under two settings (say, two --max-new-tokens) into one result."""
-    old_fields, new_fields = existing.model_dump(exclude={"launch"}), new.model_dump(exclude={"launch"})
+    documents generated under two settings (say, two --max-new-tokens) into one result. How it is
+    launched, priced, or explained (the rules' wording) may change between attempts."""
+    ignore = {"launch", "price_per_hour_usd", "incompatibility"}
+    old_fields, new_fields = existing.model_dump(exclude=ignore), new.model_dump(exclude=ignore)
     changed = [k for k in old_fields if old_fields[k] != new_fields.get(k)]
     if changed:
         shown = "; ".join(f"{k}: {old_fields[k]!r} → {new_fields.get(k)!r}" for k in changed[:3])

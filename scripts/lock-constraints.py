@@ -122,6 +122,12 @@ def resolve(image: str, index_args: list[str], pip: list[str]) -> str:
         if name == canon(pkg_name):
             continue
         pins[name] = f"{name}=={item['metadata']['version']}"
+    # `==2.13.0` also matches a local build `2.13.0+cpu` (PEP 440): a direct pin must resolve exactly.
+    for line in binary + sdist:
+        name, _, want = line.partition("==")
+        got = pins.get(canon(name.strip()), "").partition("==")[2]
+        if want and got != want.strip():
+            sys.exit(f"lock-constraints: {image}: {line} resolved to {got} (check --find-links/--extra-index-url)")
     for line in against_torch:
         name = canon(re.split(r"[=<>!~ \[;]", line, maxsplit=1)[0])
         pins[name] = line

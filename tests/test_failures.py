@@ -71,6 +71,29 @@ def test_oom_with_auto_batch_size_halves_and_loses_nothing(make_run_dir, run_wor
     assert any("SUMBENCH_INJECT_OOM_AT_BATCH=4" in n for n in result["notes"]), "injected faults are declared"
 
 
+def test_oom_even_at_batch_size_one_fails_with_what_was_tried(make_run_dir, run_worker, monkeypatch):
+    """Halving stops at 1: when even one prompt does not fit, the run fails, listing the sizes tried."""
+    monkeypatch.setenv("SUMBENCH_INJECT_OOM_AT_BATCH", "1")
+    run_dir = make_run_dir(batch_size="auto", max_batch_size=4)
+
+    assert run_worker(run_dir) == 1
+
+    result = assert_failure_recorded(run_dir, "failed", "OutOfMemoryError")
+    assert [e["batch_size"] for e in result["batching"]["oom_events"]] == [4, 2]
+    assert result["batching"]["final"] == 1
+    assert "even at batch size 1" in result["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("requested", "reached", "says"),
+    [(4, None, "the model does not fit"), (4, 4, "use a smaller --batch-size"), ("auto", 1, "even at batch size 1")],
+)
+def test_out_of_memory_message_says_what_to_change(make_run_dir, requested, reached, says):
+    config = rundir.read_config(make_run_dir(batch_size=requested, max_batch_size=8))
+    oom = type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert says in describe(oom, _Backend(), config, reached).message
+
+
 def test_oom_with_fixed_batch_size_fails_cleanly(tiny_model, small_dataset, tmp_path):
     """A fixed batch size is a measurement of that batch size, so out-of-memory is not retried smaller:
     the run fails with OutOfMemoryError, the console says so in a line (no traceback), the exit code is
@@ -269,7 +292,7 @@ def test_classify(make_run_dir, exc, forced, error_class):
     if forced:
         config = config.model_copy(update={"forced": True, "incompatibility": "scenario x needs a CUDA GPU"})
     assert classify(exc, _Backend(), config) == error_class
-    info = describe(exc, _Backend(), config)
+    info = describe(exc, _Backend(), config, batch_size=2)
     assert info.error_class == error_class and info.message and "\n" not in info.message
     if error_class == "Incompatible":
         original = "CudaError" if "CUDA error" in str(exc) else type(exc).__name__

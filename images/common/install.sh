@@ -137,7 +137,10 @@ for d in distributions():
     name = canon(d.metadata["Name"])
     if name == "sumbench":
         continue
-    if pins.get(name) != d.version:
+    pinned = pins.get(name)
+    # PEP 440: `==2.8.3` admits a local build `2.8.3+cu12...` (flash-attn's release wheels); a pin
+    # with a local part (torch `+cpu`) must match exactly.
+    if pinned is None or (d.version != pinned and ("+" in pinned or d.version.split("+")[0] != pinned)):
         bad.append(f"{name}=={d.version} (pinned: {pins.get(name, 'not pinned')})")
 if bad:
     sys.exit("[install] installed but not pinned in constraints.txt:\n  " + "\n  ".join(sorted(bad)))

@@ -112,6 +112,7 @@ def _raise_interrupt(signum, frame) -> None:
     """Stop the run, once. Ctrl-C reaches the worker and the host together, and the host then sends
     SIGTERM too: a second signal must not interrupt the first one's unwinding or the writing of the result,
     so from the first on, both are ignored (the host escalates to SIGKILL if the worker hangs)."""
+    _STOP_SIGNALS_SEEN.append(signum)
     _set_stop_handlers(_already_stopping)
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
@@ -119,9 +120,11 @@ def _raise_interrupt(signum, frame) -> None:
 def _already_stopping(signum, frame) -> None:
     """Ignore a stop signal. A Python function rather than SIG_IGN: a signal that arrived just before the
     switch is still delivered to the handler, and Python reports SIG_IGN there with a traceback."""
+    _STOP_SIGNALS_SEEN.append(signum)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOP_SIGNALS_SEEN: list[int] = []
 
 
 def _set_stop_handlers(handler) -> dict:
@@ -159,17 +162,24 @@ def classify(exc: BaseException, backend: Backend | None, config: RunConfig | No
     return type(exc).__name__
 
 
-def describe(exc: BaseException, backend: Backend | None, config: RunConfig) -> ErrorInfo:
-    """Error class and a one-line message that says what happened and what to do about it."""
+def describe(
+    exc: BaseException, backend: Backend | None, config: RunConfig, batch_size: int | None = None
+) -> ErrorInfo:
+    """Error class and a one-line message that says what happened and what to do about it.
+
+    ``batch_size`` is the batch size generation had reached, None if it never started (an out-of-memory
+    error then means the model itself does not fit)."""
     error_class = classify(exc, backend, config)
     text = " ".join(str(exc).split()) or type(exc).__name__
     if error_class == "Interrupted":
         how = str(exc) or "Ctrl-C"
         message = f"interrupted ({how}); finished documents are kept and --resume on this run folder continues it"
+    elif error_class == "OutOfMemoryError" and batch_size is None:
+        message = f"{text}: the model does not fit this device's memory; try a quantized scenario or a larger GPU"
     elif error_class == "OutOfMemoryError" and config.batch_size != "auto":
         message = f"{text}: use a smaller --batch-size, or --batch-size auto to halve it on out-of-memory"
     elif error_class == "OutOfMemoryError":
-        message = f"{text}: out of memory even at batch size 1; the model or its prompts do not fit this device"
+        message = f"{text}: out of memory even at batch size {batch_size}; the prompts do not fit this device"
     elif error_class == "Incompatible":
         original = "CudaError" if _is_cuda_error(exc) else type(exc).__name__
         message = f"{original}: {text} (launched with --force despite: {config.incompatibility})"
@@ -190,6 +200,7 @@ def run(run_dir: Path) -> int:
     Exit codes: 0 completed, 3 partial, 1 failed, 2 when the folder cannot be run at all (no valid
     config, or another worker holds it); in that last case nothing in the folder is touched.
     """
+    _STOP_SIGNALS_SEEN.clear()
     previous = _set_stop_handlers(_raise_interrupt)
     try:
         with contextlib.ExitStack() as stack:
@@ -205,8 +216,11 @@ def run(run_dir: Path) -> int:
             stack.callback(rundir.release_space, run_dir)
             return _run(config, run_dir)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # After a stop signal the process is on its way out and another signal may be in flight: keep
+        # ignoring them, since Python prints a traceback for one that arrives as a default handler returns.
+        if not _STOP_SIGNALS_SEEN:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _run(config: RunConfig, run_dir: Path) -> int:
@@ -222,7 +236,7 @@ def _run(config: RunConfig, run_dir: Path) -> int:
     except BaseException as exc:  # every failure becomes a result, including Ctrl-C
         _set_stop_handlers(_already_stopping)
         backend = backend or getattr(exc, "backend", None)
-        error = describe(exc, backend, config)
+        error = describe(exc, backend, config, state.batch_size)
         rundir.write_text_best_effort(run_dir / rundir.ERROR_LOG, redact(traceback.format_exc()))
         log.error("%s: %s", error.error_class, error.message)
     result = _result(config, run_dir, state, error)
