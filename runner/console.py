@@ -63,48 +63,71 @@ class RunProgress:
             self.progress.update(self.task, total=event["total"], completed=event["done"], rate="warming up")
         elif kind == "progress":
             self.progress.update(
-                self.task, completed=event["done"], rate=f"{event['docs_per_second']:.2f} docs/s (bs {event['batch_size']})"
+                self.task,
+                completed=event["done"],
+                rate=f"{event['docs_per_second']:.2f} docs/s (bs {event['batch_size']})",
             )
         elif kind == "oom":
             self.progress.console.print(
-                f"out of memory at batch size {event['batch_size']}: retrying at {event['next_batch_size']}", style="yellow"
+                f"out of memory at batch size {event['batch_size']}: retrying at {event['next_batch_size']}",
+                style="yellow",
             )
 
 
 def summary_table(result: RunResult, run_dir: Path) -> Table:
+    """The one screen a person reads after a run: what ran, how fast, how good, what it cost."""
     m = result.metrics
-    cfg = result.config
-    style = {"completed": "green", "partial": "yellow", "failed": "red"}[result.status]
     table = Table(title=f"sumbench run {result.run_id}", show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value")
+    quality_note = "" if result.quality_meaningful else "  (not meaningful: synthetic weights)"
+    energy = f"{fmt(m.energy_per_doc_joules, '.1f')} J" if m.energy_per_doc_joules is not None else "- (no counter)"
     rows = [
-        ("status", f"[{style}]{result.status}[/]" + (f" ({result.error.error_class}: {result.error.message})" if result.error else "")),
-        ("cell", f"image {cfg.image} · scenario {cfg.scenario} · gpu {cfg.gpu} · batch {result.batching.final or cfg.batch_size}"
-         + (f" (requested {cfg.batch_size})" if cfg.batch_size != result.batching.final else "")),
+        ("status", _status(result)),
+        ("cell", _cell(result)),
         ("device", result.environment.device.name),
-        ("backend", f"{result.backend.name} {result.backend.dtype}, attention {result.backend.attention}"
-         + (f", {result.backend.quantization}" if result.backend.quantization else "") if result.backend else "-"),
-        ("documents", f"{m.documents} done, {m.skipped_too_long} skipped (too long)"
-         + (f" of {result.dataset.documents}" if result.dataset else "")),
-        ("throughput", f"{fmt(m.docs_per_second, '.3f')} docs/s · {fmt(m.output_tokens_per_second, '.1f')} output tokens/s"),
+        ("backend", _backend(result)),
+        (
+            "documents",
+            f"{m.documents} done, {m.skipped_too_long + m.skipped_by_backend} skipped"
+            + (f" of {result.dataset.documents}" if result.dataset else ""),
+        ),
+        ("throughput", f"{fmt(m.docs_per_second, '.3f')} docs/s · {fmt(m.output_tokens_per_second, '.1f')} tokens/s"),
         ("tokens / doc", f"{fmt(m.avg_input_tokens, '.1f')} in · {fmt(m.avg_output_tokens, '.1f')} out"),
         ("latency p50/p90/p99", f"{fmt(m.latency_p50_s)} / {fmt(m.latency_p90_s)} / {fmt(m.latency_p99_s)} s"),
-        ("ROUGE-1/2/L F1", _rouge(m.rouge) + ("" if result.quality_meaningful else "  (not meaningful: synthetic weights)")),
+        ("ROUGE-1/2/L F1", _rouge(m.rouge) + quality_note),
         ("lead-3 baseline", _rouge(m.lead3_rouge)),
         ("model load · warmup", f"{fmt(m.model_load_seconds, '.1f')} s · {fmt(m.warmup_seconds, '.2f')} s"),
         ("peak memory", f"{fmt_bytes(m.peak_memory_bytes)} ({m.peak_memory_source or '-'})"),
-        ("energy / doc", f"{fmt(m.energy_per_doc_joules, '.1f')} J" if m.energy_per_doc_joules is not None else "- (no GPU energy counter)"),
-        ("$ / 1k docs", fmt(m.cost_per_1k_docs_usd, '.4f')),
+        ("energy / doc", energy),
+        ("$ / 1k docs", fmt(m.cost_per_1k_docs_usd, ".4f")),
     ]
     if result.batching.oom_events:
         rows.append(("OOM events", ", ".join(f"bs {e.batch_size}" for e in result.batching.oom_events)))
-    for note in result.notes:
-        rows.append(("note", note))
+    rows += [("note", note) for note in result.notes]
     rows.append(("results", str(run_dir)))
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _status(result: RunResult) -> str:
+    style = {"completed": "green", "partial": "yellow", "failed": "red"}[result.status]
+    error = f" ({result.error.error_class}: {result.error.message})" if result.error else ""
+    return f"[{style}]{result.status}[/]{error}"
+
+
+def _cell(result: RunResult) -> str:
+    cfg, final = result.config, result.batching.final
+    requested = f" (requested {cfg.batch_size})" if final is not None and cfg.batch_size != final else ""
+    return f"image {cfg.image} · scenario {cfg.scenario} · gpu {cfg.gpu} · batch {final or cfg.batch_size}{requested}"
+
+
+def _backend(result: RunResult) -> str:
+    b = result.backend
+    if b is None:
+        return "-"
+    return f"{b.name} {b.dtype}, attention {b.attention}" + (f", {b.quantization}" if b.quantization else "")
 
 
 def _rouge(r) -> str:

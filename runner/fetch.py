@@ -65,8 +65,10 @@ def fetch(name: str, n: int, seed: int, out_dir: Path, *, split: str | None = No
     with path.open("w", encoding="utf-8") as f:
         for i, row in enumerate(sample):
             doc_id = str(row[spec.id]) if spec.id and spec.id in row else f"{name}-{split}-{i}"
-            f.write(json.dumps({"id": doc_id, "document": row[spec.text], "summary": row[spec.summary]},
-                               ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps({"id": doc_id, "document": row[spec.text], "summary": row[spec.summary]}, ensure_ascii=False)
+                + "\n"
+            )
     manifest = {
         "name": name,
         "source": source or spec.hub_id,

@@ -185,13 +185,19 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
         executor_name = config.launch.executor
     else:
         config, notes = build_config(req)
+        fresh = not (req.results / config.run_id).exists()
         run_dir = prepare_run_dir(req.results, config.run_id)
         if (run_dir / rundir.CONFIG).exists():  # re-running into the same folder resumes it
             config = _same_cell(rundir.read_config(run_dir), config, run_dir)
             _check_resumable(run_dir)
         executor_name = req.executor
     executor = create_executor(executor_name, **req.executor_options)
-    config = executor.prepare(config, catalog.get_image(config.image), catalog.get_gpu(config.gpu))
+    try:
+        config = executor.prepare(config, catalog.get_image(config.image), catalog.get_gpu(config.gpu))
+    except UserError:
+        if resume is None and fresh:  # refused before anything ran: leave no empty run folder behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     rundir.write_config(run_dir, config)
     return PreparedLaunch(run_dir, config, executor, notes, req.timeout)
 

@@ -159,8 +159,9 @@ def _unique(items: list) -> list:
     return list(dict.fromkeys(items))
 
 
-def expand(images: list[str], scenarios: list[str] | None, gpus: list[str],
-           batch_sizes: list[BatchSize]) -> list[MatrixCell]:
+def expand(
+    images: list[str], scenarios: list[str] | None, gpus: list[str], batch_sizes: list[BatchSize]
+) -> list[MatrixCell]:
     """Every cell, in the order asked; the ones the GPU rules refuse are dropped with their reasons.
 
     Without ``scenarios`` each image runs its own default. With them, every image is crossed with every
@@ -174,14 +175,22 @@ def expand(images: list[str], scenarios: list[str] | None, gpus: list[str],
                 for batch in _unique(batch_sizes):
                     why = list(reasons)
                     if batch == "dynamic" and scenario.backend != "vllm":
-                        why.append(f"batch size dynamic hands every prompt to vLLM; scenario {scenario.name} "
-                                   f"runs on {scenario.backend}")
-                    cells.append(MatrixCell(
-                        run_id=cell_run_id(image.key, gpu.key, scenario.name, batch),
-                        image=image.key, scenario=scenario.name, gpu=gpu.key, batch_size=batch,
-                        status="dropped" if why else "planned", reason="; ".join(why) or None,
-                        updated_at=_now(),
-                    ))
+                        why.append(
+                            f"batch size dynamic hands every prompt to vLLM; scenario {scenario.name} "
+                            f"runs on {scenario.backend}"
+                        )
+                    cells.append(
+                        MatrixCell(
+                            run_id=cell_run_id(image.key, gpu.key, scenario.name, batch),
+                            image=image.key,
+                            scenario=scenario.name,
+                            gpu=gpu.key,
+                            batch_size=batch,
+                            status="dropped" if why else "planned",
+                            reason="; ".join(why) or None,
+                            updated_at=_now(),
+                        )
+                    )
     return cells
 
 
@@ -261,14 +270,25 @@ def plan(req: MatrixRequest) -> Matrix:
             cells[i] = old  # finished in an earlier invocation of the same matrix
             continue
         request = dataclasses.replace(
-            req.base, image=entry.image, gpu=entry.gpu, scenario=entry.scenario, batch_size=entry.batch_size,
-            results=matrix_dir, run_id=entry.run_id, executor=target.executor, executor_options={},
+            req.base,
+            image=entry.image,
+            gpu=entry.gpu,
+            scenario=entry.scenario,
+            batch_size=entry.batch_size,
+            results=matrix_dir,
+            run_id=entry.run_id,
+            executor=target.executor,
+            executor_options={},
         )
         config, notes = build_config(request)
         kept.append(Cell(entry, request, config, notes, matrix_dir / entry.run_id))
     manifest = MatrixManifest(
-        matrix_id=matrix_id, target=req.target, created_at=_now(), updated_at=_now(),
-        request=_describe(req), cells=cells,
+        matrix_id=matrix_id,
+        target=req.target,
+        created_at=_now(),
+        updated_at=_now(),
+        request=_describe(req),
+        cells=cells,
     )
     store = ManifestStore(matrix_dir / MANIFEST, manifest)
     return Matrix(matrix_id, matrix_dir, req, store, kept, target)
@@ -290,9 +310,17 @@ def _previous_cells(matrix_dir: Path) -> dict[str, MatrixCell]:
 def _describe(req: MatrixRequest) -> dict[str, Any]:
     options = dataclasses.asdict(req.options) if dataclasses.is_dataclass(req.options) else {}
     return {
-        "images": req.images, "scenarios": req.scenarios, "gpus": req.gpus, "batch_sizes": req.batch_sizes,
-        "model": req.base.model, "data": req.base.data, "registry": req.registry, "tag": req.tag,
-        "limit": req.base.limit, "max_new_tokens": req.base.max_new_tokens, "options": options,
+        "images": req.images,
+        "scenarios": req.scenarios,
+        "gpus": req.gpus,
+        "batch_sizes": req.batch_sizes,
+        "model": req.base.model,
+        "data": req.base.data,
+        "registry": req.registry,
+        "tag": req.tag,
+        "limit": req.base.limit,
+        "max_new_tokens": req.base.max_new_tokens,
+        "options": options,
     }
 
 

@@ -44,13 +44,15 @@ dest="$ROOT/wheelhouse/$image"
 [ "$clean" -eq 1 ] && rm -rf "$dest"
 mkdir -p "$dest"
 
-platform_args=(
-  --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311
-  --platform manylinux_2_36_x86_64 --platform manylinux_2_35_x86_64 --platform manylinux_2_34_x86_64
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
-  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64
-  --platform linux_x86_64
-)
+# Every manylinux tag a Debian 12 base (glibc 2.36) accepts. pip does not widen
+# `--platform manylinux_2_X` to older glibc levels, so each one is listed (the CUDA 13
+# nvidia-* wheels, for one, are tagged manylinux_2_25 only).
+platform_args=(--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311)
+for ((glibc = 36; glibc >= 5; glibc--)); do
+  platform_args+=(--platform "manylinux_2_${glibc}_x86_64")
+done
+platform_args+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64
+  --platform manylinux1_x86_64 --platform linux_x86_64)
 
 pip_env=()
 if [ "$image" != "cpu" ] && [ "${SUMBENCH_PIP_KEEP_CONFIG:-0}" != "1" ]; then

@@ -25,7 +25,8 @@ def test_bundled_sample_is_the_study_shape():
 
 
 @pytest.mark.parametrize(
-    ("text", "summary"), [("article", "highlights"), ("text", "target"), ("source", "summary"), ("document", "abstract")]
+    ("text", "summary"),
+    [("article", "highlights"), ("text", "target"), ("source", "summary"), ("document", "abstract")],
 )
 def test_common_field_names_are_detected(tmp_path, text, summary):
     ds = load_dataset(write_jsonl(tmp_path / "d.jsonl", [{text: "Body one.", summary: "Sum one."}]))

@@ -423,3 +423,4 @@ def test_missing_image_is_one_line_naming_the_bake_target(cli, tiny_model, tmp_p
     assert "\n" not in message, message
     assert "image sumbench/cpu:0.0.0-missing not found on" in message
     assert "`TAG=0.0.0-missing docker buildx bake cpu`" in message
+    assert not any(tmp_path.iterdir()), "a refused launch leaves no run folder behind"

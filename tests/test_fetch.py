@@ -16,14 +16,16 @@ from runner.datasets import load_dataset
 @pytest.fixture
 def wikilingua_parquet(tmp_path):
     n = 40
-    table = pa.table({
-        "gem_id": [f"wiki_lingua_english_en-test-{i}" for i in range(n)],
-        "source_language": ["en"] * n,
-        "target_language": ["en"] * n,
-        "source": [f"Step {i}. Do the thing number {i} carefully. Then check it twice." for i in range(n)],
-        "target": [f"Do thing {i} and check it." for i in range(n)],
-        "references": [[f"Do thing {i} and check it."] for i in range(n)],
-    })
+    table = pa.table(
+        {
+            "gem_id": [f"wiki_lingua_english_en-test-{i}" for i in range(n)],
+            "source_language": ["en"] * n,
+            "target_language": ["en"] * n,
+            "source": [f"Step {i}. Do the thing number {i} carefully. Then check it twice." for i in range(n)],
+            "target": [f"Do thing {i} and check it." for i in range(n)],
+            "references": [[f"Do thing {i} and check it."] for i in range(n)],
+        }
+    )
     path = tmp_path / "test-00000-of-00001.parquet"
     pq.write_table(table, path)
     return path
@@ -31,7 +33,8 @@ def wikilingua_parquet(tmp_path):
 
 def fetch(source, out, seed):
     result = CliRunner().invoke(
-        cli, ["data", "fetch", "wikilingua", "--n", "7", "--seed", str(seed), "--source", str(source), "--out", str(out)]
+        cli,
+        ["data", "fetch", "wikilingua", "--n", "7", "--seed", str(seed), "--source", str(source), "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     return out / f"wikilingua-test-n7-s{seed}.jsonl"

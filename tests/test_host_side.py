@@ -6,9 +6,21 @@ import subprocess
 import sys
 
 HOST_MODULES = [
-    "runner.cli", "runner.cli.launch", "runner.cli.data", "runner.cli.model", "runner.cli.catalog",
-    "runner.cli.schema", "runner.launching", "runner.executors.process", "runner.datasets", "runner.rundir",
-    "runner.aggregate", "runner.catalog", "runner.compat", "runner.nvml", "runner.console",
+    "runner.cli",
+    "runner.cli.launch",
+    "runner.cli.data",
+    "runner.cli.model",
+    "runner.cli.catalog",
+    "runner.cli.schema",
+    "runner.launching",
+    "runner.executors.process",
+    "runner.datasets",
+    "runner.rundir",
+    "runner.aggregate",
+    "runner.catalog",
+    "runner.compat",
+    "runner.nvml",
+    "runner.console",
 ]
 
 
@@ -39,9 +51,21 @@ def test_every_command_has_help():
 
 def test_unknown_scenario_is_one_line_with_suggestions(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "runner", "launch", "--model", "tiny-llama", "--synthetic-weights",
-         "--scenario", "fp23", "--results", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "launch",
+            "--model",
+            "tiny-llama",
+            "--synthetic-weights",
+            "--scenario",
+            "fp23",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0

@@ -64,10 +64,17 @@ def test_expansion_drops_what_cannot_run_and_says_why():
 
     planned = {(c.image, c.scenario, c.gpu) for c in cells if c.status == "planned"}
     assert planned == {
-        ("hf", "default", "t4"), ("hf", "default", "a100-80gb"), ("hf", "default", "h100"),
-        ("hf-flash", "default", "t4"), ("hf-flash", "default", "a100-80gb"), ("hf-flash", "default", "h100"),
-        ("hf-flash", "flash-attn", "a100-80gb"), ("hf-flash", "flash-attn", "h100"),
-        ("vllm-awq", "vllm-awq", "t4"), ("vllm-awq", "vllm-awq", "a100-80gb"), ("vllm-awq", "vllm-awq", "h100"),
+        ("hf", "default", "t4"),
+        ("hf", "default", "a100-80gb"),
+        ("hf", "default", "h100"),
+        ("hf-flash", "default", "t4"),
+        ("hf-flash", "default", "a100-80gb"),
+        ("hf-flash", "default", "h100"),
+        ("hf-flash", "flash-attn", "a100-80gb"),
+        ("hf-flash", "flash-attn", "h100"),
+        ("vllm-awq", "vllm-awq", "t4"),
+        ("vllm-awq", "vllm-awq", "a100-80gb"),
+        ("vllm-awq", "vllm-awq", "h100"),
     }
 
 
@@ -94,9 +101,17 @@ def test_unknown_names_are_user_errors():
 
 
 def request(tmp_path: Path, target: str = "local", options=None, **kw) -> matrix.MatrixRequest:
-    fields = dict(images=IMAGES, scenarios=SCENARIOS, gpus=GPUS, batch_sizes=[1, 8],
-                  base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET), limit=3),
-                  target=target, results=tmp_path, matrix_id="m", options=options)
+    fields = dict(
+        images=IMAGES,
+        scenarios=SCENARIOS,
+        gpus=GPUS,
+        batch_sizes=[1, 8],
+        base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET), limit=3),
+        target=target,
+        results=tmp_path,
+        matrix_id="m",
+        options=options,
+    )
     fields.update(kw)
     return matrix.MatrixRequest(**fields)
 
@@ -126,7 +141,9 @@ def test_read_manifest_rejects_a_folder_without_one(tmp_path):
 
 def test_docker_hosts_parse_per_gpu_and_default():
     assert parse_hosts(["t4=ssh://me@t4-vm", "A100-80GB=ssh://me@a100-vm"]) == {
-        "t4": "ssh://me@t4-vm", "a100-80gb": "ssh://me@a100-vm"}
+        "t4": "ssh://me@t4-vm",
+        "a100-80gb": "ssh://me@a100-vm",
+    }
     assert parse_hosts(["ssh://me@gpu-vm"]) == {"*": "ssh://me@gpu-vm"}
     with pytest.raises(UserError, match="unknown GPU"):
         parse_hosts(["t5=ssh://x"])
@@ -157,8 +174,16 @@ def test_cells_of_one_host_run_in_turn_and_hosts_at_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr("runner.launching.launch", fake_launch)
     options = DockerOptions(hosts={"t4": "ssh://me@t4-vm", "*": "ssh://me@big-vm"})
-    req = request(tmp_path, "docker", options, images=["hf"], scenarios=None, gpus=["t4", "a100-80gb", "h100"],
-                  registry="ghcr.io/you", tag="0.1.0")
+    req = request(
+        tmp_path,
+        "docker",
+        options,
+        images=["hf"],
+        scenarios=None,
+        gpus=["t4", "a100-80gb", "h100"],
+        registry="ghcr.io/you",
+        tag="0.1.0",
+    )
     manifest = matrix.run(req, lambda line: None)
 
     assert len(spans) == 6
@@ -205,10 +230,11 @@ def test_options_of_another_target_are_refused(cli):
 
 def test_result_is_recovered_from_a_log_split_into_chunks(finished_run, tmp_path):
     result = json.loads((finished_run / "result.json").read_text())
-    line = "(sumbench-task, pid=42) ::sumbench:: " + json.dumps({"event": "result", "status": "completed",
-                                                                  "result": result})
+    line = "(sumbench-task, pid=42) ::sumbench:: " + json.dumps(
+        {"event": "result", "status": "completed", "result": result}
+    )
     text = "(sumbench-task, pid=42) loading model\n" + line + "\n(sumbench-task, pid=42) done\n"
-    chunks = [text[i:i + 97] for i in range(0, len(text), 97)]  # boundaries fall inside the JSON line
+    chunks = [text[i : i + 97] for i in range(0, len(text), 97)]  # boundaries fall inside the JSON line
     recovered = collect_output(tmp_path, [*chunks, None], "remote.log")
     assert recovered is not None and recovered.model_dump(mode="json") == result
     assert json.loads((tmp_path / "result.json").read_text()) == result
@@ -221,8 +247,11 @@ def test_no_result_line_leaves_the_folder_without_a_result(tmp_path):
 
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=30)
-documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                         | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=25)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=25,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -232,7 +261,7 @@ def test_yaml_writer_round_trips_through_pyyaml(data):
 
 
 def test_yaml_writer_keeps_scripts_readable():
-    text = to_yaml({"run": "set -e\npython -m runner.worker \"$run_dir\"\n", "accelerators": "T4:1"})
+    text = to_yaml({"run": 'set -e\npython -m runner.worker "$run_dir"\n', "accelerators": "T4:1"})
     assert text == 'run: |\n  set -e\n  python -m runner.worker "$run_dir"\naccelerators: T4:1\n'
 
 
@@ -261,8 +290,20 @@ def check_matrix_tree(results: Path, matrix_id: str, executor: str) -> dict:
     return manifest
 
 
-CPU_MATRIX = ["--images", "cpu", "--scenarios", "fp32,bf16,flash-attn", "--gpus", "cpu", "--batch-sizes", "1,2",
-              "--limit", "3", "--max-new-tokens", "8"]
+CPU_MATRIX = [
+    "--images",
+    "cpu",
+    "--scenarios",
+    "fp32,bf16,flash-attn",
+    "--gpus",
+    "cpu",
+    "--batch-sizes",
+    "1,2",
+    "--limit",
+    "3",
+    "--max-new-tokens",
+    "8",
+]
 
 
 @pytest.mark.slow
@@ -289,13 +330,14 @@ def _docker_ready() -> str | None:
         from runner.executors import docker as _  # noqa: F401  (the executor is built by another issue)
     except ImportError as exc:
         return f"no Docker executor yet ({exc})"
-    reference = catalog.get_image("cpu").reference(os.environ.get("SUMBENCH_REGISTRY", ""),
-                                                   os.environ.get("SUMBENCH_TAG") or __version__)
+    reference = catalog.get_image("cpu").reference(
+        os.environ.get("SUMBENCH_REGISTRY", ""), os.environ.get("SUMBENCH_TAG") or __version__
+    )
     try:
         client = docker.from_env()
         client.ping()
     except Exception:
-        return "no Docker engine answers (eval \"$(bash scripts/docker-engine.sh env)\")"
+        return 'no Docker engine answers (eval "$(bash scripts/docker-engine.sh env)")'
     try:
         client.images.get(reference)
     except Exception:
@@ -308,8 +350,18 @@ def _docker_ready() -> str | None:
 def test_docker_matrix_end_to_end(cli, tiny_model, tmp_path):
     if (why := _docker_ready()) is not None:
         pytest.skip(why)
-    args = ["matrix", "--target", "docker", *CPU_MATRIX, "--model", str(tiny_model), "--results", str(tmp_path),
-            "--matrix-id", "docker-e2e"]
+    args = [
+        "matrix",
+        "--target",
+        "docker",
+        *CPU_MATRIX,
+        "--model",
+        str(tiny_model),
+        "--results",
+        str(tmp_path),
+        "--matrix-id",
+        "docker-e2e",
+    ]
     proc = cli(args, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = check_matrix_tree(tmp_path, "docker-e2e", "docker")

@@ -36,10 +36,19 @@ VERSIONS = ["1.31", kubernetes_validate.latest_version()]
 
 
 def render(tmp_path: Path, options: K8sOptions, model: str = HUB_MODEL, **kw) -> matrix.MatrixManifest:
-    fields = dict(images=IMAGES, scenarios=SCENARIOS, gpus=GPUS, batch_sizes=[1, 8],
-                  base=LaunchRequest(model=model, data=str(SAMPLE_DATASET), limit=20),
-                  target="k8s", results=tmp_path, matrix_id="k8s-m", registry="ghcr.io/you", tag="0.1.0",
-                  options=options)
+    fields = dict(
+        images=IMAGES,
+        scenarios=SCENARIOS,
+        gpus=GPUS,
+        batch_sizes=[1, 8],
+        base=LaunchRequest(model=model, data=str(SAMPLE_DATASET), limit=20),
+        target="k8s",
+        results=tmp_path,
+        matrix_id="k8s-m",
+        registry="ghcr.io/you",
+        tag="0.1.0",
+        options=options,
+    )
     fields.update(kw)
     return matrix.run(matrix.MatrixRequest(**fields), print, dry_run=True)
 
@@ -54,8 +63,15 @@ def objects(folder: Path) -> dict[tuple[str, str], dict]:
 
 @pytest.fixture
 def k8s_matrix(tmp_path):
-    options = K8sOptions(namespace="bench", results_pvc="sumbench-results", hf_token_secret="hf-token",
-                         image_pull_secret="ghcr", deadline_seconds=7200, backoff_limit=1, ttl_seconds=3600)
+    options = K8sOptions(
+        namespace="bench",
+        results_pvc="sumbench-results",
+        hf_token_secret="hf-token",
+        image_pull_secret="ghcr",
+        deadline_seconds=7200,
+        backoff_limit=1,
+        ttl_seconds=3600,
+    )
     return tmp_path / "k8s-m", render(tmp_path, options)
 
 
@@ -115,8 +131,10 @@ def test_pods_run_as_non_root_with_the_token_from_a_secret(k8s_matrix):
         for container in pod["containers"] + pod["initContainers"]:
             assert container["securityContext"]["allowPrivilegeEscalation"] is False
         env = {e["name"]: e for e in pod["containers"][0]["env"]}
-        assert env["HF_TOKEN"] == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token",
-                                                                                        "key": "HF_TOKEN"}}}
+        assert env["HF_TOKEN"] == {
+            "name": "HF_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}},
+        }
     assert "hf_" not in "".join(p.read_text() for p in (folder / "k8s").glob("*.yaml")).replace("hf_home", "")
 
 
@@ -141,15 +159,27 @@ def test_config_and_dataset_reach_the_pod_through_volumes(k8s_matrix):
 
 
 def test_gke_labels_and_custom_label_keys(tmp_path):
-    manifest = render(tmp_path / "gke", K8sOptions(gpu_label="gke"), images=["hf"], scenarios=None,
-                      gpus=["t4", "a10g"], batch_sizes=[1])
+    manifest = render(
+        tmp_path / "gke",
+        K8sOptions(gpu_label="gke"),
+        images=["hf"],
+        scenarios=None,
+        gpus=["t4", "a10g"],
+        batch_sizes=[1],
+    )
     by = {c.gpu: c for c in manifest.cells}
     assert by["a10g"].status == "dropped" and "cloud.google.com/gke-accelerator" in by["a10g"].reason
     job = objects(tmp_path / "gke" / "k8s-m")[("Job", job_name("k8s-m", by["t4"].run_id))]
     assert job["spec"]["template"]["spec"]["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
 
-    render(tmp_path / "custom", K8sOptions(gpu_label="example.com/gpu"), images=["hf"], scenarios=None,
-           gpus=["h100"], batch_sizes=[1])
+    render(
+        tmp_path / "custom",
+        K8sOptions(gpu_label="example.com/gpu"),
+        images=["hf"],
+        scenarios=None,
+        gpus=["h100"],
+        batch_sizes=[1],
+    )
     (job,) = [d for (kind, _), d in objects(tmp_path / "custom" / "k8s-m").items() if kind == "Job"]
     assert job["spec"]["template"]["spec"]["nodeSelector"] == {"example.com/gpu": "NVIDIA-H100-80GB-HBM3"}
     with pytest.raises(UserError, match="--k8s-gpu-label"):
@@ -162,8 +192,15 @@ def test_a_local_model_needs_a_volume(tmp_path):
     (model / "config.json").write_text("{}")
     with pytest.raises(UserError, match="--k8s-model-pvc"):
         render(tmp_path / "a", K8sOptions(), model=str(model), images=["hf"], scenarios=None, gpus=["t4"])
-    manifest = render(tmp_path / "b", K8sOptions(model_pvc="models", data_pvc="datasets"), model=str(model),
-                      images=["hf"], scenarios=None, gpus=["t4"], batch_sizes=[1])
+    manifest = render(
+        tmp_path / "b",
+        K8sOptions(model_pvc="models", data_pvc="datasets"),
+        model=str(model),
+        images=["hf"],
+        scenarios=None,
+        gpus=["t4"],
+        batch_sizes=[1],
+    )
     folder = tmp_path / "b" / "k8s-m"
     assert not (folder / "k8s" / "00-data.yaml").exists()
     job = objects(folder)[("Job", job_name("k8s-m", manifest.cells[0].run_id))]
@@ -178,10 +215,18 @@ def test_a_local_model_needs_a_volume(tmp_path):
 
 def test_a_big_dataset_needs_a_volume(tmp_path):
     big = tmp_path / "big.jsonl"
-    big.write_text("".join(json.dumps({"id": f"d{i}", "text": "word " * 2000, "summary": "words"}) + "\n"
-                           for i in range(100)))
-    fields = dict(images=["hf"], gpus=["t4"], batch_sizes=[1], target="k8s", results=tmp_path,
-                  base=LaunchRequest(model=HUB_MODEL, data=str(big)), options=K8sOptions())
+    big.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": "word " * 2000, "summary": "words"}) + "\n" for i in range(100))
+    )
+    fields = dict(
+        images=["hf"],
+        gpus=["t4"],
+        batch_sizes=[1],
+        target="k8s",
+        results=tmp_path,
+        base=LaunchRequest(model=HUB_MODEL, data=str(big)),
+        options=K8sOptions(),
+    )
     with pytest.raises(UserError, match="--k8s-data-pvc"):
         matrix.run(matrix.MatrixRequest(**fields), print, dry_run=True)
 
@@ -207,8 +252,9 @@ class FakeCluster:
 
     def list_namespaced_pod(self, namespace, label_selector):
         name = label_selector.removeprefix("job-name=")
-        return SimpleNamespace(items=[SimpleNamespace(metadata=SimpleNamespace(name=f"{name}-abcde",
-                                                                               creation_timestamp=1))])
+        return SimpleNamespace(
+            items=[SimpleNamespace(metadata=SimpleNamespace(name=f"{name}-abcde", creation_timestamp=1))]
+        )
 
     def read_namespaced_pod_log(self, pod, namespace, container):
         assert container == "worker"
@@ -218,14 +264,24 @@ class FakeCluster:
 def test_submit_then_collect_results_from_pod_logs(tmp_path, monkeypatch, finished_run):
     result = json.loads((finished_run / "result.json").read_text())
     first = "hf-t4-default-bs1"
-    logs = {job_name("k8s-m", first): "loading\n::sumbench:: " + json.dumps(
-        {"event": "result", "status": "completed", "result": result}) + "\n"}
+    logs = {
+        job_name("k8s-m", first): "loading\n::sumbench:: "
+        + json.dumps({"event": "result", "status": "completed", "result": result})
+        + "\n"
+    }
     cluster = FakeCluster(logs)
     monkeypatch.setattr(k8s, "_clients", lambda: (cluster, cluster))
     lines: list[str] = []
-    fields = dict(images=["hf"], gpus=["t4", "h100"], batch_sizes=[1],
-                  base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)), target="k8s", results=tmp_path,
-                  matrix_id="k8s-m", options=K8sOptions(namespace="bench", poll_seconds=0))
+    fields = dict(
+        images=["hf"],
+        gpus=["t4", "h100"],
+        batch_sizes=[1],
+        base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)),
+        target="k8s",
+        results=tmp_path,
+        matrix_id="k8s-m",
+        options=K8sOptions(namespace="bench", poll_seconds=0),
+    )
     manifest = matrix.run(matrix.MatrixRequest(**fields), lines.append)
 
     kinds = [(kind, body["metadata"]["name"]) for kind, _, body in cluster.created]
@@ -246,8 +302,16 @@ def test_without_a_kubeconfig_the_manifests_are_for_kubectl(tmp_path, monkeypatc
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     lines: list[str] = []
-    fields = dict(images=["hf"], gpus=["t4"], batch_sizes=[1], target="k8s", results=tmp_path, matrix_id="k8s-m",
-                  base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)), options=K8sOptions())
+    fields = dict(
+        images=["hf"],
+        gpus=["t4"],
+        batch_sizes=[1],
+        target="k8s",
+        results=tmp_path,
+        matrix_id="k8s-m",
+        base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)),
+        options=K8sOptions(),
+    )
     manifest = matrix.run(matrix.MatrixRequest(**fields), lines.append)
     assert any(f"kubectl apply -f {tmp_path / 'k8s-m' / 'k8s'}" in line for line in lines)
     assert [c.status for c in manifest.cells] == ["planned"]

@@ -34,10 +34,19 @@ SKYPILOT_NAMES = {"t4": "T4:1", "a100-80gb": "A100-80GB:1", "h100": "H100:1"}
 
 
 def render(tmp_path: Path, options: SkyOptions, model: str = HUB_MODEL, **kw) -> matrix.MatrixManifest:
-    fields = dict(images=IMAGES, scenarios=SCENARIOS, gpus=GPUS, batch_sizes=[1, 8],
-                  base=LaunchRequest(model=model, data=str(SAMPLE_DATASET), limit=20, max_new_tokens=128),
-                  target="sky", results=tmp_path, matrix_id="sky-m", registry="ghcr.io/you", tag="0.1.0",
-                  options=options)
+    fields = dict(
+        images=IMAGES,
+        scenarios=SCENARIOS,
+        gpus=GPUS,
+        batch_sizes=[1, 8],
+        base=LaunchRequest(model=model, data=str(SAMPLE_DATASET), limit=20, max_new_tokens=128),
+        target="sky",
+        results=tmp_path,
+        matrix_id="sky-m",
+        registry="ghcr.io/you",
+        tag="0.1.0",
+        options=options,
+    )
     fields.update(kw)
     return matrix.run(matrix.MatrixRequest(**fields), print, dry_run=True)
 
@@ -82,7 +91,7 @@ def test_task_names_gpu_image_inputs_and_worker(spot_matrix):
         assert config.data == "/sumbench/data/howto-sample.jsonl" and config.model == HUB_MODEL
         assert (config.image, config.gpu, config.scenario) == (cell.image, cell.gpu, cell.scenario)
         assert config.batch_size == cell.batch_size and config.limit == 20 and config.max_new_tokens == 128
-        assert config.launch.executor == "sky" and config.launch.image == resources["image_id"][len("docker:"):]
+        assert config.launch.executor == "sky" and config.launch.image == resources["image_id"][len("docker:") :]
         assert cell.where == f"sky managed job {cluster_name('sky-m', cell.run_id)}"
 
 
@@ -129,9 +138,15 @@ def test_option_mistakes_are_user_errors():
 
 @pytest.mark.skipif(importlib.util.find_spec("sky") is not None, reason="SkyPilot is installed here")
 def test_launching_without_skypilot_says_how_to_install(tmp_path):
-    fields = dict(images=["hf"], gpus=["t4"], batch_sizes=[1],
-                  base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)), target="sky",
-                  results=tmp_path, options=SkyOptions())
+    fields = dict(
+        images=["hf"],
+        gpus=["t4"],
+        batch_sizes=[1],
+        base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)),
+        target="sky",
+        results=tmp_path,
+        options=SkyOptions(),
+    )
     with pytest.raises(UserError, match=r"pip install 'sumbench\[sky\]'"):
         matrix.run(matrix.MatrixRequest(**fields), print)
 
@@ -173,8 +188,13 @@ def test_skypilot_reads_every_task(spot_matrix):
         pytest.skip("SkyPilot is not installed here nor in .cache/venv-sky (make sky-env, or SUMBENCH_SKY_PYTHON)")
     folder, manifest = spot_matrix
     cells = {str(folder / c.run_id / "task.yaml"): c for c in planned(manifest)}
-    proc = subprocess.run([python, "-c", PARSE, *cells], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"})
+    proc = subprocess.run(
+        [python, "-c", PARSE, *cells],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     parsed = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(parsed) == set(cells)
@@ -197,8 +217,13 @@ def test_skypilot_refuses_a_broken_task(tmp_path):
         pytest.skip("SkyPilot is not installed here nor in .cache/venv-sky")
     bad = tmp_path / "task.yaml"
     bad.write_text("resources:\n  acelerators: T4:1\nrun: echo\n")
-    proc = subprocess.run([python, "-c", PARSE, str(bad)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"})
+    proc = subprocess.run(
+        [python, "-c", PARSE, str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"},
+    )
     assert proc.returncode != 0 and "accelerators" in proc.stderr
 
 
@@ -250,8 +275,16 @@ def launch_with(fake: FakeSky, tmp_path: Path, options: SkyOptions, monkeypatch)
 
     monkeypatch.setattr(sky_target, "require", lambda *args: fake)
     monkeypatch.setattr(sky_target, "_check_ready", lambda sky: None)
-    fields = dict(images=["hf"], gpus=["t4", "h100"], batch_sizes=[1], target="sky", results=tmp_path,
-                  matrix_id="sky-m", base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)), options=options)
+    fields = dict(
+        images=["hf"],
+        gpus=["t4", "h100"],
+        batch_sizes=[1],
+        target="sky",
+        results=tmp_path,
+        matrix_id="sky-m",
+        base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)),
+        options=options,
+    )
     return matrix.run(matrix.MatrixRequest(**fields), lambda line: None)
 
 
@@ -302,6 +335,11 @@ def test_the_calls_the_stand_in_answers_exist_in_skypilot():
     python = skypilot_python()
     if python is None:
         pytest.skip("SkyPilot is not installed here nor in .cache/venv-sky")
-    proc = subprocess.run([python, "-c", API_CHECK], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"})
+    proc = subprocess.run(
+        [python, "-c", API_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SKYPILOT_DISABLE_USAGE_COLLECTION": "1"},
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

@@ -113,6 +113,7 @@ def get_image(key: str) -> Image:
 
 def match_gpu(nvml_name: str, memory_bytes: int | None) -> Gpu | None:
     """The catalog entry for a device NVML reports, using memory to tell 16/32 GB or 40/80 GB apart."""
+
     def names_it(token: str) -> bool:
         # Whole tokens only: "L4" must not match "L40S", nor "A10G" match "A100".
         return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", nvml_name, re.I) is not None

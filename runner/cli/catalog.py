@@ -19,8 +19,14 @@ def images() -> None:
 
     table = Table("image (bake target)", "reference", "backend", "scenarios", "CUDA archs", "description")
     for img in cat.images().values():
-        table.add_row(img.key, img.reference(), img.backend, ", ".join(img.scenarios),
-                      ", ".join(img.cuda_archs) or "cpu", img.description)
+        table.add_row(
+            img.key,
+            img.reference(),
+            img.backend,
+            ", ".join(img.scenarios),
+            ", ".join(img.cuda_archs) or "cpu",
+            img.description,
+        )
     console.print(table)
 
 
@@ -30,11 +36,22 @@ def gpus() -> None:
     from runner import catalog as cat
     from runner.console import console
 
-    table = Table("gpu", "name", "memory GiB", "capability", "bf16", "fp8", "GB/s", "fp16 TFLOP/s", "$/h", "price source")
+    table = Table(
+        "gpu", "name", "memory GiB", "capability", "bf16", "fp8", "GB/s", "fp16 TFLOP/s", "$/h", "price source"
+    )
     for g in cat.gpus().values():
-        table.add_row(g.key, g.name, f"{g.memory_mib / 1024:.1f}", g.compute_capability or "-", "yes" if g.bf16 else "no",
-                      "yes" if g.fp8 else "no", str(g.bandwidth_gbs), str(g.fp16_tflops), f"{g.price_usd_per_hour:.3f}",
-                      g.price_source)
+        table.add_row(
+            g.key,
+            g.name,
+            f"{g.memory_mib / 1024:.1f}",
+            g.compute_capability or "-",
+            "yes" if g.bf16 else "no",
+            "yes" if g.fp8 else "no",
+            str(g.bandwidth_gbs),
+            str(g.fp16_tflops),
+            f"{g.price_usd_per_hour:.3f}",
+            g.price_source,
+        )
     console.print(table)
 
 

@@ -36,8 +36,11 @@ def inspect(path: str, text_field: str | None, summary_field: str | None, id_fie
 @click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed: same seed, same documents.")
 @click.option("--split", help="Split (default: the dataset's test split).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data"), show_default=True)
-@click.option("--source", type=click.Path(exists=True, dir_okay=False),
-              help="Read a local parquet/JSON file in the hub's layout instead of the hub (air-gapped machines).")
+@click.option(
+    "--source",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read a local parquet/JSON file in the hub's layout instead of the hub (air-gapped machines).",
+)
 def fetch(name: str, n: int, seed: int, split: str | None, out: Path, source: str | None) -> None:
     """Fetch a fixed sample of NAME (wikilingua, cnn_dailymail, xsum, billsum) as hashed JSONL."""
     from runner.fetch import fetch as do_fetch

@@ -16,12 +16,24 @@ from runner.paths import SAMPLE_DATASET
 # Options that only one target reads, with their defaults: naming one for another target is a mistake.
 TARGET_OPTIONS: dict[str, tuple[str, Any]] = {
     "docker_host": ("docker", ()),
-    "bucket": ("sky", None), "bucket_mode": ("sky", "MOUNT"), "spot": ("sky", False), "max_restarts": ("sky", 0),
-    "infra": ("sky", None), "keep_clusters": ("sky", False), "hf_token": ("sky", False),
-    "namespace": ("k8s", "default"), "k8s_gpu_label": ("k8s", "nvidia"), "k8s_data_pvc": ("k8s", None),
-    "k8s_model_pvc": ("k8s", None), "k8s_results_pvc": ("k8s", None), "hf_token_secret": ("k8s", None),
-    "deadline": ("k8s", 6 * 3600), "backoff_limit": ("k8s", 2), "ttl_after_finished": ("k8s", 7 * 24 * 3600),
-    "image_pull_secret": ("k8s", None), "no_wait": ("k8s", False),
+    "bucket": ("sky", None),
+    "bucket_mode": ("sky", "MOUNT"),
+    "spot": ("sky", False),
+    "max_restarts": ("sky", 0),
+    "infra": ("sky", None),
+    "keep_clusters": ("sky", False),
+    "hf_token": ("sky", False),
+    "namespace": ("k8s", "default"),
+    "k8s_gpu_label": ("k8s", "nvidia"),
+    "k8s_data_pvc": ("k8s", None),
+    "k8s_model_pvc": ("k8s", None),
+    "k8s_results_pvc": ("k8s", None),
+    "hf_token_secret": ("k8s", None),
+    "deadline": ("k8s", 6 * 3600),
+    "backoff_limit": ("k8s", 2),
+    "ttl_after_finished": ("k8s", 7 * 24 * 3600),
+    "image_pull_secret": ("k8s", None),
+    "no_wait": ("k8s", False),
 }
 
 
@@ -38,26 +50,60 @@ def _batch_sizes(value: str) -> list:
 
 @click.command()
 @click.option("--images", help="Comma-separated images from the catalog, e.g. hf,hf-flash,vllm-awq.")
-@click.option("--scenarios",
-              help="Comma-separated scenarios; each is tried on every image (default: each image's own).")
+@click.option(
+    "--scenarios", help="Comma-separated scenarios; each is tried on every image (default: each image's own)."
+)
 @click.option("--gpus", default="cpu", show_default=True, help="Comma-separated catalog GPUs, e.g. t4,a100-80gb,h100.")
 @click.option("--batch-sizes", default="1", show_default=True, help="Comma-separated: numbers, auto, dynamic.")
 @click.option("--model", help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.")
-@click.option("--data", default=str(SAMPLE_DATASET), show_default="bundled how-to sample",
-              type=click.Path(dir_okay=False), help="Dataset JSONL.")
-@click.option("--target", type=click.Choice(["local", "docker", "sky", "k8s"]), default="local", show_default=True,
-              help="local: this machine's Python; docker: Docker engines; sky: SkyPilot; k8s: Kubernetes Jobs.")
-@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Results tree; the matrix gets RESULTS/MATRIX-ID/RUN-ID/.")
+@click.option(
+    "--data",
+    default=str(SAMPLE_DATASET),
+    show_default="bundled how-to sample",
+    type=click.Path(dir_okay=False),
+    help="Dataset JSONL.",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["local", "docker", "sky", "k8s"]),
+    default="local",
+    show_default=True,
+    help="local: this machine's Python; docker: Docker engines; sky: SkyPilot; k8s: Kubernetes Jobs.",
+)
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Results tree; the matrix gets RESULTS/MATRIX-ID/RUN-ID/.",
+)
 @click.option("--matrix-id", help="Name of the matrix folder (default: timestamp-matrix); reuse one to resume it.")
-@click.option("--dry-run", is_flag=True,
-              help="Plan and render (matrix.json, SkyPilot tasks, Kubernetes manifests); launch nothing.")
-@click.option("--collect", "collect_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Collect the results of a matrix launched with --no-wait (Kubernetes), then exit.")
-@click.option("--registry", envvar="SUMBENCH_REGISTRY", default="", show_envvar=True,
-              help="Registry the images were pushed to (docker buildx bake --push), e.g. ghcr.io/you.")
-@click.option("--tag", envvar="SUMBENCH_TAG", default=__version__, show_default=True, show_envvar=True,
-              help="Image tag that was pushed.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Plan and render (matrix.json, SkyPilot tasks, Kubernetes manifests); launch nothing.",
+)
+@click.option(
+    "--collect",
+    "collect_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Collect the results of a matrix launched with --no-wait (Kubernetes), then exit.",
+)
+@click.option(
+    "--registry",
+    envvar="SUMBENCH_REGISTRY",
+    default="",
+    show_envvar=True,
+    help="Registry the images were pushed to (docker buildx bake --push), e.g. ghcr.io/you.",
+)
+@click.option(
+    "--tag",
+    envvar="SUMBENCH_TAG",
+    default=__version__,
+    show_default=True,
+    show_envvar=True,
+    help="Image tag that was pushed.",
+)
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N documents.")
 @click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--max-input-tokens", type=click.IntRange(1), default=4096, show_default=True)
@@ -66,36 +112,71 @@ def _batch_sizes(value: str) -> list:
 @click.option("--summary-field", help="Dataset field holding the reference summary (default: detect).")
 @click.option("--id-field", help="Dataset field holding the id (default: detect).")
 @click.option("--prompt-template", help="Prompt with {document}; default: the model's chat template.")
-@click.option("--max-batch-size", type=click.IntRange(1),
-              help="Upper bound for batch size auto (default: the memory plan).")
+@click.option(
+    "--max-batch-size", type=click.IntRange(1), help="Upper bound for batch size auto (default: the memory plan)."
+)
 @click.option("--gpu-memory-limit", type=BYTE_SIZE, help="Cap usable GPU memory in every cell (e.g. 16GiB).")
 @click.option("--timeout", type=click.FloatRange(1), help="local/docker: stop a cell's worker after this many seconds.")
-@click.option("--docker-host", multiple=True, metavar="[GPU=]URL",
-              help="docker: the engine for a GPU type, e.g. t4=ssh://me@t4-vm (repeat); a bare URL serves every GPU.")
+@click.option(
+    "--docker-host",
+    multiple=True,
+    metavar="[GPU=]URL",
+    help="docker: the engine for a GPU type, e.g. t4=ssh://me@t4-vm (repeat); a bare URL serves every GPU.",
+)
 @click.option("--bucket", help="sky: bucket for the run folders, e.g. s3://my-bucket/sumbench (mounted in each task).")
-@click.option("--bucket-mode", type=click.Choice(["MOUNT", "MOUNT_CACHED"]), default="MOUNT", show_default=True,
-              help="sky: MOUNT copies a run folder when it ends; MOUNT_CACHED writes it there as it runs (resumable).")
+@click.option(
+    "--bucket-mode",
+    type=click.Choice(["MOUNT", "MOUNT_CACHED"]),
+    default="MOUNT",
+    show_default=True,
+    help="sky: MOUNT copies a run folder when it ends; MOUNT_CACHED writes it there as it runs (resumable).",
+)
 @click.option("--spot", is_flag=True, help="sky: spot instances, as managed jobs that recover from preemption.")
-@click.option("--max-restarts", type=click.IntRange(0), default=0, show_default=True,
-              help="sky: restarts of a managed job whose worker died without a result (job_recovery).")
-@click.option("--infra",
-              help="sky: where to look for GPUs, e.g. aws, gcp/us-central1, k8s (default: every enabled cloud).")
+@click.option(
+    "--max-restarts",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="sky: restarts of a managed job whose worker died without a result (job_recovery).",
+)
+@click.option(
+    "--infra", help="sky: where to look for GPUs, e.g. aws, gcp/us-central1, k8s (default: every enabled cloud)."
+)
 @click.option("--keep-clusters", is_flag=True, help="sky: leave clusters up after their cell (to rsync run folders).")
 @click.option("--hf-token", is_flag=True, help="sky: hand the local HF_TOKEN to each task as a SkyPilot secret.")
 @click.option("--namespace", default="default", show_default=True, help="k8s: namespace for the Jobs.")
-@click.option("--k8s-gpu-label", default="nvidia", show_default=True,
-              help="k8s: node label that names the GPU: nvidia (nvidia.com/gpu.product), gke "
-                   "(cloud.google.com/gke-accelerator), or a label KEY valued with the GPU product.")
+@click.option(
+    "--k8s-gpu-label",
+    default="nvidia",
+    show_default=True,
+    help="k8s: node label that names the GPU: nvidia (nvidia.com/gpu.product), gke "
+    "(cloud.google.com/gke-accelerator), or a label KEY valued with the GPU product.",
+)
 @click.option("--k8s-data-pvc", help="k8s: PVC holding the dataset at its file name (default: a ConfigMap, < 900 KiB).")
 @click.option("--k8s-model-pvc", help="k8s: PVC holding a local --model folder at its folder name.")
 @click.option("--k8s-results-pvc", help="k8s: PVC for the run folders (default: emptyDir; results come from pod logs).")
 @click.option("--hf-token-secret", metavar="NAME[:KEY]", help="k8s: Secret holding HF_TOKEN (key default HF_TOKEN).")
-@click.option("--deadline", type=click.IntRange(1), default=6 * 3600, show_default=True,
-              help="k8s: activeDeadlineSeconds of each Job.")
-@click.option("--backoff-limit", type=click.IntRange(0), default=2, show_default=True,
-              help="k8s: retries of a pod that died without a result.")
-@click.option("--ttl-after-finished", type=click.IntRange(0), default=7 * 24 * 3600, show_default=True,
-              help="k8s: seconds a finished Job (and its pod logs) is kept.")
+@click.option(
+    "--deadline",
+    type=click.IntRange(1),
+    default=6 * 3600,
+    show_default=True,
+    help="k8s: activeDeadlineSeconds of each Job.",
+)
+@click.option(
+    "--backoff-limit",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="k8s: retries of a pod that died without a result.",
+)
+@click.option(
+    "--ttl-after-finished",
+    type=click.IntRange(0),
+    default=7 * 24 * 3600,
+    show_default=True,
+    help="k8s: seconds a finished Job (and its pod logs) is kept.",
+)
 @click.option("--image-pull-secret", help="k8s: Secret for pulling from a private registry.")
 @click.option("--no-wait", is_flag=True, help="k8s: submit and return; collect later with --collect.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every worker log line (local and docker).")
@@ -141,16 +222,32 @@ def _request(opts: dict[str, Any]):
     if not opts["images"] or not opts["model"]:
         raise UserError("runner matrix needs --images and --model (or --collect MATRIX-DIR)")
     base = LaunchRequest(
-        model=opts["model"], data=opts["data"], limit=opts["limit"], max_new_tokens=opts["max_new_tokens"],
-        max_input_tokens=opts["max_input_tokens"], synthetic_weights=opts["synthetic_weights"],
-        text_field=opts["text_field"], summary_field=opts["summary_field"], id_field=opts["id_field"],
-        prompt_template=opts["prompt_template"], max_batch_size=opts["max_batch_size"],
-        gpu_memory_limit=opts["gpu_memory_limit"], timeout=opts["timeout"],
+        model=opts["model"],
+        data=opts["data"],
+        limit=opts["limit"],
+        max_new_tokens=opts["max_new_tokens"],
+        max_input_tokens=opts["max_input_tokens"],
+        synthetic_weights=opts["synthetic_weights"],
+        text_field=opts["text_field"],
+        summary_field=opts["summary_field"],
+        id_field=opts["id_field"],
+        prompt_template=opts["prompt_template"],
+        max_batch_size=opts["max_batch_size"],
+        gpu_memory_limit=opts["gpu_memory_limit"],
+        timeout=opts["timeout"],
     )
     return MatrixRequest(
-        images=_names(opts["images"]) or [], scenarios=_names(opts["scenarios"]), gpus=_names(opts["gpus"]) or [],
-        batch_sizes=_batch_sizes(opts["batch_sizes"]), base=base, target=target, results=opts["results"],
-        matrix_id=opts["matrix_id"], registry=opts["registry"], tag=opts["tag"], options=_target_options(opts),
+        images=_names(opts["images"]) or [],
+        scenarios=_names(opts["scenarios"]),
+        gpus=_names(opts["gpus"]) or [],
+        batch_sizes=_batch_sizes(opts["batch_sizes"]),
+        base=base,
+        target=target,
+        results=opts["results"],
+        matrix_id=opts["matrix_id"],
+        registry=opts["registry"],
+        tag=opts["tag"],
+        options=_target_options(opts),
     )
 
 
@@ -163,16 +260,30 @@ def _target_options(opts: dict[str, Any]) -> Any:
     if target == "sky":
         from runner.targets.sky import SkyOptions
 
-        return SkyOptions(bucket=opts["bucket"], bucket_mode=opts["bucket_mode"], spot=opts["spot"],
-                          max_restarts=opts["max_restarts"], infra=opts["infra"],
-                          keep_clusters=opts["keep_clusters"], hf_token=opts["hf_token"])
+        return SkyOptions(
+            bucket=opts["bucket"],
+            bucket_mode=opts["bucket_mode"],
+            spot=opts["spot"],
+            max_restarts=opts["max_restarts"],
+            infra=opts["infra"],
+            keep_clusters=opts["keep_clusters"],
+            hf_token=opts["hf_token"],
+        )
     from runner.targets.k8s import K8sOptions
 
-    return K8sOptions(namespace=opts["namespace"], gpu_label=opts["k8s_gpu_label"], data_pvc=opts["k8s_data_pvc"],
-                      model_pvc=opts["k8s_model_pvc"], results_pvc=opts["k8s_results_pvc"],
-                      hf_token_secret=opts["hf_token_secret"], deadline_seconds=opts["deadline"],
-                      backoff_limit=opts["backoff_limit"], ttl_seconds=opts["ttl_after_finished"],
-                      image_pull_secret=opts["image_pull_secret"], wait=not opts["no_wait"])
+    return K8sOptions(
+        namespace=opts["namespace"],
+        gpu_label=opts["k8s_gpu_label"],
+        data_pvc=opts["k8s_data_pvc"],
+        model_pvc=opts["k8s_model_pvc"],
+        results_pvc=opts["k8s_results_pvc"],
+        hf_token_secret=opts["hf_token_secret"],
+        deadline_seconds=opts["deadline"],
+        backoff_limit=opts["backoff_limit"],
+        ttl_seconds=opts["ttl_after_finished"],
+        image_pull_secret=opts["image_pull_secret"],
+        wait=not opts["no_wait"],
+    )
 
 
 def _exit_code(manifest) -> int:

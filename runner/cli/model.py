@@ -16,8 +16,13 @@ def model() -> None:
 
 @model.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--data", type=click.Path(exists=True, dir_okay=False), default=str(SAMPLE_DATASET),
-              show_default="bundled sample", help="Texts the tokenizer is trained on.")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False),
+    default=str(SAMPLE_DATASET),
+    show_default="bundled sample",
+    help="Texts the tokenizer is trained on.",
+)
 @click.option("--vocab-size", type=click.IntRange(300, 65536), default=4096, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def tiny(out_dir: Path, data: str, vocab_size: int, seed: int) -> None:

@@ -90,8 +90,9 @@ def image_reference(image_key: str, registry: str, tag: str) -> str:
     return catalog.get_image(image_key).reference(registry, tag)
 
 
-def container_config(config: RunConfig, *, data_path: str, model_path: str | None, reference: str,
-                     executor: str) -> RunConfig:
+def container_config(
+    config: RunConfig, *, data_path: str, model_path: str | None, reference: str, executor: str
+) -> RunConfig:
     """The config a remote worker reads: host paths swapped for the container's, the image recorded.
 
     The host resolved ``model`` and ``data`` to absolute local paths; a pod or a cloud VM sees them
@@ -110,8 +111,9 @@ def local_model_dir(config: RunConfig) -> Path | None:
     return path if path.is_absolute() and path.is_dir() else None
 
 
-def collect_output(run_dir: Path, chunks: Iterable[str | None], log_name: str,
-                   on_line: Callable[[str], None] | None = None) -> RunResult | None:
+def collect_output(
+    run_dir: Path, chunks: Iterable[str | None], log_name: str, on_line: Callable[[str], None] | None = None
+) -> RunResult | None:
     """Save a remote worker's output as ``run_dir/log_name`` and recover ``result.json`` from it.
 
     The worker prints its complete result as one ``::sumbench::`` line, so logs alone are enough to
@@ -158,8 +160,9 @@ def require(module: str, extra: str, why: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"{why} needs the {module!r} package: pip install 'sumbench[{extra}]' "
-                        "(see docs/scale-out.md)") from None
+        raise UserError(
+            f"{why} needs the {module!r} package: pip install 'sumbench[{extra}]' (see docs/scale-out.md)"
+        ) from None
 
 
 # --- YAML ------------------------------------------------------------------------------------------
@@ -193,7 +196,7 @@ def _block(value: dict | list, indent: int) -> Iterator[str]:
         if isinstance(item, (dict, list)) and item:
             # "- " takes the place of the nested block's indentation on its first line.
             lines = list(_block(item, indent + 2))
-            yield f"{pad}- {lines[0][indent + 2:]}"
+            yield f"{pad}- {lines[0][indent + 2 :]}"
             yield from lines[1:]
         else:
             yield from _entry(f"{pad}-", item, indent)

@@ -71,8 +71,10 @@ class DispatchTarget(Target):
             return hosts[gpu]
         if ANY_GPU in hosts:
             return hosts[ANY_GPU]
-        raise UserError(f"no --docker-host for GPU {gpu}: add --docker-host {gpu}=ssh://user@host "
-                        "(or a bare --docker-host URL for every GPU without one)")
+        raise UserError(
+            f"no --docker-host for GPU {gpu}: add --docker-host {gpu}=ssh://user@host "
+            "(or a bare --docker-host URL for every GPU without one)"
+        )
 
     def where(self, gpu: str) -> str:
         if self.name == "local":
@@ -93,8 +95,12 @@ class DispatchTarget(Target):
     def launch(self, matrix: Any, on_line: Callable[[str], None]) -> None:
         stop = threading.Event()
         threads = [
-            threading.Thread(target=self._run_host, args=(matrix, host, cells, on_line, stop),
-                             name=f"sumbench-{host or 'local'}", daemon=True)
+            threading.Thread(
+                target=self._run_host,
+                args=(matrix, host, cells, on_line, stop),
+                name=f"sumbench-{host or 'local'}",
+                daemon=True,
+            )
             for host, cells in self.groups(matrix.cells).items()
         ]
         for thread in threads:
@@ -111,8 +117,9 @@ class DispatchTarget(Target):
                 thread.join()
             raise
 
-    def _run_host(self, matrix: Any, host: str | None, cells: list[Any], on_line: Callable[[str], None],
-                  stop: threading.Event) -> None:
+    def _run_host(
+        self, matrix: Any, host: str | None, cells: list[Any], on_line: Callable[[str], None], stop: threading.Event
+    ) -> None:
         for cell in cells:
             if stop.is_set():
                 return
@@ -133,8 +140,10 @@ class DispatchTarget(Target):
             on_line(f"[{run_id}] error: {type(exc).__name__}: {exc}")
         else:
             store.update(run_id, status="done", result_status=result.status, reason=None)
-            on_line(f"[{run_id}] {result.status}: {result.metrics.documents} documents"
-                    + (f", {result.error.error_class}" if result.error else ""))
+            on_line(
+                f"[{run_id}] {result.status}: {result.metrics.documents} documents"
+                + (f", {result.error.error_class}" if result.error else "")
+            )
 
     def executor_options(self, matrix: Any, host: str | None) -> dict[str, Any]:
         """The Docker executor's engine and the matrix's image reference (registry and tag)."""

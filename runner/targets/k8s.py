@@ -78,8 +78,9 @@ class K8sOptions:
 
     def __post_init__(self) -> None:
         if self.gpu_label not in GPU_LABELS and not _LABEL_KEY.match(self.gpu_label):
-            raise UserError(f"--k8s-gpu-label {self.gpu_label!r}: use nvidia, gke, or a node label key "
-                            "such as example.com/gpu-type")
+            raise UserError(
+                f"--k8s-gpu-label {self.gpu_label!r}: use nvidia, gke, or a node label key such as example.com/gpu-type"
+            )
         if self.deadline_seconds < 1 or self.backoff_limit < 0 or self.ttl_seconds < 0:
             raise UserError("--deadline must be positive; --backoff-limit and --ttl-after-finished 0 or more")
 
@@ -123,8 +124,11 @@ class K8sTarget(Target):
     # --- rendering ---------------------------------------------------------------------------------
 
     def labels(self, matrix_id: str, run_id: str | None = None) -> dict[str, str]:
-        labels = {"app.kubernetes.io/name": "sumbench", "app.kubernetes.io/component": "worker",
-                  "sumbench/matrix": label_value(matrix_id)}
+        labels = {
+            "app.kubernetes.io/name": "sumbench",
+            "app.kubernetes.io/component": "worker",
+            "sumbench/matrix": label_value(matrix_id),
+        }
         if run_id is not None:
             labels["sumbench/run"] = label_value(run_id)
         return labels
@@ -136,13 +140,19 @@ class K8sTarget(Target):
             return f"{CONTAINER_DATA_DIR}/{data.name}", None
         size = data.stat().st_size
         if size > CONFIGMAP_DATA_LIMIT:
-            raise UserError(f"dataset {data} is {size // 1024} KiB, too big for a ConfigMap: copy it onto a "
-                            "PersistentVolumeClaim and pass --k8s-data-pvc NAME")
+            raise UserError(
+                f"dataset {data} is {size // 1024} KiB, too big for a ConfigMap: copy it onto a "
+                "PersistentVolumeClaim and pass --k8s-data-pvc NAME"
+            )
         key = re.sub(r"[^-._a-zA-Z0-9]+", "-", data.name)
         configmap = {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": data_configmap_name(matrix.id), "namespace": self.options.namespace,
-                         "labels": self.labels(matrix.id)},
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": data_configmap_name(matrix.id),
+                "namespace": self.options.namespace,
+                "labels": self.labels(matrix.id),
+            },
             "data": {key: data.read_text(encoding="utf-8")},
         }
         return f"{CONTAINER_DATA_DIR}/{key}", configmap
@@ -152,8 +162,10 @@ class K8sTarget(Target):
         if model is None:
             return None
         if not self.options.model_pvc:
-            raise UserError(f"--model {model} is a local folder: put it on a PersistentVolumeClaim and pass "
-                            "--k8s-model-pvc NAME (the folder at its own name in the volume), or use a hub id")
+            raise UserError(
+                f"--model {model} is a local folder: put it on a PersistentVolumeClaim and pass "
+                "--k8s-model-pvc NAME (the folder at its own name in the volume), or use a hub id"
+            )
         return f"{CONTAINER_MODEL_DIR}/{model.name}"
 
     def objects(self, matrix: Any, cell: Any, config_json: str) -> list[dict[str, Any]]:
@@ -162,25 +174,37 @@ class K8sTarget(Target):
         labels = self.labels(matrix.id, cell.run_id)
         namespace = self.options.namespace
         configmap = {
-            "apiVersion": "v1", "kind": "ConfigMap",
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "data": {"config.json": config_json},
         }
         job = {
-            "apiVersion": "batch/v1", "kind": "Job",
+            "apiVersion": "batch/v1",
+            "kind": "Job",
             "metadata": {
-                "name": name, "namespace": namespace, "labels": labels,
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
                 "annotations": {"sumbench/matrix-id": matrix.id, "sumbench/run-id": cell.run_id},
             },
             "spec": {
                 "backoffLimit": self.options.backoff_limit,
                 "activeDeadlineSeconds": self.options.deadline_seconds,
                 "ttlSecondsAfterFinished": self.options.ttl_seconds,
-                "podFailurePolicy": {"rules": [
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-                    {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In",
-                                                          "values": WORKER_FAILURE_EXIT_CODES}},
-                ]},
+                "podFailurePolicy": {
+                    "rules": [
+                        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                        {
+                            "action": "FailJob",
+                            "onExitCodes": {
+                                "containerName": "worker",
+                                "operator": "In",
+                                "values": WORKER_FAILURE_EXIT_CODES,
+                            },
+                        },
+                    ]
+                },
                 "template": {"metadata": {"labels": labels}, "spec": self.pod_spec(matrix, cell, name)},
             },
         }
@@ -200,21 +224,30 @@ class K8sTarget(Target):
         ]
         volumes: list[dict[str, Any]] = [
             {"name": "config", "configMap": {"name": name}},
-            {"name": "data", **(
-                {"persistentVolumeClaim": {"claimName": self.options.data_pvc, "readOnly": True}}
-                if self.options.data_pvc else {"configMap": {"name": data_configmap_name(matrix.id)}}
-            )},
-            {"name": "results", **(
-                {"persistentVolumeClaim": {"claimName": self.options.results_pvc}}
-                if self.options.results_pvc else {"emptyDir": {}}
-            )},
+            {
+                "name": "data",
+                **(
+                    {"persistentVolumeClaim": {"claimName": self.options.data_pvc, "readOnly": True}}
+                    if self.options.data_pvc
+                    else {"configMap": {"name": data_configmap_name(matrix.id)}}
+                ),
+            },
+            {
+                "name": "results",
+                **(
+                    {"persistentVolumeClaim": {"claimName": self.options.results_pvc}}
+                    if self.options.results_pvc
+                    else {"emptyDir": {}}
+                ),
+            },
             {"name": "cache", "emptyDir": {}},
             {"name": "dshm", "emptyDir": {"medium": "Memory"}},
         ]
         if local_model_dir(cell.config) is not None:
             mounts.append({"name": "model", "mountPath": CONTAINER_MODEL_DIR, "readOnly": True})
-            volumes.append({"name": "model",
-                            "persistentVolumeClaim": {"claimName": self.options.model_pvc, "readOnly": True}})
+            volumes.append(
+                {"name": "model", "persistentVolumeClaim": {"claimName": self.options.model_pvc, "readOnly": True}}
+            )
         env: list[dict[str, Any]] = [
             {"name": "HOME", "value": CONTAINER_CACHE},
             {"name": "HF_HOME", "value": f"{CONTAINER_CACHE}/huggingface"},
@@ -222,18 +255,25 @@ class K8sTarget(Target):
         ]
         if self.options.hf_token_secret:
             secret, _, key = self.options.hf_token_secret.partition(":")
-            env.append({"name": "HF_TOKEN",
-                        "valueFrom": {"secretKeyRef": {"name": secret, "key": key or "HF_TOKEN"}}})
+            env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": key or "HF_TOKEN"}}})
         worker: dict[str, Any] = {
-            "name": "worker", "image": reference, "imagePullPolicy": "IfNotPresent",
+            "name": "worker",
+            "image": reference,
+            "imagePullPolicy": "IfNotPresent",
             "args": [run_dir],  # the image's ENTRYPOINT is `python -m runner.worker`
-            "env": env, "volumeMounts": mounts, "securityContext": hardened,
+            "env": env,
+            "volumeMounts": mounts,
+            "securityContext": hardened,
         }
         # Seed the run folder once: a retried pod finds config.json and docs.jsonl and resumes.
-        seed = ("import os, shutil, sys; d = sys.argv[1]; os.makedirs(d, exist_ok=True); "
-                "p = os.path.join(d, 'config.json'); os.path.exists(p) or shutil.copyfile(sys.argv[2], p)")
+        seed = (
+            "import os, shutil, sys; d = sys.argv[1]; os.makedirs(d, exist_ok=True); "
+            "p = os.path.join(d, 'config.json'); os.path.exists(p) or shutil.copyfile(sys.argv[2], p)"
+        )
         prepare = {
-            "name": "prepare", "image": reference, "imagePullPolicy": "IfNotPresent",
+            "name": "prepare",
+            "image": reference,
+            "imagePullPolicy": "IfNotPresent",
             "command": ["python", "-c", seed, run_dir, CONTAINER_CONFIG],
             "volumeMounts": [m for m in mounts if m["name"] in ("config", "results")],
             "securityContext": hardened,
@@ -241,8 +281,13 @@ class K8sTarget(Target):
         uid = self.options.run_as_user
         spec: dict[str, Any] = {
             "restartPolicy": "Never",
-            "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": uid,
+                "runAsGroup": uid,
+                "fsGroup": uid,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
             "initContainers": [prepare],
             "containers": [worker],
             "volumes": volumes,
@@ -265,7 +310,9 @@ class K8sTarget(Target):
         for cell in matrix.cells:
             cell.run_dir.mkdir(parents=True, exist_ok=True)
             config = container_config(
-                cell.config, data_path=data_path, model_path=self.model_path(cell.config),
+                cell.config,
+                data_path=data_path,
+                model_path=self.model_path(cell.config),
                 reference=image_reference(cell.entry.image, matrix.request.registry, matrix.request.tag),
                 executor="k8s",
             )
@@ -281,8 +328,10 @@ class K8sTarget(Target):
         clients = _clients()
         out = matrix.dir / MANIFEST_DIR
         if clients is None:
-            on_line(f"no kubeconfig found: submit the manifests with `kubectl apply -f {out}`, "
-                    f"then collect with `runner matrix --collect {matrix.dir}`")
+            on_line(
+                f"no kubeconfig found: submit the manifests with `kubectl apply -f {out}`, "
+                f"then collect with `runner matrix --collect {matrix.dir}`"
+            )
             return  # the cells stay planned: nothing was submitted
         core, batch = clients
         namespace = self.options.namespace
@@ -304,8 +353,11 @@ class K8sTarget(Target):
             raise UserError("collecting from Kubernetes needs a kubeconfig (~/.kube/config or KUBECONFIG)")
         core, batch = clients
         # Planned cells count too: without a kubeconfig at launch, a person submitted them with kubectl.
-        pending = {c.run_id: c.where.removeprefix("k8s job ") for c in store.manifest.cells
-                   if c.status in ("planned", "launched") and c.where and c.where.startswith("k8s job ")}
+        pending = {
+            c.run_id: c.where.removeprefix("k8s job ")
+            for c in store.manifest.cells
+            if c.status in ("planned", "launched") and c.where and c.where.startswith("k8s job ")
+        }
         while pending:
             for run_id, ref in list(pending.items()):
                 namespace, name = ref.split("/", 1)
@@ -323,8 +375,12 @@ class K8sTarget(Target):
                 run_dir.mkdir(parents=True, exist_ok=True)
                 result = collect_output(run_dir, _pod_logs(core, namespace, name), LOG_FILE)
                 if result is None:
-                    store.update(run_id, status="error", reason=f"job {state.lower()} without a result line "
-                                 f"(see {LOG_FILE}; `kubectl describe job -n {namespace} {name}`)")
+                    store.update(
+                        run_id,
+                        status="error",
+                        reason=f"job {state.lower()} without a result line "
+                        f"(see {LOG_FILE}; `kubectl describe job -n {namespace} {name}`)",
+                    )
                     on_line(f"[{run_id}] job {state.lower()} without a result")
                 else:
                     store.update(run_id, status="done", result_status=result.status, reason=None)
@@ -372,8 +428,10 @@ def _create(core: Any, batch: Any, namespace: str, obj: dict[str, Any]) -> None:
         if obj["kind"] == "ConfigMap":
             core.replace_namespaced_config_map(name, namespace, obj)
         else:
-            raise UserError(f"job {namespace}/{name} already exists: `kubectl delete job -n {namespace} {name}` "
-                            "or use a new --matrix-id") from None
+            raise UserError(
+                f"job {namespace}/{name} already exists: `kubectl delete job -n {namespace} {name}` "
+                "or use a new --matrix-id"
+            ) from None
 
 
 def _job_state(batch: Any, namespace: str, name: str) -> str | None:

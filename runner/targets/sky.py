@@ -71,8 +71,10 @@ class SkyOptions:
         if self.max_restarts < 0:
             raise UserError("--max-restarts must be 0 or more")
         if self.keep_clusters and self.managed:
-            raise UserError("--keep-clusters does not apply to --spot / --max-restarts: managed jobs clean up "
-                            "their own clusters; use --bucket to keep the run folders")
+            raise UserError(
+                "--keep-clusters does not apply to --spot / --max-restarts: managed jobs clean up "
+                "their own clusters; use --bucket to keep the run folders"
+            )
 
     @property
     def managed(self) -> bool:
@@ -180,16 +182,20 @@ class SkyTarget(Target):
             raise UserError("--hf-token passes the local HF_TOKEN to each task, but HF_TOKEN is not set")
         # Each cell is its own cluster or managed job; SkyPilot provisions them. A thread per cell only
         # follows its log until the job ends.
-        threads = [threading.Thread(target=self._run_cell, args=(sky, matrix, cell, on_line), daemon=True)
-                   for cell in matrix.cells]
+        threads = [
+            threading.Thread(target=self._run_cell, args=(sky, matrix, cell, on_line), daemon=True)
+            for cell in matrix.cells
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.5)
         if self.options.keep_clusters:
-            on_line("clusters kept: copy a run folder with `rsync -Pavz "
-                    "CLUSTER:sumbench/MATRIX-ID/RUN-ID/ RESULTS/MATRIX-ID/RUN-ID/`, then `sky down CLUSTER`")
+            on_line(
+                "clusters kept: copy a run folder with `rsync -Pavz "
+                "CLUSTER:sumbench/MATRIX-ID/RUN-ID/ RESULTS/MATRIX-ID/RUN-ID/`, then `sky down CLUSTER`"
+            )
 
     def _run_cell(self, sky: Any, matrix: Any, cell: Any, on_line: Callable[[str], None]) -> None:
         store, run_id = matrix.store, cell.run_id
@@ -232,7 +238,8 @@ def _check_ready(sky: Any) -> None:
 
         clouds = sky.get(sdk.enabled_clouds())
     except Exception as exc:
-        raise UserError(f"SkyPilot is not ready ({type(exc).__name__}: {exc}); "
-                        "run `sky api info` and `sky check`") from None
+        raise UserError(
+            f"SkyPilot is not ready ({type(exc).__name__}: {exc}); run `sky api info` and `sky check`"
+        ) from None
     if not clouds:
         raise UserError("SkyPilot has no cloud or Kubernetes context enabled: set up credentials and run `sky check`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -15,18 +16,25 @@ from runner.nvml import list_gpus
 from runner.schema import DeviceInfo, Environment, LaunchInfo
 
 PACKAGES = (
-    "torch", "transformers", "tokenizers", "accelerate", "safetensors", "rouge-score",
-    "vllm", "bitsandbytes", "flash-attn", "autoawq", "numpy",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "accelerate",
+    "safetensors",
+    "rouge-score",
+    "vllm",
+    "bitsandbytes",
+    "flash-attn",
+    "autoawq",
+    "numpy",
 )
 
 
 def package_versions() -> dict[str, str]:
     out = {}
     for name in PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
