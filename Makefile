@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints/dev.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU build is what the embedded default and the tests need.
 	$(BIN)/python -m pip install -q -c constraints/dev.txt torch
-	$(BIN)/python -m pip install -q -c constraints/dev.txt -e '.[worker,data,report,dev,k8s]'
+	$(BIN)/python -m pip install -q -c constraints/dev.txt -e '.[worker,data,report,dev,k8s,ssh]'
 	touch $@
 
 $(SKY_VENV)/.installed: pyproject.toml constraints/sky.txt

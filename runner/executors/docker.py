@@ -284,7 +284,7 @@ def connect(url: str | None):
 
     if url and url.startswith("ssh://") and not _has_module("paramiko"):
         # docker-py's ssh transport imports paramiko even when it runs the ssh command instead.
-        raise UserError(f"{url} needs the Docker SDK's ssh support: pip install 'docker[ssh]'")
+        raise UserError(f"{url} needs the Docker SDK's ssh support: pip install 'sumbench[ssh]'")
     try:
         if url and url.startswith("ssh://"):
             client = docker.DockerClient(base_url=with_ssh_port(url), use_ssh_client=True)
