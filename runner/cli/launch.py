@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from runner.cli.types import BATCH_SIZE, BYTE_SIZE
-from runner.paths import SAMPLE_DATASET
+from runner.cli.options import cell_options
+from runner.cli.types import BATCH_SIZE
 
 
 @click.command()
@@ -20,14 +20,6 @@ from runner.paths import SAMPLE_DATASET
     help="GPU type from the catalog (`runner catalog gpus`): t4, a100-80gb, ...",
 )
 @click.option("--scenario", help="Scenario (`runner catalog scenarios`); default: the image's own default.")
-@click.option("--model", help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.")
-@click.option(
-    "--data",
-    default=str(SAMPLE_DATASET),
-    show_default="bundled how-to sample",
-    type=click.Path(dir_okay=False),
-    help="Dataset JSONL.",
-)
 @click.option(
     "--batch-size",
     type=BATCH_SIZE,
@@ -35,6 +27,7 @@ from runner.paths import SAMPLE_DATASET
     show_default=True,
     help="Documents per generate call; auto = largest the plan allows, halved on OOM; dynamic = vLLM decides.",
 )
+@cell_options
 @click.option(
     "--results",
     type=click.Path(file_okay=False, path_type=Path),
@@ -60,26 +53,6 @@ from runner.paths import SAMPLE_DATASET
     "--docker-network",
     help="With --executor docker: container network (default: none; host where a hub model downloads).",
 )
-@click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True)
-@click.option(
-    "--max-input-tokens",
-    type=click.IntRange(1),
-    default=4096,
-    show_default=True,
-    help="Longer prompts are skipped and counted, never truncated.",
-)
-@click.option("--limit", type=click.IntRange(1), help="Use only the first N documents.")
-@click.option(
-    "--synthetic-weights",
-    is_flag=True,
-    help="Random weights of the model's architecture (no download); forces output length, quality not meaningful.",
-)
-@click.option("--text-field", help="Dataset field holding the document (default: detect).")
-@click.option("--summary-field", help="Dataset field holding the reference summary (default: detect).")
-@click.option("--id-field", help="Dataset field holding the id (default: detect, else line numbers).")
-@click.option(
-    "--prompt-template", help="Prompt with {document} (and {instruction}); default: the model's chat template."
-)
 @click.option("--run-id", help="Name of the run folder (default: timestamp-image-gpu-scenario-batch).")
 @click.option(
     "--resume",
@@ -89,12 +62,6 @@ from runner.paths import SAMPLE_DATASET
 )
 @click.option(
     "--force", is_flag=True, help="Run an image/scenario/GPU combination the rules refuse; the failure is recorded."
-)
-@click.option(
-    "--gpu-memory-limit", type=BYTE_SIZE, help="Cap usable GPU memory (e.g. 16GiB) to reproduce a smaller card."
-)
-@click.option(
-    "--max-batch-size", type=click.IntRange(1), help="Upper bound for --batch-size auto (default: the memory plan)."
 )
 @click.option(
     "--price-per-hour", type=click.FloatRange(0), help="USD per GPU-hour for $/1k docs (default: the catalog's)."

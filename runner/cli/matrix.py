@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from runner import __version__
-from runner.cli.types import BATCH_SIZE, BYTE_SIZE
+from runner.cli.options import cell_options
+from runner.cli.types import BATCH_SIZE
 from runner.errors import UserError
-from runner.paths import SAMPLE_DATASET
 
 # Options that only one target reads, with their defaults: naming one for another target is a mistake.
 TARGET_OPTIONS: dict[str, tuple[str, Any]] = {
@@ -55,14 +55,7 @@ def _batch_sizes(value: str) -> list:
 )
 @click.option("--gpus", default="cpu", show_default=True, help="Comma-separated catalog GPUs, e.g. t4,a100-80gb,h100.")
 @click.option("--batch-sizes", default="1", show_default=True, help="Comma-separated: numbers, auto, dynamic.")
-@click.option("--model", help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.")
-@click.option(
-    "--data",
-    default=str(SAMPLE_DATASET),
-    show_default="bundled how-to sample",
-    type=click.Path(dir_okay=False),
-    help="Dataset JSONL.",
-)
+@cell_options
 @click.option(
     "--target",
     type=click.Choice(["local", "docker", "sky", "k8s"]),
@@ -104,18 +97,6 @@ def _batch_sizes(value: str) -> list:
     show_envvar=True,
     help="Image tag that was pushed.",
 )
-@click.option("--limit", type=click.IntRange(1), help="Use only the first N documents.")
-@click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True)
-@click.option("--max-input-tokens", type=click.IntRange(1), default=4096, show_default=True)
-@click.option("--synthetic-weights", is_flag=True, help="Random weights of the model's architecture (no download).")
-@click.option("--text-field", help="Dataset field holding the document (default: detect).")
-@click.option("--summary-field", help="Dataset field holding the reference summary (default: detect).")
-@click.option("--id-field", help="Dataset field holding the id (default: detect).")
-@click.option("--prompt-template", help="Prompt with {document}; default: the model's chat template.")
-@click.option(
-    "--max-batch-size", type=click.IntRange(1), help="Upper bound for batch size auto (default: the memory plan)."
-)
-@click.option("--gpu-memory-limit", type=BYTE_SIZE, help="Cap usable GPU memory in every cell (e.g. 16GiB).")
 @click.option("--timeout", type=click.FloatRange(1), help="local/docker: stop a cell's worker after this many seconds.")
 @click.option(
     "--docker-host",
