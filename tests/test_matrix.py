@@ -321,6 +321,15 @@ def test_local_matrix_end_to_end(cli, tiny_model, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("e2e/*/result.json")} == stamps
     check_matrix_tree(tmp_path, "e2e", "process")
 
+    # One report for the whole tree; the dropped cells are listed as such, with their reason.
+    report = cli(["report", str(tmp_path / "e2e")], timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "## Cells not run" in report.stdout
+    not_run = report.stdout.split("## Cells not run", 1)[1]
+    assert not_run.count("| flash-attn | cpu | cpu |") == 2  # batch 1 and 2
+    assert "needs a CUDA GPU" in not_run or "does not run scenario flash-attn" in not_run
+    assert "4 runs (4 completed) in 4 completed cells on cpu." in report.stdout
+
 
 def _docker_ready() -> str | None:
     """Why the Docker matrix cannot run here, or None when it can."""

@@ -15,7 +15,14 @@ from runner.report.cells import Cell, gpu_of, group_cells
 from runner.report.document import Report, Section
 from runner.report.gate import quality_gate
 from runner.report.loading import Loaded
-from runner.report.tables import datasets_by_gpu, datasets_table, failures_table, results_footnotes, results_table
+from runner.report.tables import (
+    datasets_by_gpu,
+    datasets_table,
+    dropped_table,
+    failures_table,
+    results_footnotes,
+    results_table,
+)
 
 
 def _gpu_title(gpu: str) -> str:
@@ -29,7 +36,12 @@ def _summary(loaded: Loaded, cells: list[Cell]) -> list[str]:
     statuses = Counter(run.result.status for run in loaded.runs)
     counts = ", ".join(f"{statuses[s]} {s}" for s in ("completed", "partial", "failed") if statuses[s])
     gpus = sorted({gpu_of(run.result) for run in loaded.runs})
-    return [f"{len(loaded.runs)} runs ({counts}) in {len(cells)} completed cells on {', '.join(gpus)}."]
+    lines = [f"{len(loaded.runs)} runs ({counts}) in {len(cells)} completed cells on {', '.join(gpus)}."]
+    if not loaded.runs:
+        lines = ["No run has finished yet."]
+    if loaded.dropped:
+        lines.append(f"{len(loaded.dropped)} matrix cells were not run: a rule refused them (see Cells not run).")
+    return lines
 
 
 def _lead3(cells: list[Cell]) -> float | None:
@@ -108,6 +120,16 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
             kind="failures",
         )
     )
+    dropped = dropped_table(loaded.dropped)
+    if dropped is not None:
+        sections.append(
+            Section(
+                "Cells not run",
+                paragraphs=["A compatibility rule refused these matrix cells before launch; nothing ran."],
+                table=dropped,
+                kind="failures",
+            )
+        )
     if loaded.warnings:
         sections.append(Section("Skipped folders", paragraphs=loaded.warnings))
     return Report("sumbench report", summary, sections)

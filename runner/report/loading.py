@@ -25,10 +25,23 @@ class Run:
     result: RunResult
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """A matrix cell that never ran because a rule refused it (``matrix.json``)."""
+
+    matrix_id: str
+    image: str
+    scenario: str
+    gpu: str
+    batch_size: str
+    reason: str
+
+
 @dataclass
 class Loaded:
     runs: list[Run] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
 
 
 def load_run(path: Path) -> Run:
@@ -55,10 +68,33 @@ def find_runs(paths: Iterable[Path]) -> Loaded:
                 loaded.runs.append(load_run(folder))
             except UserError as exc:
                 loaded.warnings.append(f"{exc}: skipped")
-    if not loaded.runs:
+        loaded.dropped += _dropped_cells(root, loaded.warnings)
+    if not loaded.runs and not loaded.dropped:
         raise UserError(f"no sumbench results under {', '.join(map(str, paths))} (looked for */{rundir.RESULT})")
     loaded.runs.sort(key=lambda r: (r.result.started_at, r.result.run_id))
     return loaded
+
+
+def _dropped_cells(root: Path, warnings: list[str]) -> list[Dropped]:
+    """The cells each matrix below ``root`` dropped, with their reasons."""
+    from runner.matrix import MANIFEST, read_manifest
+
+    manifests = (
+        [root] if root.is_file() and root.name == MANIFEST else sorted(root.rglob(MANIFEST)) if root.is_dir() else []
+    )
+    dropped = []
+    for path in manifests:
+        try:
+            manifest = read_manifest(path)
+        except UserError as exc:
+            warnings.append(f"{exc}: skipped")
+            continue
+        dropped += [
+            Dropped(manifest.matrix_id, c.image, c.scenario, c.gpu, str(c.batch_size), c.reason or "")
+            for c in manifest.cells
+            if c.status == "dropped"
+        ]
+    return dropped
 
 
 def _run_folders(root: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from runner.repeats import CV_WARN
 from runner.report.cells import Cell, CellKey, batch_label, gpu_of, model_label
 from runner.report.document import Column, Row, Table, number, text
 from runner.report.gate import THRESHOLD, GateResult
-from runner.report.loading import Run
+from runner.report.loading import Dropped, Run
 from runner.schema import RunResult
 
 SYNTHETIC_MARK = "†"
@@ -198,6 +198,32 @@ def failures_table(runs: Sequence[Run]) -> Table | None:
             numeric=True,
         ),
         Column("run_id", "Run", text("run_id")),
+    ]
+    return Table(columns, rows)
+
+
+def dropped_table(dropped: Sequence[Dropped]) -> Table | None:
+    """Matrix cells a rule refused before launch, with the reason: the study's "could not run" rows."""
+    if not dropped:
+        return None
+    rows = [
+        {
+            "matrix": d.matrix_id,
+            "image": d.image,
+            "scenario": d.scenario,
+            "gpu": d.gpu,
+            "batch": d.batch_size,
+            "reason": d.reason,
+        }
+        for d in sorted(dropped, key=lambda d: (d.gpu, d.image, d.scenario, d.batch_size))
+    ]
+    columns = [
+        Column("scenario", "Scenario", text("scenario")),
+        Column("image", "Image", text("image")),
+        Column("gpu", "GPU", text("gpu")),
+        Column("batch", "Batch", text("batch"), numeric=True),
+        Column("reason", "Why it was not run", text("reason")),
+        Column("matrix", "Matrix", text("matrix")),
     ]
     return Table(columns, rows)
 
