@@ -3,7 +3,7 @@
 #   docker buildx bake                      # default group: cpu
 #   docker buildx bake gpu                  # every GPU image
 #   docker buildx bake all --print          # resolved config as JSON, builds nothing
-#   REGISTRY=ghcr.io/acme TAG=dev docker buildx bake hf --push
+#   REGISTRY=registry.example.com/acme TAG=dev docker buildx bake hf --push
 #   SUMBENCH_BUILD_NETWORK=none docker buildx bake cpu  # offline, from wheelhouse/cpu/
 #   BASE_IMAGE=local/python:3.11-bookworm docker buildx bake cpu   # no registry reachable
 #

@@ -168,7 +168,7 @@ def test_cells_of_one_host_run_in_turn_and_hosts_at_once(tmp_path, monkeypatch):
         with lock:
             spans.append((req.executor_options.get("docker_host"), req.run_id, start, time.monotonic()))
         assert req.executor == "docker" and req.results == tmp_path / "m"
-        assert req.executor_options["registry"] == "ghcr.io/you" and req.executor_options["tag"] == "0.1.0"
+        assert req.executor_options["registry"] == "registry.example.com/you" and req.executor_options["tag"] == "0.1.0"
         status = "failed" if req.gpu == "h100" else "completed"
         return tmp_path, SimpleNamespace(status=status, metrics=SimpleNamespace(documents=3), error=None)
 
@@ -181,7 +181,7 @@ def test_cells_of_one_host_run_in_turn_and_hosts_at_once(tmp_path, monkeypatch):
         images=["hf"],
         scenarios=None,
         gpus=["t4", "a100-80gb", "h100"],
-        registry="ghcr.io/you",
+        registry="registry.example.com/you",
         tag="0.1.0",
     )
     manifest = matrix.run(req, lambda line: None)

@@ -45,7 +45,7 @@ def render(tmp_path: Path, options: K8sOptions, model: str = HUB_MODEL, **kw) ->
         target="k8s",
         results=tmp_path,
         matrix_id="k8s-m",
-        registry="ghcr.io/you",
+        registry="registry.example.com/you",
         tag="0.1.0",
         options=options,
     )
@@ -67,7 +67,7 @@ def k8s_matrix(tmp_path):
         namespace="bench",
         results_pvc="sumbench-results",
         hf_token_secret="hf-token",
-        image_pull_secret="ghcr",
+        image_pull_secret="regcred",
         deadline_seconds=7200,
         backoff_limit=1,
         ttl_seconds=3600,
@@ -111,11 +111,11 @@ def test_jobs_ask_for_one_gpu_of_the_cell_type(k8s_matrix):
         (worker,) = pod["containers"]
         assert worker["resources"] == {"limits": {"nvidia.com/gpu": 1}}
         assert pod["nodeSelector"] == {"nvidia.com/gpu.product": PRODUCTS[cell.gpu]}
-        assert worker["image"] == f"ghcr.io/you/sumbench/{cell.image}:0.1.0"
+        assert worker["image"] == f"registry.example.com/you/sumbench/{cell.image}:0.1.0"
         assert worker["args"] == [f"/sumbench/results/k8s-m/{cell.run_id}"]  # ENTRYPOINT runs the worker
         assert "command" not in worker
         assert (spec["activeDeadlineSeconds"], spec["backoffLimit"], spec["ttlSecondsAfterFinished"]) == (7200, 1, 3600)
-        assert pod["restartPolicy"] == "Never" and pod["imagePullSecrets"] == [{"name": "ghcr"}]
+        assert pod["restartPolicy"] == "Never" and pod["imagePullSecrets"] == [{"name": "regcred"}]
         assert job["metadata"]["namespace"] == "bench"
         assert job["metadata"]["annotations"]["sumbench/run-id"] == cell.run_id
         assert cell.where == f"k8s job bench/{name}"

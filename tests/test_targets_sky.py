@@ -43,7 +43,7 @@ def render(tmp_path: Path, options: SkyOptions, model: str = HUB_MODEL, **kw) ->
         target="sky",
         results=tmp_path,
         matrix_id="sky-m",
-        registry="ghcr.io/you",
+        registry="registry.example.com/you",
         tag="0.1.0",
         options=options,
     )
@@ -77,7 +77,7 @@ def test_task_names_gpu_image_inputs_and_worker(spot_matrix):
         task = yaml.safe_load((folder / cell.run_id / "task.yaml").read_text())
         resources = task["resources"]
         assert resources["accelerators"] == SKYPILOT_NAMES[cell.gpu]
-        assert resources["image_id"] == f"docker:ghcr.io/you/sumbench/{cell.image}:0.1.0"
+        assert resources["image_id"] == f"docker:registry.example.com/you/sumbench/{cell.image}:0.1.0"
         assert resources["use_spot"] is True
         assert resources["job_recovery"] == {"max_restarts_on_errors": 2}
         mounts = task["file_mounts"]
@@ -202,7 +202,7 @@ def test_skypilot_reads_every_task(spot_matrix):
         cell = cells[path]
         name, count = SKYPILOT_NAMES[cell.gpu].split(":")
         assert task["accelerators"] == {name: int(count)}
-        assert task["image"] == f"ghcr.io/you/sumbench/{cell.image}:0.1.0"
+        assert task["image"] == f"registry.example.com/you/sumbench/{cell.image}:0.1.0"
         assert task["use_spot"] is True and task["job_recovery"]["max_restarts_on_errors"] == 2
         assert task["file_mounts"] == ["/sumbench/config/config.json", "/sumbench/data/howto-sample.jsonl"]
         assert task["storage_mounts"] == {"/sumbench/results": "s3://my-bucket/sumbench"}

@@ -87,7 +87,7 @@ def _batch_sizes(value: str) -> list:
     envvar="SUMBENCH_REGISTRY",
     default="",
     show_envvar=True,
-    help="Registry the images were pushed to (docker buildx bake --push), e.g. ghcr.io/you.",
+    help="Registry the images were pushed to (docker buildx bake --push), e.g. registry.example.com/you.",
 )
 @click.option(
     "--tag",
@@ -173,8 +173,8 @@ def matrix(**opts: Any) -> None:
       runner matrix --images cpu --scenarios fp32,bf16 --batch-sizes 1,2 --model models/tiny-llama
       runner matrix --target docker --images hf,hf-bnb --scenarios default,4-bit --gpus t4,a100-80gb \\
         --docker-host t4=ssh://me@t4-vm --docker-host a100-80gb=ssh://me@a100-vm --model M --data D
-      runner matrix --target sky --registry ghcr.io/you --bucket s3://my-bucket/sumbench --spot ...
-      runner matrix --target k8s --registry ghcr.io/you --k8s-results-pvc sumbench-results --dry-run ...
+      runner matrix --target sky --registry registry.example.com/you --bucket s3://my-bucket/sumbench --spot ...
+      runner matrix --target k8s --registry registry.example.com/you --k8s-results-pvc sumbench-results --dry-run ...
     """
     from runner.console import console
     from runner.matrix import collect, run
