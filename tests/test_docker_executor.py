@@ -235,14 +235,19 @@ def test_missing_image_message_names_the_bake_target():
     assert dx.missing_image_message(ref, image, "ssh://me@vm", "", __version__) == (
         f"image sumbench/vllm-awq:{__version__} not found on ssh://me@vm: build it with `docker buildx bake vllm-awq`"
     )
-    pushed = dx.missing_image_message("registry.example.com/me/sumbench/cpu:dev", get_image("cpu"), "x", "registry.example.com/me", "dev")
+    pushed = dx.missing_image_message(
+        "registry.example.com/me/sumbench/cpu:dev", get_image("cpu"), "x", "registry.example.com/me", "dev"
+    )
     assert "`REGISTRY=registry.example.com/me TAG=dev docker buildx bake cpu`" in pushed
     assert "`docker pull registry.example.com/me/sumbench/cpu:dev`" in pushed
 
 
 def test_repo_digest_picks_the_pushed_repository():
     digests = ["other/x@sha256:1", "registry.example.com:443/me/sumbench/cpu@sha256:2"]
-    assert dx.repo_digest(digests, "registry.example.com:443/me/sumbench/cpu:0.1.0") == "registry.example.com:443/me/sumbench/cpu@sha256:2"
+    assert (
+        dx.repo_digest(digests, "registry.example.com:443/me/sumbench/cpu:0.1.0")
+        == "registry.example.com:443/me/sumbench/cpu@sha256:2"
+    )
     assert dx.repo_digest([], "sumbench/cpu:0.1.0") is None
 
 
