@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,3 +35,23 @@ class Executor(ABC):
     @abstractmethod
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
         """Run the worker on ``run_dir`` and feed each line of its output to ``on_line``."""
+
+
+@contextlib.contextmanager
+def deadline(timeout: float | None, stop: Callable[[], None]) -> Iterator[threading.Event]:
+    """Call ``stop`` once ``timeout`` seconds pass inside the block; the event says whether it did."""
+    expired = threading.Event()
+
+    def on_timeout() -> None:
+        expired.set()
+        stop()
+
+    timer = threading.Timer(timeout, on_timeout) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield expired
+    finally:
+        if timer:
+            timer.cancel()

@@ -37,7 +37,6 @@ import re
 import subprocess
 import tarfile
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -47,7 +46,7 @@ from urllib.parse import urlparse
 from runner import __version__, rundir
 from runner.catalog import Gpu, Image, match_gpu
 from runner.errors import UserError
-from runner.executors.base import Executor, ExitInfo, LineHandler
+from runner.executors.base import Executor, ExitInfo, LineHandler, deadline
 from runner.nvml import NvmlGpu, list_gpus
 from runner.schema import LaunchInfo, RunConfig
 from runner.secrets import redact
@@ -536,19 +535,9 @@ def follow(container, on_line: LineHandler, log_path: Path, timeout: float | Non
     the grace period), so the worker writes a partial result; the lines it prints meanwhile are read
     back from the engine's log, which holds all of them.
     """
-    timed_out = threading.Event()
-
-    def on_timeout() -> None:
-        timed_out.set()
-        _stop(container)
-
-    timer = threading.Timer(timeout, on_timeout) if timeout else None
-    if timer:
-        timer.daemon = True
-        timer.start()
     interrupted = False
     seen = 0
-    try:
+    with deadline(timeout, lambda: _stop(container)) as timed_out:
         with log_path.open("a", encoding="utf-8") as log:
 
             def emit(line: str) -> None:
@@ -568,9 +557,6 @@ def follow(container, on_line: LineHandler, log_path: Path, timeout: float | Non
                 for line in all_lines(container)[seen:]:
                     emit(line)
         status = _wait(container)
-    finally:
-        if timer:
-            timer.cancel()
     container.reload()
     return ExitInfo(
         exit_code=status.get("StatusCode"),

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from runner.executors.base import Executor, ExitInfo, LineHandler
+from runner.executors.base import Executor, ExitInfo, LineHandler, deadline
 from runner.schema import LaunchInfo, RunConfig
 
 STOP_GRACE_S = 30  # long enough for a worker to flush its records and write result.json
@@ -40,32 +40,20 @@ class ProcessExecutor(Executor):
                 bufsize=1,
                 env=None,
             )
-            timed_out = threading.Event()
-
-            def on_timeout() -> None:
-                timed_out.set()
-                _stop(proc)
-
-            timer = threading.Timer(timeout, on_timeout) if timeout else None
-            if timer:
-                timer.daemon = True
-                timer.start()
             interrupted = False
-            try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    on_line(line.rstrip("\n"))
-                proc.wait()
-            except KeyboardInterrupt:
-                interrupted = True
-                with _ignoring_stop_signals():  # a second Ctrl-C must not cut the worker's result short
-                    _stop(proc)
+            with deadline(timeout, lambda: _stop(proc)) as timed_out:
+                try:
                     assert proc.stdout is not None
                     for line in proc.stdout:
                         on_line(line.rstrip("\n"))
-            finally:
-                if timer:
-                    timer.cancel()
+                    proc.wait()
+                except KeyboardInterrupt:
+                    interrupted = True
+                    with _ignoring_stop_signals():  # a second Ctrl-C must not cut the worker's result short
+                        _stop(proc)
+                        assert proc.stdout is not None
+                        for line in proc.stdout:
+                            on_line(line.rstrip("\n"))
         return ExitInfo(exit_code=proc.returncode, timed_out=timed_out.is_set(), interrupted=interrupted)
 
 
