@@ -1,0 +1,105 @@
+"""The GPU check script, dry-run on the CPU with a tiny model: the device gets one try a session, so the
+script must already work end to end before it is sent there."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import tarfile
+from types import SimpleNamespace
+
+import pytest
+
+from runner.paths import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "benchmarks" / "gpu_sweep.py"
+DRY_RUN = [
+    "--arch", "tiny-llama", "--device", "cpu", "--batches", "1,2", "--batches-per-cell", "2",
+    "--max-new-tokens", "8", "--auto-cap", "4", "--time-budget", "900",
+]  # fmt: skip
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gpu_sweep", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *DRY_RUN, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, json.loads((out / "sweep.json").read_text())
+
+
+@pytest.mark.slow
+def test_every_batch_is_measured_twice_on_both_sides(dry_run):
+    _, summary = dry_run
+    assert [r["batch_size"] for r in summary["sweep"]] == [1, 2]
+    for row in summary["sweep"]:
+        assert len(row["worker_docs_per_second"]) == 2 and len(row["bare_docs_per_second"]) == 2
+        assert all(v > 0 for v in row["worker_docs_per_second"] + row["bare_docs_per_second"])
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        expected = (mean(row["bare_docs_per_second"]) / mean(row["worker_docs_per_second"]) - 1) * 100
+        assert row["overhead_pct"] == pytest.approx(expected)
+        assert row["end_to_end_pct"] is not None
+        assert [w["documents"] for w in row["worker"]] == [2 * row["batch_size"]] * 2
+    assert summary["goals"]["worst_harness_overhead_pct"] is not None
+    assert summary["auto"]["result"]["status"] == "completed"
+    assert summary["memory_limit"]["cells"][0]["result"]["status"] == "completed"
+    assert not summary["skipped"]
+
+
+@pytest.mark.slow
+def test_pairs_alternate_and_the_second_pass_flips_them(dry_run):
+    out, _ = dry_run
+    steps = re.findall(r"\] (bare batch \d+|bs\d+(?:-r2)?): (?:completed|failed)", (out / "sweep.log").read_text())
+    assert steps[:4] == ["bare batch 1", "bs001", "bs002", "bare batch 2"]  # bare first, then worker first
+    assert steps[4:] == ["bare batch 2", "bs002-r2", "bs001-r2", "bare batch 1"]  # reversed, each pair flipped
+
+
+@pytest.mark.slow
+def test_outputs_keep_every_run_folder(dry_run):
+    out, _ = dry_run
+    md = (out / "sweep.md").read_text()
+    assert "| batch | docs | worker docs/s | bare docs/s | overhead | end to end |" in md
+    with tarfile.open(out / "runs.tar.gz") as tar:
+        results = [n for n in tar.getnames() if n.endswith("/result.json")]
+    assert {n.split("/")[1] for n in results} >= {"bs001", "bs002", "bs001-r2", "bs002-r2", "auto", "limit-bs001"}
+
+
+def test_estimate_scales_an_unmeasured_larger_batch_up():
+    sweep = load_script()
+
+    stub = SimpleNamespace(  # only the fields estimate() reads
+        load_seconds=1.0, bare={1: [{"batch_seconds": [6.0, 6.2]}]}, worker={32: [{"batch_seconds": [20.0]}]}
+    )
+    assert sweep.estimate(stub, 1, 2) == pytest.approx(1 + 6.2 * 2.1 + 5)
+    assert sweep.estimate(stub, 16, 1) == pytest.approx(1 + 20.0 * 1.1 + 5)  # the nearest larger measured
+    assert sweep.estimate(stub, 128, 1) == pytest.approx(1 + 20.0 * 4**0.35 * 1.1 + 5)
+
+
+def test_harness_row_compares_means_of_completed_passes():
+    sweep = load_script()
+    worker = [
+        {"status": "completed", "docs_per_second": 1.0, "wall_seconds": 12.0, "load_seconds": 2.0},
+        {"status": "completed", "docs_per_second": 3.0, "wall_seconds": 14.0, "load_seconds": 2.0},
+        {"status": "failed", "docs_per_second": None},
+    ]
+    bare = [{"status": "completed", "docs_per_second": 2.1, "run_seconds": 10.0}]
+    row = sweep.harness_row(worker, bare)
+    assert row["overhead_pct"] == pytest.approx(5.0)
+    assert row["end_to_end_pct"] == pytest.approx(10.0)
+    assert sweep.harness_row(worker, [])["overhead_pct"] is None
