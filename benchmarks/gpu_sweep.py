@@ -15,8 +15,8 @@ Every cell goes through the host's ``build_config`` (compatibility rules, and th
 ``auto``) and the worker's own run folder, so what is measured is what ``runner launch`` runs. Cells run
 in this process, one after another, with the CUDA cache emptied between them and the memory cap lifted
 after a capped cell; a few seconds of matmuls first take the GPU out of idle, and every cell records
-the SM clock, power and temperature before and after it. Swept sizes the plan expects to run out of memory are run too, last: whether they
-do is the test of the plan's headroom.
+the SM clock, power and temperature before and after it. Swept sizes the plan expects to run out of
+memory are run too, after the others: whether they do is the test of the plan's headroom.
 
 The tokenizer is the worker's stand-in for synthetic weights (``train_tokenizer``: byte-level BPE),
 trained once on the bundled how-to sample and saved beside config.json: the worker then loads it instead

@@ -20,7 +20,13 @@ import pytest
 from runner import __version__, rundir
 from runner.catalog import get_gpu, get_image
 from runner.errors import UserError
-from runner.executors import docker as dx
+from runner.executors.docker import DockerExecutor
+from runner.executors.docker.engine import is_remote, missing_image_message, repo_digest, ssh_config_port, with_ssh_port
+from runner.executors.docker.files import restore_host_paths
+from runner.executors.docker.gpus import parse_nvidia_smi, select_gpus
+from runner.executors.docker.layout import plan_layout
+from runner.executors.docker.running import iter_lines
+from runner.executors.docker.spec import container_env, container_spec
 from runner.nvml import NvmlGpu
 from runner.paths import SAMPLE_DATASET, SCHEMA_FILE
 from runner.schema import LaunchInfo, RunConfig
@@ -41,10 +47,8 @@ def make_config(model: str, **overrides) -> RunConfig:
 
 
 def spec_for(config: RunConfig, run_dir: Path, *, copy: bool = False, environ=None, network=None) -> dict:
-    layout = dx.plan_layout(config, run_dir.name, copy)
-    return dx.container_spec(
-        config, layout, run_dir, copy=copy, network=network, revision="abc123", environ=environ or {}
-    )
+    layout = plan_layout(config, run_dir.name, copy)
+    return container_spec(config, layout, run_dir, copy=copy, network=network, revision="abc123", environ=environ or {})
 
 
 def by_target(spec: dict) -> dict[str, dict]:
@@ -101,9 +105,9 @@ def test_hub_model_downloads_into_a_lasting_cache_over_host_network(tmp_path):
     assert "HF_HUB_OFFLINE" not in spec["environment"]
     assert "/inputs/model" not in by_target(spec)
     config = make_config("org/model")
-    remote = dx.container_spec(
+    remote = container_spec(
         config,
-        dx.plan_layout(config, "r1", copy=True),
+        plan_layout(config, "r1", copy=True),
         tmp_path / "r1",
         copy=True,
         network=None,
@@ -134,13 +138,13 @@ def test_token_is_passed_only_when_set_and_never_written(tmp_path):
     assert env["SUMBENCH_REVISION"] == "abc123" and env["PYTHONUNBUFFERED"] == "1" and env["HOME"] == "/tmp"
     legacy = spec_for(config, tmp_path / "r1", environ={"HUGGING_FACE_HUB_TOKEN": TOKEN})["environment"]
     assert legacy["HF_TOKEN"] == TOKEN
-    layout = dx.plan_layout(config, "r1", copy=False)
+    layout = plan_layout(config, "r1", copy=False)
     assert TOKEN not in layout.container_config(config).model_dump_json()
 
 
 def test_container_config_has_container_paths_and_result_gets_host_paths_back(tmp_path, finished_run):
     host = rundir.read_config(finished_run)
-    layout = dx.plan_layout(host, "e2e", copy=False)
+    layout = plan_layout(host, "e2e", copy=False)
     inner = layout.container_config(host)
     assert inner.data == "/inputs/data/howto-sample.jsonl" and inner.model == "/inputs/model"
     assert inner.model_dump(exclude={"data", "model"}) == host.model_dump(exclude={"data", "model"})
@@ -153,7 +157,7 @@ def test_container_config_has_container_paths_and_result_gets_host_paths_back(tm
         run_dir,
         result.model_copy(update={"config": inner, "dataset": result.dataset.model_copy(update={"path": inner.data})}),
     )
-    dx.restore_host_paths(run_dir, host)
+    restore_host_paths(run_dir, host)
     restored = rundir.read_result(run_dir)
     assert restored.config == host and restored.dataset is not None and restored.dataset.path == host.data
 
@@ -165,9 +169,9 @@ def test_hub_snapshot_is_mounted_with_the_blobs_its_links_point_to(tmp_path):
     blobs.mkdir()
     (blobs / "1234").write_text("{}")
     (snapshot / "config.json").symlink_to("../../blobs/1234")
-    layout = dx.plan_layout(make_config(str(snapshot)), "r1", copy=False)
+    layout = plan_layout(make_config(str(snapshot)), "r1", copy=False)
     assert layout.host_model == repo and layout.model == "/inputs/model/snapshots/abc"
-    copied = dx.plan_layout(make_config(str(snapshot)), "r1", copy=True)
+    copied = plan_layout(make_config(str(snapshot)), "r1", copy=True)
     assert copied.host_model == snapshot and copied.model == "/inputs/model", "a copy follows the links instead"
 
 
@@ -183,9 +187,9 @@ def test_hub_snapshot_is_mounted_with_the_blobs_its_links_point_to(tmp_path):
     ],
 )
 def test_remote_engines_are_told_apart(url, remote):
-    assert dx.is_remote(url) is remote
+    assert is_remote(url) is remote
     if url:
-        assert dx.DockerExecutor(url).copy is remote, "a remote engine gets the files copied"
+        assert DockerExecutor(url).copy is remote, "a remote engine gets the files copied"
 
 
 NVIDIA_SMI_OUTPUT = """\
@@ -196,27 +200,27 @@ NVIDIA A100-SXM4-40GB, GPU-cccc-3333, 40960, 8.0
 
 
 def test_remote_gpus_come_from_nvidia_smi_and_are_picked_by_type():
-    gpus = dx.parse_nvidia_smi(NVIDIA_SMI_OUTPUT)
+    gpus = parse_nvidia_smi(NVIDIA_SMI_OUTPUT)
     assert [g.uuid for g in gpus] == ["GPU-aaaa-1111", "GPU-bbbb-2222", "GPU-cccc-3333"]
     assert gpus[0].memory_bytes == 81559 * 1024 * 1024 and gpus[1].compute_capability == "7.5"
-    assert dx.select_gpus(get_gpu("t4"), gpus, "ssh://me@vm") == ["GPU-bbbb-2222"]
-    assert dx.select_gpus(get_gpu("a100-40gb"), gpus, "ssh://me@vm") == ["GPU-cccc-3333"]
+    assert select_gpus(get_gpu("t4"), gpus, "ssh://me@vm") == ["GPU-bbbb-2222"]
+    assert select_gpus(get_gpu("a100-40gb"), gpus, "ssh://me@vm") == ["GPU-cccc-3333"]
 
 
 def test_no_gpu_of_the_type_lists_what_is_there():
-    gpus = dx.parse_nvidia_smi(NVIDIA_SMI_OUTPUT)
+    gpus = parse_nvidia_smi(NVIDIA_SMI_OUTPUT)
     with pytest.raises(UserError) as err:
-        dx.select_gpus(get_gpu("l4"), gpus, "ssh://me@vm")
+        select_gpus(get_gpu("l4"), gpus, "ssh://me@vm")
     message = str(err.value)
     assert "no NVIDIA L4 (--gpu l4) on ssh://me@vm" in message
     assert "GPU-aaaa-1111 NVIDIA H100 80GB HBM3 (--gpu h100)" in message and "(--gpu t4)" in message
     assert "\n" not in message
     with pytest.raises(UserError, match="shows no NVIDIA GPU"):
-        dx.select_gpus(get_gpu("t4"), [], "the local Docker engine")
+        select_gpus(get_gpu("t4"), [], "the local Docker engine")
 
 
 def test_gpu_uuid_pins_cards_without_discovery():
-    executor = dx.DockerExecutor(gpu_uuids=["GPU-x"])
+    executor = DockerExecutor(gpu_uuids=["GPU-x"])
     assert executor.gpu_uuids == ("GPU-x",)
     with pytest.raises(UserError, match="--gpu-uuid"):
         executor.prepare(make_config("m"), get_image("cpu"), get_gpu("cpu"))
@@ -224,18 +228,18 @@ def test_gpu_uuid_pins_cards_without_discovery():
 
 def test_bakes_unknown_revision_is_not_passed_on():
     config = make_config("m")
-    layout = dx.plan_layout(config, "r1", copy=False)
-    env = dx.container_env(layout, network="none", copy=False, revision="unknown", environ={})
+    layout = plan_layout(config, "r1", copy=False)
+    env = container_env(layout, network="none", copy=False, revision="unknown", environ={})
     assert "SUMBENCH_REVISION" not in env, "the worker then reads no revision rather than a wrong one"
 
 
 def test_missing_image_message_names_the_bake_target():
     image = get_image("vllm-awq")
     ref = image.reference()
-    assert dx.missing_image_message(ref, image, "ssh://me@vm", "", __version__) == (
+    assert missing_image_message(ref, image, "ssh://me@vm", "", __version__) == (
         f"image sumbench/vllm-awq:{__version__} not found on ssh://me@vm: build it with `docker buildx bake vllm-awq`"
     )
-    pushed = dx.missing_image_message(
+    pushed = missing_image_message(
         "registry.example.com/me/sumbench/cpu:dev", get_image("cpu"), "x", "registry.example.com/me", "dev"
     )
     assert "`REGISTRY=registry.example.com/me TAG=dev docker buildx bake cpu`" in pushed
@@ -245,32 +249,32 @@ def test_missing_image_message_names_the_bake_target():
 def test_repo_digest_picks_the_pushed_repository():
     digests = ["other/x@sha256:1", "registry.example.com:443/me/sumbench/cpu@sha256:2"]
     assert (
-        dx.repo_digest(digests, "registry.example.com:443/me/sumbench/cpu:0.1.0")
+        repo_digest(digests, "registry.example.com:443/me/sumbench/cpu:0.1.0")
         == "registry.example.com:443/me/sumbench/cpu@sha256:2"
     )
-    assert dx.repo_digest([], "sumbench/cpu:0.1.0") is None
+    assert repo_digest([], "sumbench/cpu:0.1.0") is None
 
 
 def test_log_lines_survive_chunks_that_split_lines_and_characters():
     data = "première ligne\r\nzweite Zeile\nlast".encode()
     chunks = [data[i : i + 3] for i in range(0, len(data), 3)]
-    assert list(dx.iter_lines(chunks)) == ["première ligne", "zweite Zeile", "last"]
+    assert list(iter_lines(chunks)) == ["première ligne", "zweite Zeile", "last"]
 
 
 def test_ssh_port_comes_from_the_users_ssh_config():
     # docker-py would run `ssh -p 22` for a URL without a port; `ssh -G` says what the config sets.
-    assert dx.ssh_config_port("user me\nhostname 10.0.0.5\nport 2222\nidentityfile ~/.ssh/id\n") == 2222
-    assert dx.ssh_config_port("hostname x\n") is None
-    assert dx.with_ssh_port("ssh://me@gpu-vm:2200") == "ssh://me@gpu-vm:2200", "a port in the URL wins"
+    assert ssh_config_port("user me\nhostname 10.0.0.5\nport 2222\nidentityfile ~/.ssh/id\n") == 2222
+    assert ssh_config_port("hostname x\n") is None
+    assert with_ssh_port("ssh://me@gpu-vm:2200") == "ssh://me@gpu-vm:2200", "a port in the URL wins"
 
 
 def test_files_option_is_checked():
     with pytest.raises(UserError, match="mount"):
-        dx.DockerExecutor(files="rsync")
+        DockerExecutor(files="rsync")
 
 
 def test_nvml_and_nvidia_smi_describe_gpus_the_same_way():
-    row = dx.parse_nvidia_smi("Tesla T4, GPU-b, 15360, 7.5")[0]
+    row = parse_nvidia_smi("Tesla T4, GPU-b, 15360, 7.5")[0]
     assert isinstance(row, NvmlGpu) and row.index == 0 and row.name == "Tesla T4"
 
 
