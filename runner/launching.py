@@ -286,10 +286,10 @@ def dead_worker_error(exit_info: ExitInfo, timeout: float | None = None) -> Erro
         )
     if code is not None and code < 0:
         return ErrorInfo(
-            error_class="WorkerCrashed", message=f"the worker died from signal {_signal_name(-code)}; see worker.log"
+            error_class="WorkerCrashed", message=f"the worker died from signal {_signal_name(-code)}; see output.log"
         )
     return ErrorInfo(
-        error_class="WorkerCrashed", message=f"the worker exited with code {code} without a result; see worker.log"
+        error_class="WorkerCrashed", message=f"the worker exited with code {code} without a result; see output.log"
     )
 
 
@@ -338,7 +338,7 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeo
     rundir.write_text_best_effort(
         run_dir / rundir.ERROR_LOG,
         f"{error.error_class}: {error.message}\n(exit code {exit_info.exit_code}; the worker left no traceback, "
-        f"see {rundir.WORKER_LOG})\n",
+        f"see {rundir.OUTPUT_LOG} for everything it printed)\n",
     )
     _write_result(run_dir, result)
     return result

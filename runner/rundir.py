@@ -31,6 +31,9 @@ CONFIG = "config.json"
 DOCS = "docs.jsonl"
 RESULT = "result.json"
 WORKER_LOG = "worker.log"
+# Everything the worker process printed, as the executor received it: the worker's log lines and also what
+# never reaches its logger (a backend's own engine processes, CUDA and native-crash messages).
+OUTPUT_LOG = "output.log"
 ERROR_LOG = "error.log"
 LOCK = ".lock"
 RESERVE = ".reserve"

@@ -330,7 +330,7 @@ def check_run(run_dir: Path, model: Path, documents: int) -> dict:
     assert json.loads((run_dir / "config.json").read_text())["model"] == str(model)
     assert json.loads((run_dir / "container-config.json").read_text())["model"] == "/inputs/model"
     assert "loaded" in (run_dir / "worker.log").read_text()
-    assert "::sumbench::" in (run_dir / "container.log").read_text()
+    assert "::sumbench::" in (run_dir / "output.log").read_text()
     for path in run_dir.iterdir():
         assert path.stat().st_uid == os.getuid(), f"{path.name} is not owned by the user who launched"
     return result

@@ -263,6 +263,27 @@ def test_timeout_stops_the_worker_and_says_so(tiny_model, small_dataset, tmp_pat
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+def test_native_crash_keeps_its_stack_and_the_finished_batches(tiny_model, small_dataset, tmp_path):
+    """A segfault in native code gives Python no chance to write a result or a traceback: the host finishes
+    the run from docs.jsonl, and output.log keeps what only stderr saw (faulthandler's Python stack)
+    beside the worker's own log lines."""
+    proc = run_cli(
+        ["launch", "--model", str(tiny_model), "--data", str(small_dataset), "--batch-size", "2",
+         "--max-new-tokens", "8", "--results", str(tmp_path), "--run-id", "segv"],
+        env={"SUMBENCH_INJECT_ERROR": "Segfault@1"},
+    )  # fmt: skip
+    run_dir = tmp_path / "segv"
+    assert proc.returncode == 3, proc.stderr[-2000:]  # partial: finished documents are kept
+    result = assert_failure_recorded(run_dir, "partial", "WorkerCrashed")
+    assert "SIGSEGV" in result["error"]["message"] and "output.log" in result["error"]["message"]
+    assert result["metrics"]["documents"] == 2, "batch 0 was written before the crash"
+    output = (run_dir / rundir.OUTPUT_LOG).read_text()
+    assert "Fatal Python error: Segmentation fault" in output
+    assert "before_generate" in output, "the Python stack of the crash"
+    assert "Segmentation fault" not in (run_dir / rundir.WORKER_LOG).read_text()
+    assert "loaded" in output, "the worker's own log lines are there too"
+
+
 # --- classification -----------------------------------------------------------------------------------------
 
 

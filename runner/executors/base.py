@@ -11,6 +11,7 @@ from pathlib import Path
 
 from runner.catalog import Gpu, Image
 from runner.schema import RunConfig
+from runner.secrets import redact
 
 LineHandler = Callable[[str], None]
 
@@ -55,3 +56,37 @@ def deadline(timeout: float | None, stop: Callable[[], None]) -> Iterator[thread
     finally:
         if timer:
             timer.cancel()
+
+
+@contextlib.contextmanager
+def output_log(path: Path, on_line: LineHandler) -> Iterator[LineHandler]:
+    """A line handler that also appends every line, redacted, to ``path`` (``output.log``).
+
+    The worker's own log has only what its logger saw; this file has everything the process printed, a
+    backend's engine processes and native crash messages included. A full disk stops the file, never the
+    run: the worker's records and result matter more than a copy of its output.
+    """
+    try:
+        file = path.open("a", encoding="utf-8")
+    except OSError:
+        file = None
+
+    def emit(line: str) -> None:
+        nonlocal file
+        line = redact(line)
+        if file is not None:
+            try:
+                file.write(line + "\n")
+                file.flush()
+            except OSError:
+                with contextlib.suppress(OSError):
+                    file.close()
+                file = None
+        on_line(line)
+
+    try:
+        yield emit
+    finally:
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()

@@ -16,7 +16,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from runner.executors.base import Executor, ExitInfo, LineHandler, deadline
+from runner import rundir
+from runner.executors.base import Executor, ExitInfo, LineHandler, deadline, output_log
 from runner.schema import LaunchInfo, RunConfig
 
 STOP_GRACE_S = 30  # long enough for a worker to flush its records and write result.json
@@ -41,7 +42,10 @@ class ProcessExecutor(Executor):
                 env=None,
             )
             interrupted = False
-            with deadline(timeout, lambda: _stop(proc)) as timed_out:
+            with (
+                deadline(timeout, lambda: _stop(proc)) as timed_out,
+                output_log(run_dir / rundir.OUTPUT_LOG, on_line) as on_line,
+            ):
                 try:
                     assert proc.stdout is not None
                     for line in proc.stdout:

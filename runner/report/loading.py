@@ -100,7 +100,7 @@ def _dropped_cells(root: Path, warnings: list[str]) -> list[Dropped]:
 def _run_folders(root: Path) -> list[Path]:
     if root.is_file():
         return [root.parent] if root.name == rundir.RESULT else []
-    # A worker log or records without a result mark a run that never finished; a bare config.json does
-    # not (model checkpoints have one too).
-    marks = [m for name in (rundir.RESULT, rundir.WORKER_LOG, rundir.DOCS) for m in root.rglob(name)]
+    # A log or records without a result mark a run that never finished; a bare config.json does not
+    # (model checkpoints have one too).
+    marks = [m for name in (rundir.RESULT, rundir.WORKER_LOG, rundir.OUTPUT_LOG, rundir.DOCS) for m in root.rglob(name)]
     return sorted({m.parent for m in marks})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 from pathlib import Path
 
@@ -14,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("run_dir", type=Path, help="run folder holding config.json (written by `runner launch`)")
     args = parser.parse_args(argv)
+    # A crash in native code (a CUDA kernel library, a quantization extension) kills the process before
+    # any Python handler runs; faulthandler still prints the Python stack to stderr, which the executor
+    # keeps in output.log.
+    faulthandler.enable()
     from runner.worker.run import run
 
     return run(args.run_dir)

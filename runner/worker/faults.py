@@ -8,7 +8,8 @@ SUMBENCH_INJECT_OOM_AT_BATCH=N
     batch size's halving can be exercised on a CPU exactly as a GPU triggers it.
 SUMBENCH_INJECT_ERROR=KIND@B[:MESSAGE]
     raises KIND (RuntimeError, CudaError or MemoryError) before batch number B (the ``batch`` field of
-    ``docs.jsonl``), after the earlier batches were written, so a mid-run crash keeps real records.
+    ``docs.jsonl``), after the earlier batches were written, so a mid-run crash keeps real records;
+    KIND Segfault crashes the process in native code instead, as a faulty kernel library would.
 SUMBENCH_INJECT_DELAY_S=S
     sleeps S seconds per batch, so a test can kill or interrupt a worker mid-run.
 
@@ -22,7 +23,7 @@ import os
 import time
 
 PREFIX = "SUMBENCH_INJECT_"
-KINDS = ("RuntimeError", "CudaError", "MemoryError")
+KINDS = ("RuntimeError", "CudaError", "MemoryError", "Segfault")
 
 
 def active() -> dict[str, str]:
@@ -50,6 +51,10 @@ def _maybe_raise(spec: str, batch_no: int) -> None:
     if batch_no != int(at):
         return
     message = message or f"injected {kind} before batch {batch_no}"
+    if kind == "Segfault":
+        import faulthandler
+
+        faulthandler._sigsegv()  # a real SIGSEGV, raised in C
     if kind == "MemoryError":
         raise MemoryError(message)
     if kind == "CudaError":

@@ -26,7 +26,7 @@ from runner.executors.docker.engine import (
 )
 from runner.executors.docker.files import download, restore_host_paths, upload
 from runner.executors.docker.gpus import probe_gpus, select_gpus
-from runner.executors.docker.layout import CONTAINER_CONFIG, CONTAINER_LOG, plan_layout
+from runner.executors.docker.layout import CONTAINER_CONFIG, plan_layout
 from runner.executors.docker.running import follow, remove
 from runner.executors.docker.spec import container_spec, host_hf_cache, image_env
 from runner.nvml import list_gpus
@@ -133,7 +133,7 @@ class DockerExecutor(Executor):
             if copy:
                 upload(container, layout, run_dir, inner)
             self._start(container)
-            exit_info = follow(container, on_line, run_dir / CONTAINER_LOG, timeout)
+            exit_info = follow(container, on_line, run_dir / rundir.OUTPUT_LOG, timeout)
         finally:
             try:
                 if copy:

@@ -15,11 +15,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner import rundir
-from runner.executors.docker.layout import CONTAINER_CONFIG, CONTAINER_LOG, MODEL_DIR, Layout
+from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, Layout
 from runner.schema import RunConfig
 
 # Files of the run folder that belong to the host: never sent over, never copied back.
-_HOST_ONLY = (rundir.CONFIG, CONTAINER_CONFIG, CONTAINER_LOG)
+_HOST_ONLY = (rundir.CONFIG, CONTAINER_CONFIG, rundir.OUTPUT_LOG)
 
 
 def restore_host_paths(run_dir: Path, config: RunConfig) -> None:

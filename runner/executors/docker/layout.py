@@ -17,7 +17,6 @@ RESULTS_ROOT = "/results"
 DATA_DIR = "/inputs/data"
 MODEL_DIR = "/inputs/model"
 CONTAINER_CONFIG = "container-config.json"
-CONTAINER_LOG = "container.log"
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,13 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from runner.executors.base import ExitInfo, LineHandler, deadline
-from runner.secrets import redact
+from runner.executors.base import ExitInfo, LineHandler, deadline, output_log
 
 STOP_GRACE_S = 30  # as the process executor: time for the worker to write its partial result
 
 
 def follow(container, on_line: LineHandler, log_path: Path, timeout: float | None) -> ExitInfo:
-    """Stream the container's output to ``on_line`` and ``container.log`` until it exits.
+    """Stream the container's output to ``on_line`` and ``output.log`` until it exits.
 
     Ctrl-C stops the container as the process executor stops its worker (SIGTERM, then SIGKILL after
     the grace period), so the worker writes a partial result; the lines it prints meanwhile are read
@@ -27,25 +26,21 @@ def follow(container, on_line: LineHandler, log_path: Path, timeout: float | Non
     """
     interrupted = False
     seen = 0
-    with deadline(timeout, lambda: _stop(container)) as timed_out:
-        with log_path.open("a", encoding="utf-8") as log:
+    with deadline(timeout, lambda: _stop(container)) as timed_out, output_log(log_path, on_line) as write:
 
-            def emit(line: str) -> None:
-                nonlocal seen
-                seen += 1
-                line = redact(line)
-                log.write(line + "\n")
-                log.flush()
-                on_line(line)
+        def emit(line: str) -> None:
+            nonlocal seen
+            seen += 1
+            write(line)
 
-            try:
-                for line in iter_lines(container.logs(stream=True, follow=True)):
-                    emit(line)
-            except KeyboardInterrupt:
-                interrupted = True
-                _stop(container)
-                for line in all_lines(container)[seen:]:
-                    emit(line)
+        try:
+            for line in iter_lines(container.logs(stream=True, follow=True)):
+                emit(line)
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop(container)
+            for line in all_lines(container)[seen:]:
+                emit(line)
         status = _wait(container)
     container.reload()
     return ExitInfo(
