@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runner import catalog, compat, rundir
+from runner import catalog, compat, engine_failures, rundir
 from runner.aggregate import aggregate
 from runner.errors import UserError
 from runner.executors import Executor, ExitInfo, create_executor
@@ -240,6 +240,11 @@ def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult
             # The host stopped the worker the way Ctrl-C does; the cause was the clock.
             result.error = _timeout_error(launch.timeout)
             launch.notes.append("result written by the worker when --timeout stopped it")
+        elif result.error and (explained := _engine_root_cause(run_dir, result.error)):
+            launch.notes.append(
+                f"error restated from output.log by the host; the worker recorded: {result.error.message}"
+            )
+            result.error = explained
     else:
         result = finish_dead_run(run_dir, config, exit_info, launch.timeout)
     if launch.notes:
@@ -252,6 +257,18 @@ def launch(req: LaunchRequest, on_line: Callable[[str], None], resume: Path | No
     """Prepare and execute one cell; returns its folder and result."""
     prepared = prepare(req, resume)
     return prepared.run_dir, execute(prepared, on_line)
+
+
+def _engine_root_cause(run_dir: Path, error: ErrorInfo) -> ErrorInfo | None:
+    """The engine process's own reason for an engine death the worker could only report (see
+    ``runner.engine_failures``); None for any other error."""
+    if not engine_failures.engine_died(error.message):
+        return None
+    try:
+        lines = (run_dir / rundir.OUTPUT_LOG).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return engine_failures.explain(error, lines)
 
 
 def _timeout_error(timeout: float | None) -> ErrorInfo:

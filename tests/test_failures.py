@@ -284,6 +284,24 @@ def test_native_crash_keeps_its_stack_and_the_finished_batches(tiny_model, small
     assert "loaded" in output, "the worker's own log lines are there too"
 
 
+def test_engine_process_out_of_memory_is_filed_as_out_of_memory(tiny_model, small_dataset, tmp_path):
+    """vLLM V1's engine process prints its out-of-memory ValueError and dies; the worker only sees "Engine
+    core initialization failed". The host reads the root cause from output.log and files the run under
+    OutOfMemoryError, keeping the worker's own words in a note."""
+    proc = run_cli(
+        ["launch", "--model", str(tiny_model), "--data", str(small_dataset), "--batch-size", "2",
+         "--max-new-tokens", "8", "--results", str(tmp_path), "--run-id", "engine"],
+        env={"SUMBENCH_INJECT_ERROR": "EngineCoreOOM@0"},
+    )  # fmt: skip
+    run_dir = tmp_path / "engine"
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    result = assert_failure_recorded(run_dir, "failed", "OutOfMemoryError")
+    assert "No available memory for the cache blocks" in result["error"]["message"]
+    assert "engine process" in result["error"]["message"]
+    assert any("Engine core initialization failed" in n for n in result["notes"])
+    assert "ValueError: No available memory" in (run_dir / rundir.OUTPUT_LOG).read_text()
+
+
 # --- classification -----------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,10 @@ SUMBENCH_INJECT_OOM_AT_BATCH=N
 SUMBENCH_INJECT_ERROR=KIND@B[:MESSAGE]
     raises KIND (RuntimeError, CudaError or MemoryError) before batch number B (the ``batch`` field of
     ``docs.jsonl``), after the earlier batches were written, so a mid-run crash keeps real records;
-    KIND Segfault crashes the process in native code instead, as a faulty kernel library would.
+    KIND Segfault crashes the process in native code instead, as a faulty kernel library would; KIND
+    EngineCoreOOM fails as vLLM V1 does when its engine process cannot fit the KV cache: a real child
+    process prints vLLM's out-of-memory ValueError to stderr and exits, and the worker raises only
+    "Engine core initialization failed", so the root cause is in the output, not the exception.
 SUMBENCH_INJECT_DELAY_S=S
     sleeps S seconds per batch, so a test can kill or interrupt a worker mid-run.
 
@@ -23,7 +26,12 @@ import os
 import time
 
 PREFIX = "SUMBENCH_INJECT_"
-KINDS = ("RuntimeError", "CudaError", "MemoryError", "Segfault")
+KINDS = ("RuntimeError", "CudaError", "MemoryError", "Segfault", "EngineCoreOOM")
+# vLLM V1's wording, child and parent (vllm/v1/core/kv_cache_utils.py, vllm/v1/engine/core_client.py).
+ENGINE_OOM = (
+    "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing the engine."
+)
+ENGINE_DIED = "Engine core initialization failed. See root cause above. Failed core proc(s): {'EngineCore_DP0': 1}"
 
 
 def active() -> dict[str, str]:
@@ -51,6 +59,12 @@ def _maybe_raise(spec: str, batch_no: int) -> None:
     if batch_no != int(at):
         return
     message = message or f"injected {kind} before batch {batch_no}"
+    if kind == "EngineCoreOOM":
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-c", f"raise ValueError({ENGINE_OOM!r})"], check=False)
+        raise RuntimeError(ENGINE_DIED)
     if kind == "Segfault":
         import faulthandler
 

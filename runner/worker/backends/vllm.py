@@ -16,21 +16,13 @@ import re
 import tempfile
 from typing import Any
 
+from runner.engine_failures import mentions_out_of_memory
 from runner.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
 from runner.worker.models import load_tokenizer, synthetic_config
 
 log = logging.getLogger(__name__)
 
-# vLLM's start-up memory checks (V0 and V1 wording): the weights fit but the KV cache of one
-# max-length sequence does not. They are ValueErrors, yet mean exactly what a CUDA OOM means here.
-OOM_MESSAGES = (
-    "no available memory for the cache blocks",
-    "larger than the available kv cache memory",
-    "maximum number of tokens that can be stored in kv cache",
-    "is less than desired gpu memory utilization",
-    "cuda out of memory",
-)
 # vLLM V1 refuses a whole generate call when one prompt is over max_model_len (V0 returned an empty output).
 TOO_LONG = re.compile(r"longer than the maximum model length of (\d+)")
 POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
@@ -77,8 +69,7 @@ def is_memory_error(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, MemoryError) or type(current).__name__ == "OutOfMemoryError":
             return True
-        text = str(current).lower()
-        if any(message in text for message in OOM_MESSAGES):
+        if mentions_out_of_memory(str(current)):
             return True
         current = current.__cause__ or current.__context__
     return False
