@@ -357,6 +357,7 @@ def run_cell(sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | N
         peak_reserved_bytes=m.peak_memory_bytes,
         peak_allocated_bytes=m.peak_memory_allocated_bytes,
         peak_source=m.peak_memory_source,
+        peak_device_bytes=m.peak_device_memory_bytes,
         load_seconds=m.model_load_seconds,
         warmup_seconds=m.warmup_seconds,
         energy_joules=m.energy_joules,
@@ -645,6 +646,8 @@ def memory_check(sw: Sweep, cell: dict | None, batch: int, tokens: int) -> dict:
     if sw.on_gpu and cell and cell.get("status") == "completed":
         allocated, reserved = cell.get("peak_allocated_bytes"), cell.get("peak_reserved_bytes")
         out["measured_allocated_bytes"], out["measured_reserved_bytes"] = allocated, reserved
+        # NVML's whole-device peak: reserved plus the CUDA context, and what a vLLM run is measured by.
+        out["measured_device_bytes"] = cell.get("peak_device_bytes")
         out["allocated_error_pct"] = _pct(fp.peak_allocated(batch), allocated)
         out["reserved_error_pct"] = _pct(fp.needed(batch), reserved)
         grown = (allocated or 0) - fp.weights
@@ -757,6 +760,7 @@ def _brief(entry: dict | None) -> dict | None:
         "batch_seconds",
         "peak_reserved_bytes",
         "peak_allocated_bytes",
+        "peak_device_bytes",
         "error",
         "oom_events",
         "final_batch",
@@ -787,9 +791,10 @@ def goals(rows: list[dict], auto: dict | None, limited: list[dict]) -> dict:
         oom = (result.get("error") or {}).get("error_class") == "OutOfMemoryError"
         limit_ok = ran if at_one["plan_fits"] else (oom and not ran)
     return {
-        "harness_overhead_within_2pct": all(o <= HARNESS_GOAL_PCT for o in overheads) if overheads else None,
-        "worst_harness_overhead_pct": max(overheads) if overheads else None,
-        "worst_end_to_end_overhead_pct": max(end_to_end) if end_to_end else None,
+        # Both ways: a worker "faster" than the bare loop by more than the goal is noise the goal cannot see past.
+        "harness_overhead_within_2pct": all(abs(o) <= HARNESS_GOAL_PCT for o in overheads) if overheads else None,
+        "worst_harness_overhead_pct": max(overheads, key=abs) if overheads else None,
+        "worst_end_to_end_overhead_pct": max(end_to_end, key=abs) if end_to_end else None,
         "plan_allocated_within_15pct": all(abs(e) <= MEMORY_GOAL_PCT for e in alloc) if alloc else None,
         "worst_allocated_error_pct": max(alloc, key=abs) if alloc else None,
         "plan_reserved_within_15pct": all(abs(e) <= MEMORY_GOAL_PCT for e in reserved) if reserved else None,
@@ -829,11 +834,13 @@ def _memory_cells(m: dict | None) -> str:
         f"| {_gib(m.get('plan_allocated_bytes'))} | {_gib(m.get('measured_allocated_bytes'))} "
         f"| {_num(m.get('allocated_error_pct'), '+.1f')}% | {_gib(m.get('plan_needed_bytes'))} "
         f"| {_gib(m.get('measured_reserved_bytes'))} | {_num(m.get('reserved_error_pct'), '+.1f')}% "
-        f"| {_num(m.get('measured_fragmentation'), '.2f')} "
+        f"| {_num(m.get('measured_fragmentation'), '.2f')} | {_gib(m.get('measured_device_bytes'))} "
     )
 
 
-MEMORY_HEAD = "plan alloc GiB | alloc GiB | error | plan need GiB | reserved GiB | error | fragmentation"
+MEMORY_HEAD = (
+    "plan alloc GiB | alloc GiB | error | plan need GiB | reserved GiB | error | fragmentation | device GiB (NVML)"
+)
 
 
 def markdown(summary: dict) -> str:
@@ -856,7 +863,7 @@ def markdown(summary: dict) -> str:
         "the pair's order flipped in the second.",
         "",
         f"| batch | docs | worker docs/s | bare docs/s | overhead | end to end | {MEMORY_HEAD} | status |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in s["sweep"]:
         first = (r["worker"] or r["bare"] or [{}])[0]
@@ -881,7 +888,7 @@ def markdown(summary: dict) -> str:
         f"**--gpu-memory-limit {lim['limit_bytes'] / GiB:g}GiB**: the plan says *{lim['plan']['verdict']}*",
         "",
         f"| cell | batch | plan | docs/s | {MEMORY_HEAD} | result |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     if auto["memory"]:
         lines.append(

@@ -99,6 +99,11 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
         ("lead-3 baseline", _rouge(m.lead3_rouge)),
         ("model load · warmup", f"{fmt(m.model_load_seconds, '.1f')} s · {fmt(m.warmup_seconds, '.2f')} s"),
         ("peak memory", f"{fmt_bytes(m.peak_memory_bytes)} ({m.peak_memory_source or '-'})"),
+        *(
+            [("device memory", f"{fmt_bytes(m.peak_device_memory_bytes)} (NVML, whole GPU)")]
+            if m.peak_device_memory_bytes is not None
+            else []
+        ),
         ("energy / doc", energy),
         ("$ / 1k docs", fmt(m.cost_per_1k_docs_usd, ".4f")),
     ]

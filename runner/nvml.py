@@ -6,7 +6,7 @@ and its energy use. Every function degrades to "no GPUs" where NVML or a driver 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -76,3 +76,26 @@ def energy_millijoules(index: int) -> int | None:
             return int(nv.nvmlDeviceGetTotalEnergyConsumption(nv.nvmlDeviceGetHandleByIndex(index)))
         except Exception:
             return None
+
+
+@contextmanager
+def memory_reader(index: int) -> Iterator[Callable[[], int | None] | None]:
+    """A function giving the GPU memory in use on the whole device (every process, CUDA contexts included,
+    as nvidia-smi shows it), for as long as the block runs; None without NVML. NVML stays initialised in
+    between, so reading it many times a second costs little."""
+    with _nvml() as nv:
+        try:
+            handle = nv.nvmlDeviceGetHandleByIndex(index) if nv is not None else None
+        except Exception:
+            handle = None
+        if handle is None:
+            yield None
+            return
+
+        def read() -> int | None:
+            try:
+                return int(nv.nvmlDeviceGetMemoryInfo(handle).used)
+            except Exception:
+                return None
+
+        yield read

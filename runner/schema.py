@@ -148,9 +148,18 @@ class Metrics(_Model):
     model_load_seconds: float | None = None
     warmup_seconds: float | None = None
     wall_seconds: float | None = None
-    peak_memory_bytes: int | None = Field(None, description="CUDA: max reserved by torch; CPU: max RSS.")
+    peak_memory_bytes: int | None = Field(
+        None,
+        description="CUDA: max reserved by torch, or the device's peak (NVML) for a backend whose engine runs in "
+        "its own process (vLLM); CPU: max RSS. peak_memory_source says which.",
+    )
     peak_memory_allocated_bytes: int | None = None
     peak_memory_source: str | None = None
+    peak_device_memory_bytes: int | None = Field(
+        None,
+        description="Most GPU memory in use on the whole device while generating, sampled through NVML: every "
+        "process on the card, CUDA contexts included. Comparable across backends; None without NVML.",
+    )
     energy_joules: float | None = None
     energy_per_doc_joules: float | None = None
     cost_per_1k_docs_usd: float | None = None

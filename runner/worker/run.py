@@ -69,6 +69,7 @@ class RunState:
     energy_joules: float | None = None
     notes: list[str] = field(default_factory=list)
     peak: tuple[int | None, int | None, str | None] = (None, None, None)
+    device_peak: int | None = None
 
 
 def now() -> str:
@@ -310,7 +311,7 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     events.emit("start", total=total, done=len(done))
 
     energy = EnergyTracker(device)
-    memory.reset()
+    memory.reset(backend.memory_in_process)
     next_batch = max((r.batch for r in done), default=-1) + 1
     writer = rundir.DocWriter(run_dir)
     try:
@@ -318,6 +319,7 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     finally:
         writer.close()
         state.peak = memory.peak()
+        state.device_peak = memory.device_peak
         if energy.available and state.generated_now:
             state.energy_joules = energy.joules
     return backend
@@ -436,6 +438,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
     metrics.model_load_seconds = state.load_seconds
     metrics.warmup_seconds = state.warmup_seconds
     metrics.peak_memory_bytes, metrics.peak_memory_allocated_bytes, metrics.peak_memory_source = state.peak
+    metrics.peak_device_memory_bytes = state.device_peak
     if state.energy_joules is not None:
         metrics.energy_joules = state.energy_joules
         metrics.energy_per_doc_joules = state.energy_joules / state.generated_now

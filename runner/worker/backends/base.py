@@ -23,6 +23,9 @@ class Generation:
 class Backend(ABC):
     """Load a model, count prompt tokens, and generate greedily for a batch of prompts."""
 
+    # Whether the model's GPU memory belongs to the worker's own process, where torch's counters see it.
+    memory_in_process = True
+
     def __init__(self, config: RunConfig, device: str, texts: list[str]) -> None:
         self.config = config
         self.device = device

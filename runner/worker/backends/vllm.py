@@ -101,6 +101,8 @@ def quant_method(hf_config: Any) -> str | None:
 
 
 class VLLMBackend(Backend):
+    memory_in_process = False  # V1's engine core, weights and KV cache included, is a child process
+
     def load(self) -> BackendInfo:
         import vllm
 
