@@ -395,13 +395,21 @@ def gpu_state(sw: Sweep) -> dict | None:
         pynvml.nvmlInit()
         try:
             h = pynvml.nvmlDeviceGetHandleByIndex(0)
-            return {
-                "sm_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
-                "memory_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM),
-                "power_w": pynvml.nvmlDeviceGetPowerUsage(h) / 1000,
-                "temperature_c": pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU),
-                "throttle_reasons": pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h),
+            readings = {
+                "sm_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
+                "memory_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM),
+                "power_w": lambda: pynvml.nvmlDeviceGetPowerUsage(h) / 1000,
+                "temperature_c": lambda: pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU),
+                "memory_used_bytes": lambda: pynvml.nvmlDeviceGetMemoryInfo(h).used,
+                "throttle_reasons": lambda: pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h),
             }
+            state: dict[str, Any] = {}
+            for key, read in readings.items():
+                try:
+                    state[key] = read()
+                except Exception as exc:  # one missing counter must not hide the others
+                    state[key] = f"{type(exc).__name__}"
+            return state
         finally:
             pynvml.nvmlShutdown()
     except Exception as exc:  # a diagnostic, never a reason to lose a cell
