@@ -43,12 +43,20 @@ Cell status:
   error     the target could not launch it or collect its result; ``reason`` says what happened
 
 Running the same command again with the same ``--matrix-id`` keeps completed cells and re-runs the
-rest into their existing folders, which resumes them from ``docs.jsonl``.
+rest into their existing folders, which resumes them from ``docs.jsonl``. A matrix id whose folder
+holds a matrix asked something else (other images, GPUs, model, target options, ...), or a folder that
+is not a matrix, is refused: ``matrix.json`` is the record of that matrix. A generated id (the time to
+the second) takes a suffix (``-2``, ...) where a matrix of the same second has the folder already.
+
+Everything is checked before the folder is created, so a refused matrix leaves nothing behind. A
+matrix where every cell is dropped is refused too (``no cell of the matrix can run``, with the reasons).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import re
 import threading
 import time
@@ -61,6 +69,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from runner import __version__, catalog, compat, rundir
 from runner.errors import UserError
 from runner.launching import LaunchRequest, build_config
+from runner.model_names import gated_error, is_gated, token_checked_elsewhere
 from runner.scenarios import get_scenario
 from runner.schema import BatchSize, RunConfig, Status
 
@@ -222,11 +231,14 @@ class Cell:
     request: LaunchRequest
     config: RunConfig
     notes: list[str]
-    run_dir: Path
 
     @property
     def run_id(self) -> str:
         return self.entry.run_id
+
+    @property
+    def run_dir(self) -> Path:
+        return self.request.results / self.entry.run_id
 
 
 @dataclasses.dataclass
@@ -241,22 +253,29 @@ class Matrix:
     target: Any  # runner.targets.Target
 
 
-def new_matrix_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S-matrix", time.gmtime())
+def new_matrix_id(results: Path) -> str:
+    """The time to the second, with a suffix where a matrix of that second already has the folder."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    suffixes = itertools.chain([""], (f"-{n}" for n in itertools.count(2)))
+    return next(f"{stamp}-matrix{s}" for s in suffixes if not (results / f"{stamp}-matrix{s}").exists())
 
 
-def plan(req: MatrixRequest) -> Matrix:
-    """Expand, drop, resolve every kept cell's config (all checks before anything runs), write matrix.json."""
+def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
+    """Expand, drop, check every kept cell as ``runner launch`` would, then create the folder and matrix.json.
+
+    Everything is checked before anything is written: a matrix refused for any reason leaves no folder.
+    """
     from runner.targets import create_target
 
     if not req.images or not req.gpus or not req.batch_sizes:
         raise UserError("a matrix needs at least one image, one GPU and one batch size")
     target = create_target(req.target, req.options)
-    matrix_id = req.matrix_id or new_matrix_id()
+    matrix_id = req.matrix_id or new_matrix_id(req.results)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", matrix_id):
         raise UserError(f"--matrix-id {matrix_id!r}: use letters, digits, '.', '_' and '-'")
-    matrix_dir = rundir_for(req.results, matrix_id)
-    previous = _previous_cells(matrix_dir)
+    matrix_dir = req.results / matrix_id
+    previous = _previous_manifest(matrix_dir, req)
+    old_cells = {cell.run_id: cell for cell in previous.cells} if previous else {}
     cells = expand(req.images, req.scenarios, req.gpus, req.batch_sizes)
     kept: list[Cell] = []
     for i, entry in enumerate(cells):
@@ -265,9 +284,13 @@ def plan(req: MatrixRequest) -> Matrix:
         if (reason := target.drop_reason(entry)) is not None:
             cells[i] = entry.model_copy(update={"status": "dropped", "reason": reason})
             continue
-        old = previous.get(entry.run_id)
+        old = old_cells.get(entry.run_id)
         if old is not None and old.status == "done" and old.result_status == "completed":
             cells[i] = old  # finished in an earlier invocation of the same matrix
+            continue
+        if rundir.completed(matrix_dir / entry.run_id):
+            # Finished, though matrix.json never heard (the host stopped between the two writes).
+            cells[i] = entry.model_copy(update={"status": "done", "result_status": "completed"})
             continue
         request = dataclasses.replace(
             req.base,
@@ -280,12 +303,25 @@ def plan(req: MatrixRequest) -> Matrix:
             executor=target.executor,
             executor_options={},
         )
-        config, notes = build_config(request)
-        kept.append(Cell(entry, request, config, notes, matrix_dir / entry.run_id))
+        with token_checked_elsewhere():  # the target says below where its workers get a token
+            config, notes = build_config(request)
+        kept.append(Cell(entry, request, config, notes))
+    if all(cell.status == "dropped" for cell in cells):
+        raise UserError(f"no cell of the matrix can run: {_reasons(cells)}")
+    downloads_gated = kept and not dry_run and is_gated(req.base.model, req.base.synthetic_weights)
+    if downloads_gated and (fix := target.hf_token_missing()) is not None:
+        raise gated_error(req.base.model, fix)
+    target.check(req, kept)
+
+    matrix_dir = _create_folder(req.results, matrix_id, generated=req.matrix_id is None)
+    if matrix_dir.name != matrix_id:  # another matrix took the generated id meanwhile
+        matrix_id = matrix_dir.name
+        for cell in kept:
+            cell.request = dataclasses.replace(cell.request, results=matrix_dir)
     manifest = MatrixManifest(
         matrix_id=matrix_id,
         target=req.target,
-        created_at=_now(),
+        created_at=previous.created_at if previous else _now(),
         updated_at=_now(),
         request=_describe(req),
         cells=cells,
@@ -294,17 +330,70 @@ def plan(req: MatrixRequest) -> Matrix:
     return Matrix(matrix_id, matrix_dir, req, store, kept, target)
 
 
-def rundir_for(results: Path, matrix_id: str) -> Path:
-    """The matrix folder, created and checked writable before anything is planned into it."""
-    from runner.launching import prepare_run_dir
+def _reasons(cells: list[MatrixCell]) -> str:
+    """Each reason once, after the cells it drops."""
+    by_reason: dict[str, list[str]] = {}
+    for cell in cells:
+        by_reason.setdefault(cell.reason or "dropped", []).append(cell.run_id)
+    return "; ".join(f"{', '.join(run_ids)}: {reason}" for reason, run_ids in by_reason.items())
 
-    return prepare_run_dir(results, matrix_id)
 
-
-def _previous_cells(matrix_dir: Path) -> dict[str, MatrixCell]:
+def _previous_manifest(matrix_dir: Path, req: MatrixRequest) -> MatrixManifest | None:
+    """The manifest of an earlier invocation of this matrix, refused when it was asked something else."""
     if not (matrix_dir / MANIFEST).exists():
-        return {}
-    return {cell.run_id: cell for cell in read_manifest(matrix_dir).cells}
+        if matrix_dir.is_dir() and any(matrix_dir.iterdir()):
+            raise UserError(f"{matrix_dir} exists and is not a matrix folder: pass another --matrix-id")
+        return None
+    previous = read_manifest(matrix_dir)
+    asked = {"target": req.target, **json.loads(json.dumps(_describe(req)))}
+    before = {"target": previous.target, **previous.request}
+    if changed := _differences(before, asked):
+        raise UserError(
+            f"{matrix_dir} already holds a matrix with other settings ({', '.join(changed)}): "
+            "pass another --matrix-id, or repeat the same command to resume it"
+        )
+    return previous
+
+
+# How a command shows or waits for its cells, not what they are: a resumed matrix may change these.
+_NOT_SETTINGS = {"options.verbose", "options.wait", "options.poll_seconds"}
+
+
+def _differences(before: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    """``name: old -> new`` for each setting that differs; one an older manifest did not record is not compared."""
+    old, new = _flat(before), _flat(asked)
+    return [
+        f"{key}: {old[key]!r} -> {value!r}"
+        for key, value in new.items()
+        if key in old and key not in _NOT_SETTINGS and old[key] != value
+    ]
+
+
+def _flat(request: dict[str, Any]) -> dict[str, Any]:
+    flat = {key: value for key, value in request.items() if key != "options"}
+    return flat | {f"options.{key}": value for key, value in (request.get("options") or {}).items()}
+
+
+def _create_folder(results: Path, matrix_id: str, generated: bool) -> Path:
+    """The matrix folder, checked writable. A generated id whose folder appeared since it was chosen
+    (another matrix started in the same second) moves on to the next free one."""
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        while True:
+            matrix_dir = results / matrix_id
+            try:
+                matrix_dir.mkdir(exist_ok=not generated)
+                break
+            except FileExistsError:
+                if not generated:  # a file of that name
+                    raise UserError(f"{matrix_dir} is a file, not a matrix folder: pass another --matrix-id") from None
+                matrix_id = new_matrix_id(results)
+        probe = matrix_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"results folder {results} is not writable ({exc.strerror}): pass --results DIR") from None
+    return matrix_dir
 
 
 def _describe(req: MatrixRequest) -> dict[str, Any]:
@@ -326,7 +415,7 @@ def _describe(req: MatrixRequest) -> dict[str, Any]:
 
 def run(req: MatrixRequest, on_line, dry_run: bool = False) -> MatrixManifest:
     """Plan the matrix, render what the target needs, and (unless ``dry_run``) launch and collect it."""
-    matrix = plan(req)
+    matrix = plan(req, dry_run)
     matrix.target.render(matrix)
     if not dry_run and matrix.cells:
         matrix.target.launch(matrix, on_line)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from runner.architectures import BUILTIN_CONFIGS
@@ -10,6 +13,34 @@ from runner.errors import UserError
 
 # Organisations whose checkpoints are gated on the hub: downloading them needs an accepted licence and a token.
 GATED_ORGS = ("meta-llama/", "mistralai/", "google/gemma")
+
+# Whether check_model asks for this machine's HF_TOKEN. A worker that `runner launch` starts inherits it;
+# `runner matrix` turns the check off while it plans, because its targets get the token elsewhere (a
+# Kubernetes Secret, a SkyPilot secret) or download nothing (--dry-run), and asks its target instead.
+_LOCAL_TOKEN_CHECK: ContextVar[bool] = ContextVar("local_token_check", default=True)
+
+
+def local_hf_token() -> str | None:
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+
+
+def is_gated(model: str, synthetic: bool = False) -> bool:
+    """Whether running ``model`` downloads a gated checkpoint from the hub (a licence and a token needed)."""
+    return not synthetic and model.startswith(GATED_ORGS) and not Path(model).expanduser().exists()
+
+
+def gated_error(model: str, fix: str = "set HF_TOKEN") -> UserError:
+    return UserError(f"{model} is gated on the Hugging Face hub: accept its licence there and {fix}")
+
+
+@contextmanager
+def token_checked_elsewhere() -> Iterator[None]:
+    """Within the block, check_model leaves the Hugging Face token to the caller."""
+    token = _LOCAL_TOKEN_CHECK.set(False)
+    try:
+        yield
+    finally:
+        _LOCAL_TOKEN_CHECK.reset(token)
 
 
 def check_model(model: str, synthetic: bool) -> None:
@@ -37,5 +68,5 @@ def check_model(model: str, synthetic: bool) -> None:
             f"model {model!r} is neither a folder nor a hub id (org/name); "
             "build a local one with `runner model tiny DIR`"
         )
-    if model.startswith(GATED_ORGS) and not (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")):
-        raise UserError(f"{model} is gated on the Hugging Face hub: accept its licence there and set HF_TOKEN")
+    if _LOCAL_TOKEN_CHECK.get() and is_gated(model) and not local_hf_token():
+        raise gated_error(model)

@@ -21,7 +21,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import __version__, catalog, matrix
+from runner import __version__, catalog, matrix, nvml
 from runner.errors import UserError
 from runner.launching import LaunchRequest
 from runner.paths import SAMPLE_DATASET, SCHEMA_FILE
@@ -136,6 +136,108 @@ def test_read_manifest_rejects_a_folder_without_one(tmp_path):
         matrix.read_manifest(tmp_path)
 
 
+# --- reusing a matrix id, refusals ------------------------------------------------------------------------
+
+
+def test_a_matrix_id_asked_something_else_is_refused_and_its_record_kept(tmp_path):
+    first = matrix.run(request(tmp_path, "docker"), print, dry_run=True)
+    on_disk = (tmp_path / "m" / "matrix.json").read_text()
+    with pytest.raises(UserError, match=r"already holds a matrix with other settings \(scenarios: .*batch_sizes"):
+        matrix.run(request(tmp_path, "docker", scenarios=["default"], batch_sizes=[1]), print, dry_run=True)
+    with pytest.raises(UserError, match="other settings \\(target: 'docker' -> 'local'"):
+        matrix.run(request(tmp_path, "local", gpus=["cpu"]), print, dry_run=True)
+    assert (tmp_path / "m" / "matrix.json").read_text() == on_disk
+
+    # The same request again (only shown more verbosely) continues the same matrix.
+    again = matrix.run(request(tmp_path, "docker", DockerOptions(verbose=True)), print, dry_run=True)
+    assert again.created_at == first.created_at
+    assert [c.run_id for c in again.cells] == [c.run_id for c in first.cells]
+
+
+def test_a_matrix_id_naming_another_folder_is_refused(tmp_path):
+    (tmp_path / "m" / "some-run").mkdir(parents=True)
+    with pytest.raises(UserError, match="exists and is not a matrix folder"):
+        matrix.run(request(tmp_path, "docker"), print, dry_run=True)
+    assert not (tmp_path / "m" / "matrix.json").exists()
+
+
+def test_matrices_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    second = time.gmtime()
+    monkeypatch.setattr(time, "gmtime", lambda *_: second)  # a --dry-run, then the real one, in one second
+    first = matrix.run(request(tmp_path, "docker", matrix_id=None, gpus=["t4"]), print, dry_run=True)
+    other = matrix.run(request(tmp_path, "docker", matrix_id=None, gpus=["h100"]), print, dry_run=True)
+    assert first.matrix_id.endswith("-matrix") and other.matrix_id == first.matrix_id + "-2"
+    for manifest, gpu in ((first, "t4"), (other, "h100")):
+        assert matrix.read_manifest(tmp_path / manifest.matrix_id) == manifest
+        assert {c.gpu for c in manifest.cells} == {gpu}
+
+
+def test_a_generated_id_taken_while_planning_moves_on(tmp_path):
+    taken = tmp_path / "20260101-000000-matrix"
+    taken.mkdir()
+    folder = matrix._create_folder(tmp_path, taken.name, generated=True)
+    assert folder != taken and folder.name.endswith("-matrix") and folder.is_dir()
+    assert matrix._create_folder(tmp_path, taken.name, generated=False) == taken  # a named one is resumed
+
+
+def test_a_matrix_where_no_cell_can_run_is_refused_and_leaves_nothing(cli, tmp_path):
+    for args, reason in (
+        (["--gpus", "t4"], "image cpu has a CPU-only torch"),
+        (["--batch-sizes", "dynamic"], "batch size dynamic hands every prompt to vLLM"),
+    ):
+        proc = cli(["matrix", "--images", "cpu", *args, "--model", HUB_MODEL, "--results", str(tmp_path), "--dry-run"])
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert f"error: no cell of the matrix can run: cpu-{'t4' if 't4' in args else 'cpu'}-" in proc.stderr
+        assert reason in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_a_refused_matrix_creates_no_folder(cli, tmp_path):
+    proc = cli(["matrix", "--images", "cpux", "--model", HUB_MODEL, "--results", str(tmp_path), "--matrix-id", "badx"])
+    assert proc.returncode == 2 and "unknown image 'cpux'" in proc.stderr
+    assert not (tmp_path / "badx").exists()
+
+
+def test_local_target_drops_gpus_this_machine_lacks(cli, tmp_path):
+    if any((kind := catalog.match_gpu(g.name, g.memory_bytes)) and kind.key == "t4" for g in nvml.list_gpus()):
+        pytest.skip("this machine has a T4")
+    manifest = matrix.run(
+        request(tmp_path, "local", images=["cpu", "hf"], scenarios=None, gpus=["cpu", "t4"], batch_sizes=[1]),
+        print,
+        dry_run=True,
+    )
+    by = {c.run_id: c for c in manifest.cells}
+    assert by["cpu-cpu-fp32-bs1"].status == "planned"
+    assert by["hf-t4-default-bs1"].status == "dropped"
+    assert by["hf-t4-default-bs1"].reason.startswith("no NVIDIA T4 on this machine: it ")
+
+    args = ["--images", "hf", "--gpus", "t4", "--scenarios", "fp32", "--model", HUB_MODEL, "--limit", "1"]
+    proc = cli(["matrix", *args, "--results", str(tmp_path), "--matrix-id", "t4"])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "no cell of the matrix can run: hf-t4-fp32-bs1: no NVIDIA T4 on this machine" in proc.stderr
+    assert not (tmp_path / "t4").exists()
+
+
+GATED_MODEL = "meta-llama/Llama-2-7b-chat-hf"
+
+
+def test_a_local_matrix_of_a_gated_model_needs_a_local_token_unless_dry_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    base = LaunchRequest(model=GATED_MODEL, data=str(SAMPLE_DATASET), limit=3)
+    for target in ("local", "docker"):
+        req = request(
+            tmp_path / target, target, images=["cpu"], scenarios=None, gpus=["cpu"], batch_sizes=[1], base=base
+        )
+        with pytest.raises(UserError, match=f"{GATED_MODEL} is gated on the Hugging Face hub: .* set HF_TOKEN$"):
+            matrix.plan(req)
+        assert not (tmp_path / target).exists()
+        assert matrix.run(req, print, dry_run=True).cells[0].status == "planned"  # nothing downloads
+        monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 30)
+        assert matrix.plan(req).cells
+        monkeypatch.delenv("HF_TOKEN")
+
+
 # --- dispatch --------------------------------------------------------------------------------------------
 
 
@@ -155,6 +257,7 @@ def test_a_gpu_without_a_host_fails_before_anything_runs(tmp_path):
     options = DockerOptions(hosts={"t4": "ssh://me@t4-vm"})
     with pytest.raises(UserError, match="no --docker-host for GPU a100-80gb"):
         matrix.run(request(tmp_path, "docker", options, gpus=["t4", "a100-80gb"]), print, dry_run=True)
+    assert not (tmp_path / "m").exists()
 
 
 def test_cells_of_one_host_run_in_turn_and_hosts_at_once(tmp_path, monkeypatch):
@@ -318,6 +421,17 @@ def test_local_matrix_end_to_end(cli, tiny_model, tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("e2e/*/result.json")}
     again = cli(args, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("e2e/*/result.json")} == stamps
+    check_matrix_tree(tmp_path, "e2e", "process")
+
+    # A host stopped after a cell's result.json but before matrix.json said so: that cell counts as done.
+    manifest_path = tmp_path / "e2e" / "matrix.json"
+    manifest = json.loads(manifest_path.read_text())
+    cell = next(c for c in manifest["cells"] if c["status"] == "done")
+    cell.update(status="launched", result_status=None)
+    manifest_path.write_text(json.dumps(manifest))
+    third = cli(args, timeout=300)
+    assert third.returncode == 0, third.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("e2e/*/result.json")} == stamps
     check_matrix_tree(tmp_path, "e2e", "process")
 

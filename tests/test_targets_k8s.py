@@ -192,6 +192,7 @@ def test_a_local_model_needs_a_volume(tmp_path):
     (model / "config.json").write_text("{}")
     with pytest.raises(UserError, match="--k8s-model-pvc"):
         render(tmp_path / "a", K8sOptions(), model=str(model), images=["hf"], scenarios=None, gpus=["t4"])
+    assert not (tmp_path / "a").exists(), "a refused matrix leaves no folder"
     manifest = render(
         tmp_path / "b",
         K8sOptions(model_pvc="models", data_pvc="datasets"),
@@ -229,6 +230,24 @@ def test_a_big_dataset_needs_a_volume(tmp_path):
     )
     with pytest.raises(UserError, match="--k8s-data-pvc"):
         matrix.run(matrix.MatrixRequest(**fields), print, dry_run=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["big.jsonl"], "a refused matrix leaves no folder"
+
+
+def test_a_gated_model_takes_its_token_from_the_secret_not_from_here(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    gated = "meta-llama/Llama-2-7b-chat-hf"
+    fields = dict(images=["hf"], scenarios=None, gpus=["a100-80gb", "h100"], batch_sizes=[1], model=gated)
+    options = K8sOptions(data_pvc="datasets", results_pvc="results", hf_token_secret="hf")
+    manifest = render(tmp_path / "dry", options, **fields)
+    assert [c.status for c in manifest.cells] == ["planned", "planned"]
+    base = LaunchRequest(model=gated, data=str(SAMPLE_DATASET))
+    request = matrix.MatrixRequest(images=["hf"], gpus=["h100"], batch_sizes=[1], base=base, target="k8s")
+    request.results, request.options = tmp_path / "real", options
+    assert matrix.plan(request).cells  # a real launch: the pods read the Secret
+    request.options = K8sOptions(data_pvc="datasets")
+    with pytest.raises(UserError, match=f"{gated} is gated .* pass --hf-token-secret NAME"):
+        matrix.plan(request)
 
 
 # --- submitting and collecting ---------------------------------------------------------------------------

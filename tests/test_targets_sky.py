@@ -315,6 +315,21 @@ def test_spot_cells_are_managed_jobs_and_the_token_stays_out_of_files(tmp_path, 
     assert "hf_xxxx" not in written
 
 
+def test_a_gated_model_needs_no_local_token_to_render_and_hf_token_to_launch(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    gated = "meta-llama/Llama-2-7b-chat-hf"
+    manifest = render(tmp_path, SkyOptions(), gated, images=["hf"], scenarios=None, gpus=["a100-80gb", "h100"])
+    assert {c.status for c in manifest.cells} == {"planned"}
+    base = LaunchRequest(model=gated, data=str(SAMPLE_DATASET))
+    request = matrix.MatrixRequest(images=["hf"], gpus=["h100"], batch_sizes=[1], base=base, target="sky")
+    request.results, request.options = tmp_path / "real", SkyOptions()
+    with pytest.raises(UserError, match=f"{gated} is gated .* pass --hf-token to hand each task your HF_TOKEN"):
+        matrix.plan(request)
+    request.options = SkyOptions(hf_token=True)  # launch reads HF_TOKEN then, and says so when it is not set
+    assert matrix.plan(request).cells
+
+
 API_CHECK = """
 import inspect, sky
 from sky.client import sdk

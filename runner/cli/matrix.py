@@ -70,7 +70,10 @@ def _batch_sizes(value: str) -> list:
     show_default=True,
     help="Results tree; the matrix gets RESULTS/MATRIX-ID/RUN-ID/.",
 )
-@click.option("--matrix-id", help="Name of the matrix folder (default: timestamp-matrix); reuse one to resume it.")
+@click.option(
+    "--matrix-id",
+    help="Name of the matrix folder (default: timestamp-matrix); repeat the same command with it to resume.",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -170,7 +173,7 @@ def matrix(**opts: Any) -> None:
 
     \b
     Examples:
-      runner matrix --images cpu --scenarios fp32,bf16 --batch-sizes 1,2 --model models/tiny-llama
+      runner matrix --images cpu --scenarios fp32,bf16 --batch-sizes 1,2 --model .cache/tiny-llama
       runner matrix --target docker --images hf,hf-bnb --scenarios default,4-bit --gpus t4,a100-80gb \\
         --docker-host t4=ssh://me@t4-vm --docker-host a100-80gb=ssh://me@a100-vm --model M --data D
       runner matrix --target sky --registry registry.example.com/you --bucket s3://my-bucket/sumbench --spot ...

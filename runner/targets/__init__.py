@@ -46,6 +46,18 @@ class Target:
         """Why this target cannot run a cell the GPU rules allow (e.g. no node label for the GPU)."""
         return None
 
+    def check(self, request: Any, cells: list[Any]) -> None:
+        """Refuse what ``render`` or ``launch`` would refuse; runs before the matrix folder is created."""
+
+    def hf_token_missing(self) -> str | None:
+        """For a gated hub model: what to do so each worker gets a Hugging Face token; None when it will.
+
+        Workers started here (local, docker) get this machine's HF_TOKEN.
+        """
+        from runner.model_names import local_hf_token
+
+        return None if local_hf_token() else "set HF_TOKEN"
+
     def render(self, matrix: Any) -> None:
         """Write what the engine needs into the matrix folder; ``--dry-run`` stops after this."""
 

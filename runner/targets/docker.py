@@ -1,6 +1,7 @@
 """Targets ``local`` and ``docker``: each cell through ``runner.launching``, on the engine for its GPU.
 
-``local`` runs every cell with the process executor on this machine. ``docker`` runs each cell in its
+``local`` runs every cell with the process executor on this machine, and drops the cells of a GPU type
+this machine does not have (NVML, matched to the catalog) when it plans. ``docker`` runs each cell in its
 image through the Docker executor, on the engine named for the cell's GPU type
 (``--docker-host t4=ssh://me@t4-vm``), or on the local engine (``DOCKER_HOST``) when none is named.
 
@@ -13,12 +14,13 @@ exactly what a single launch would have written, and re-running resumes it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import events, launching
+from runner import catalog, events, launching
 from runner.errors import UserError
 from runner.targets import Target
 
@@ -35,8 +37,6 @@ class DockerOptions:
 
 def parse_hosts(values: Iterable[str]) -> dict[str, str]:
     """``--docker-host GPU=URL`` (or a bare ``URL`` for every GPU) into a mapping."""
-    from runner import catalog
-
     hosts: dict[str, str] = {}
     for value in values:
         gpu, sep, url = value.partition("=")
@@ -62,6 +62,28 @@ class DispatchTarget(Target):
         if name == "local" and options.hosts:
             raise UserError("--docker-host needs --target docker (target local runs cells in this machine's Python)")
 
+    def drop_reason(self, cell: Any) -> str | None:
+        """Target local: a GPU type this machine does not have (a docker engine's cards are listed at launch)."""
+        gpu = catalog.get_gpu(cell.gpu)
+        if self.name != "local" or gpu.is_cpu:
+            return None
+        present = [(g, catalog.match_gpu(g.name, g.memory_bytes)) for g in self.local_gpus]
+        if any(kind is not None and kind.key == gpu.key for _, kind in present):
+            return None
+        have = ", ".join(f"{g.name} (--gpus {kind.key if kind else '?'})" for g, kind in present)
+        return f"no {gpu.name} on this machine: " + (f"it has {have}" if have else "it shows no NVIDIA GPU")
+
+    @functools.cached_property
+    def local_gpus(self) -> list[Any]:
+        """This machine's GPUs as NVML lists them (none without a driver), read once per matrix."""
+        from runner.nvml import list_gpus
+
+        return list_gpus()
+
+    def check(self, request: Any, cells: list[Any]) -> None:
+        for cell in cells:  # a GPU without a --docker-host
+            self.host_for(cell.entry.gpu)
+
     def host_for(self, gpu: str) -> str | None:
         """The engine for a GPU type; None means the local one (DOCKER_HOST or the default socket)."""
         hosts = self.options.hosts
@@ -82,7 +104,7 @@ class DispatchTarget(Target):
         return f"docker {self.host_for(gpu) or 'local engine'}"
 
     def render(self, matrix: Any) -> None:
-        for cell in matrix.cells:  # fail on a GPU without a host before anything runs
+        for cell in matrix.cells:
             matrix.store.update(cell.run_id, where=self.where(cell.entry.gpu))
 
     def groups(self, cells: list[Any]) -> dict[str | None, list[Any]]:

@@ -121,6 +121,16 @@ class K8sTarget(Target):
             return f"GPU {gpu.key} has no {self.options.label_key} node label value in the catalog"
         return None
 
+    def check(self, request: Any, cells: list[Any]) -> None:
+        if not self.options.data_pvc:
+            _configmap_size_check(Path(request.base.data).resolve())
+        for cell in cells:
+            self.model_path(cell.config)
+
+    def hf_token_missing(self) -> str | None:
+        """The pods read HF_TOKEN from a Secret; this machine's token never reaches them."""
+        return None if self.options.hf_token_secret else "pass --hf-token-secret NAME (a Secret holding HF_TOKEN)"
+
     # --- rendering ---------------------------------------------------------------------------------
 
     def labels(self, matrix_id: str, run_id: str | None = None) -> dict[str, str]:
@@ -138,12 +148,7 @@ class K8sTarget(Target):
         data = Path(matrix.request.base.data).resolve()
         if self.options.data_pvc:
             return f"{CONTAINER_DATA_DIR}/{data.name}", None
-        size = data.stat().st_size
-        if size > CONFIGMAP_DATA_LIMIT:
-            raise UserError(
-                f"dataset {data} is {size // 1024} KiB, too big for a ConfigMap: copy it onto a "
-                "PersistentVolumeClaim and pass --k8s-data-pvc NAME"
-            )
+        _configmap_size_check(data)
         key = re.sub(r"[^-._a-zA-Z0-9]+", "-", data.name)
         configmap = {
             "apiVersion": "v1",
@@ -387,6 +392,15 @@ class K8sTarget(Target):
                     on_line(f"[{run_id}] {result.status}: {result.metrics.documents} documents")
             if pending:
                 time.sleep(self.options.poll_seconds)
+
+
+def _configmap_size_check(data: Path) -> None:
+    size = data.stat().st_size
+    if size > CONFIGMAP_DATA_LIMIT:
+        raise UserError(
+            f"dataset {data} is {size // 1024} KiB, too big for a ConfigMap: copy it onto a "
+            "PersistentVolumeClaim and pass --k8s-data-pvc NAME"
+        )
 
 
 def _kubeconfig_exists() -> bool:

@@ -23,7 +23,6 @@ SkyPilot is imported only to launch, never to render: ``--dry-run`` works withou
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any
 
 from runner import catalog, rundir
 from runner.errors import UserError
+from runner.model_names import local_hf_token
 from runner.targets import (
     CONTAINER_CONFIG,
     CONTAINER_DATA_DIR,
@@ -117,6 +117,10 @@ class SkyTarget(Target):
             return f"GPU {gpu.key} has no SkyPilot accelerator name in the catalog"
         return None
 
+    def hf_token_missing(self) -> str | None:
+        """Tasks get this machine's HF_TOKEN only as a secret, with --hf-token (launch checks it is set)."""
+        return None if self.options.hf_token else "pass --hf-token to hand each task your HF_TOKEN"
+
     # --- rendering ---------------------------------------------------------------------------------
 
     def task(self, matrix: Any, cell: Any) -> dict[str, Any]:
@@ -178,7 +182,7 @@ class SkyTarget(Target):
     def launch(self, matrix: Any, on_line: Callable[[str], None]) -> None:
         sky = require("sky", "sky", "--target sky")
         _check_ready(sky)
-        if self.options.hf_token and not _hf_token():
+        if self.options.hf_token and not local_hf_token():
             raise UserError("--hf-token passes the local HF_TOKEN to each task, but HF_TOKEN is not set")
         # Each cell is its own cluster or managed job; SkyPilot provisions them. A thread per cell only
         # follows its log until the job ends.
@@ -203,7 +207,7 @@ class SkyTarget(Target):
         try:
             task = sky.Task.from_yaml(str(cell.run_dir / TASK_FILE))
             if self.options.hf_token:
-                task.update_secrets({"HF_TOKEN": _hf_token()})  # in memory only, never in task.yaml
+                task.update_secrets({"HF_TOKEN": local_hf_token()})  # in memory only, never in task.yaml
             if self.options.managed:
                 job_ids, _ = sky.get(sky.jobs.launch(task, name=name))
                 store.update(run_id, status="launched", where=f"sky managed job {name} (id {job_ids[0]})")
@@ -225,10 +229,6 @@ class SkyTarget(Target):
         else:
             store.update(run_id, status="done", result_status=result.status, reason=None)
             on_line(f"[{run_id}] {result.status}: {result.metrics.documents} documents")
-
-
-def _hf_token() -> str | None:
-    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
 
 
 def _check_ready(sky: Any) -> None:
