@@ -12,6 +12,18 @@ from runner import events
 from runner.schema import RunResult
 
 console = Console(stderr=True)
+"""Progress, warnings and diagnostics: stderr, so they never mix with what a command prints as its result."""
+
+PIPED_WIDTH = 10_000
+"""Width of a command's output when stdout is no terminal. Rich assumes 80 columns there, and a wide table
+fitted to 80 cuts the ids a script greps for (``v100…``); tables never expand, so they keep their natural
+width and plain lines stay whole."""
+
+
+def stdout_console() -> Console:
+    """Where a command's result goes (tables, reports): stdout, fitted to a terminal's width, else not cut."""
+    out = Console()
+    return out if out.is_terminal else Console(width=PIPED_WIDTH)
 
 
 def fmt_bytes(n: int | None) -> str:

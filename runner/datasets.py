@@ -97,11 +97,17 @@ def detect_fields(record: dict, text_field: str | None, summary_field: str | Non
             )
         return None
 
-    return Fields(
+    fields = Fields(
         text=pick(text_field, TEXT_FIELDS, "text", required=True),  # type: ignore[arg-type]
         summary=pick(summary_field, SUMMARY_FIELDS, "summary", required=False),
         id=pick(id_field, ID_FIELDS, "id", required=False),
     )
+    if fields.summary == fields.text:
+        raise DatasetError(
+            f"the text field and the summary field are both {_short(repr(fields.text))}: ROUGE would score each "
+            "summary against its own document; pass --text-field and --summary-field naming two fields"
+        )
+    return fields
 
 
 def _references(value: object, where: str, name: str) -> tuple[str, ...]:

@@ -48,11 +48,7 @@ def fetch(name: str, n: int, seed: int, out_dir: Path, *, split: str | None = No
     except ImportError:
         raise UserError("fetching needs the datasets library: pip install 'sumbench[data]'") from None
     split = split or spec.split
-    if source:
-        builder = "parquet" if source.endswith(".parquet") else "json"
-        ds = datasets.load_dataset(builder, data_files={split: source}, split=split)
-    else:
-        ds = datasets.load_dataset(spec.hub_id, spec.config, split=split)
+    ds = _read_source(datasets, source, split) if source else _read_hub(datasets, name, spec, split)
     for field in (spec.text, spec.summary):
         if field not in ds.column_names:
             raise UserError(f"{name}: expected a {field!r} column, found {', '.join(ds.column_names)}")
@@ -82,3 +78,44 @@ def fetch(name: str, n: int, seed: int, out_dir: Path, *, split: str | None = No
     }
     path.with_suffix(".manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def _read_source(datasets, source: str, split: str):
+    """A local parquet or JSON(L) file; a file ``datasets`` cannot parse is the user's to fix, not a bug."""
+    builder = "parquet" if source.endswith(".parquet") else "json"
+    if Path(source).stat().st_size == 0:
+        raise UserError(f"{source} is empty")
+    try:
+        return datasets.load_dataset(builder, data_files={split: source}, split=split)
+    except (datasets.exceptions.DatasetsError, ValueError, OSError) as exc:
+        # DatasetGenerationError wraps the parser's own message (pyarrow's "JSON parse error: ... in row 1").
+        reason = (str(exc.__cause__ or exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{source}: not a readable {builder} file: {reason}") from None
+
+
+def _read_hub(datasets, name: str, spec: HubDataset, split: str):
+    offline = (
+        f"download {spec.hub_id}'s {split} split (a parquet file) on a machine that can reach the hub and pass it "
+        "with --source FILE"
+    )
+    if not datasets.config.HF_HUB_OFFLINE:
+        _check_hub_reachable(offline)
+    try:
+        return datasets.load_dataset(spec.hub_id, spec.config, split=split)
+    except ConnectionError as exc:  # offline mode with nothing cached, or the hub went away mid-way
+        raise UserError(f"cannot fetch {name} from the Hugging Face hub ({exc}): {offline}") from None
+    except datasets.exceptions.DatasetNotFoundError as exc:  # gated, private, or gone
+        raise UserError(f"{name}: {exc}") from None
+
+
+def _check_hub_reachable(fix: str) -> None:
+    """One request to the hub before ``datasets`` starts: offline, its downloads retry with backoff for
+    about half a minute and then end in a traceback, while a single HEAD fails in milliseconds."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except Exception as exc:  # the hub client's transport errors (DNS, refused, timeout) share no stdlib base
+        reason = str(exc).strip() or type(exc).__name__
+        raise UserError(f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({reason}): {fix}") from None

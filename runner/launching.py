@@ -5,6 +5,8 @@ The CLI's ``launch`` and ``matrix`` both come through here, so every cell is con
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import signal
 import string
@@ -58,6 +60,51 @@ class LaunchRequest:
     executor_options: dict = field(default_factory=dict)
 
 
+CPU_AUTO_BATCH = 8
+"""Largest batch ``--batch-size auto`` starts at on a CPU, where there is no memory plan to size it.
+On a CPU a bigger batch buys little throughput (the cores are busy at batch 1 already), while one
+batch holding the whole dataset leaves a single latency sample: its percentiles collapse and
+``runner compare`` has nothing to test. Auto also never gives a CPU run fewer than two batches."""
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""A run folder's name: one path component, nothing that leaves the results folder (``..``, ``/``)."""
+
+
+def check_launch_options(req: LaunchRequest) -> None:
+    """Refuse ``runner launch`` options that cannot mean what they say for this one cell.
+
+    Not part of ``build_config``: a matrix applies one set of options to cells of several batch sizes
+    and GPUs, where a --max-batch-size or a --gpu-memory-limit fits some cells and not others.
+    """
+    if req.max_batch_size is not None and req.batch_size != "auto":
+        how = "leaves batching to vLLM" if req.batch_size == "dynamic" else "is fixed"
+        raise UserError(
+            f"--max-batch-size bounds only --batch-size auto, and --batch-size {req.batch_size} {how}: "
+            f"drop --max-batch-size, or pass --batch-size auto --max-batch-size {req.max_batch_size}"
+        )
+    if req.gpu_memory_limit is not None and (problem := gpu_memory_limit_problem(req.gpu_memory_limit, req.gpu)):
+        raise UserError(problem)
+
+
+def gpu_memory_limit_problem(limit: int, gpu_key: str) -> str | None:
+    """Why ``--gpu-memory-limit`` would cap nothing on this GPU type (a CPU, or more than the card
+    has), as a one-line message; None when the limit makes sense."""
+    gpu = catalog.get_gpu(gpu_key)
+    shown = f"--gpu-memory-limit {_gib(limit)}"
+    if gpu.is_cpu:
+        return f"{shown}: --gpu cpu has no GPU memory to cap; drop the option, or pass --gpu TYPE for a GPU run"
+    if limit > gpu.memory_bytes:
+        return (
+            f"{shown} is more than a {gpu.key} has ({_gib(gpu.memory_bytes)}), so it would cap nothing: "
+            f"drop it, or give at most {_gib(gpu.memory_bytes)}"
+        )
+    return None
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.4g} GiB"
+
+
 def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     """Resolve names against the catalogs and apply the GPU rules; returns the config and its notes."""
     image = catalog.get_image(req.image)
@@ -72,15 +119,26 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         raise UserError(
             "--batch-size dynamic hands every prompt to vLLM at once; use a number or auto with hf scenarios"
         )
+    if req.run_id is not None and not RUN_ID.fullmatch(req.run_id):
+        raise UserError(
+            f"--run-id {req.run_id!r}: use letters, digits, '.', '_' and '-' (a folder name inside --results, "
+            "no path separators or '..')"
+        )
     _check_model(req)
     _check_prompt_template(req.prompt_template)
-    _check_data(req)
+    documents = _check_data(req)
     dtype, notes = compat.adjustments(scenario, gpu)
     notes += compat.awq_note(scenario, gpu)
     run_id = req.run_id or rundir.new_run_id(image.key, gpu.key, scenario.name, req.batch_size)
     price = req.price_per_hour if req.price_per_hour is not None else (gpu.price_usd_per_hour or None)
     max_batch = req.max_batch_size
-    if req.batch_size == "auto" and max_batch is None:
+    if req.batch_size == "auto" and max_batch is None and gpu.is_cpu:
+        max_batch = min(CPU_AUTO_BATCH, max(1, math.ceil(documents / 2)))
+        notes.append(
+            f"--batch-size auto on a CPU has no memory plan: batches of at most {max_batch} documents "
+            f"(the CPU default is {CPU_AUTO_BATCH}, and at least two batches; --max-batch-size sets another bound)"
+        )
+    elif req.batch_size == "auto" and max_batch is None:
         from runner.memory_plan import largest_batch
 
         max_batch = largest_batch(req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit)
@@ -142,13 +200,16 @@ def _check_prompt_template(template: str | None) -> None:
         raise UserError("--prompt-template has no {document}: it must say where each document goes")
 
 
-def _check_data(req: LaunchRequest) -> None:
+def _check_data(req: LaunchRequest) -> int:
     """Read the dataset once on the host, so a bad file is one line before anything starts rather than
-    a failed run after the model loaded; the worker reads it again, the same way."""
+    a failed run after the model loaded; the worker reads it again, the same way. Returns how many
+    documents the run has."""
     from runner.datasets import load_dataset
 
-    load_dataset(
-        req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
+    return len(
+        load_dataset(
+            req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
+        )
     )
 
 
@@ -181,15 +242,29 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
         run_dir = resume
         config = rundir.read_config(run_dir)
         _check_resumable(run_dir)
+        if rundir.completed(run_dir):
+            raise UserError(
+                f"{run_dir} already completed: there is nothing to resume, and its result.json stands; "
+                "for a new measurement of the cell use a new --run-id"
+            )
         notes: list[str] = []
         executor_name = config.launch.executor
+        if req.executor_options and executor_name != "docker":
+            raise UserError(
+                f"--docker-host, --gpu-uuid and --docker-network apply to Docker runs; {run_dir} ran with the "
+                f"{executor_name} executor"
+            )
     else:
         config, notes = build_config(req)
         fresh = not (req.results / config.run_id).exists()
         run_dir = prepare_run_dir(req.results, config.run_id)
         if (run_dir / rundir.CONFIG).exists():  # re-running into the same folder resumes it
-            config = _same_cell(rundir.read_config(run_dir), config, run_dir)
             _check_resumable(run_dir)
+            if rundir.completed(run_dir):
+                raise UserError(
+                    f"{run_dir} already completed; use a new --run-id for a new run (its result.json stands)"
+                )
+            config = _same_cell(rundir.read_config(run_dir), config, run_dir)
         executor_name = req.executor
     executor = create_executor(executor_name, **req.executor_options)
     try:

@@ -84,6 +84,8 @@ class ModelShape:
     tied_embeddings: bool = False
     attention_bias: bool = False
     mlp_bias: bool = False
+    context_length: int | None = None
+    """Positions the model was trained for (config.json's max_position_embeddings); None when unknown."""
 
     @classmethod
     def from_config(cls, config: dict, name: str = "model") -> ModelShape:
@@ -107,6 +109,7 @@ class ModelShape:
             tied_embeddings=bool(config.get("tie_word_embeddings", False)),
             attention_bias=bool(config.get("attention_bias", False)),
             mlp_bias=bool(config.get("mlp_bias", False)),
+            context_length=int(config["max_position_embeddings"]) if config.get("max_position_embeddings") else None,
         )
 
     @property
@@ -153,6 +156,21 @@ def resolve_shape(model: str) -> ModelShape:
             f"unknown model {model!r}: pass a folder with config.json or a built-in name ({', '.join(BUILTIN_CONFIGS)})"
         )
     return ModelShape.from_config(config, model)
+
+
+def context_overflow(shape: ModelShape, prompt_tokens: int, new_tokens: int) -> str | None:
+    """Why a prompt plus its new tokens do not fit the model's context, or None when they do (or it is unknown).
+
+    Memory is then not what stops a run: vLLM skips prompts that leave no room for the new tokens within
+    max_model_len, and transformers generates past the trained positions, where output degrades.
+    """
+    total = prompt_tokens + new_tokens
+    if shape.context_length is None or total <= shape.context_length:
+        return None
+    return (
+        f"{prompt_tokens} prompt + {new_tokens} new tokens make {total}, more than the model's context length of "
+        f"{shape.context_length} (max_position_embeddings); the memory plan assumes they fit"
+    )
 
 
 def weight_bytes(shape: ModelShape, dtype: str, quantization: str | None) -> int:

@@ -180,6 +180,14 @@ def read_result(run_dir: Path) -> RunResult:
         raise UserError(f"{path}: not a valid sumbench result ({exc.errors()[0]['msg']})") from None
 
 
+def completed(run_dir: Path) -> bool:
+    """Whether ``result.json`` says the run completed; a missing or unreadable result says it did not."""
+    try:
+        return read_result(run_dir).status == "completed"
+    except (UserError, OSError):
+        return False
+
+
 def repair_docs(run_dir: Path) -> int:
     """Cut a torn final line (a crash mid-write) off ``docs.jsonl``; returns the bytes removed."""
     path = run_dir / DOCS

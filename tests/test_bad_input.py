@@ -207,3 +207,84 @@ def test_the_program_prints_one_line(tiny_model, tmp_path, args, expected):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith("error: ")
     assert expected in proc.stderr and proc.stdout == ""
     assert not (tmp_path / "results").exists(), "a refused launch creates nothing"
+
+
+# --- options that cannot mean what they say ------------------------------------------------------------------
+
+
+def test_max_batch_size_with_a_fixed_batch_size_is_refused(tiny_model, earlier_run, capsys):
+    """--max-batch-size bounds --batch-size auto; beside a fixed batch size it would be silently ignored."""
+    before = snapshot(earlier_run)
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--batch-size", "4", "--max-batch-size", "2"))
+    assert "--max-batch-size bounds only --batch-size auto" in line and "--batch-size 4 is fixed" in line
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--batch-size", "dynamic", "--max-batch-size", "2"))
+    assert "--max-batch-size" in line and "leaves batching to vLLM" in line
+    assert snapshot(earlier_run) == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["plan", "--model", "llama-2-7b", "--gpu", "t4"], ["launch", "--model", "x", "--gpu", "t4", "--image", "hf"]],
+)
+def test_gpu_memory_limit_without_a_unit_is_refused(capsys, command):
+    """A bare 16 means 16 GiB to whoever types it; read as 16 bytes, every cell would "not fit"."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--gpu-memory-limit", "16"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "16: give a unit, e.g. 16GiB" in err and "Traceback" not in err
+
+
+def test_sizes_with_a_unit_are_read():
+    from runner.cli.types import BYTE_SIZE
+
+    assert BYTE_SIZE.convert("16GiB", None, None) == 16 * 2**30
+    assert BYTE_SIZE.convert("15.5 GB", None, None) == 15_500_000_000
+    assert BYTE_SIZE.convert("17179869184B", None, None) == 17179869184
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--gpu-memory-limit", "1GiB"], ["--gpu-memory-limit 1 GiB", "--gpu cpu has no GPU memory to cap"]),
+        (
+            ["--gpu", "t4", "--image", "hf", "--gpu-memory-limit", "100GiB"],
+            ["--gpu-memory-limit 100 GiB is more than a t4 has (15 GiB)", "cap nothing"],
+        ),
+    ],
+    ids=["on-a-cpu", "above-the-card"],
+)
+def test_gpu_memory_limit_that_caps_nothing_is_refused(tiny_model, earlier_run, capsys, options, expected):
+    before = snapshot(earlier_run)
+    line = one_line(capsys, launch(tiny_model, earlier_run, *options))
+    for part in expected:
+        assert part in line
+    assert snapshot(earlier_run) == before, "no run folder, no config.json claiming a limit"
+
+
+@pytest.mark.parametrize("run_id", ["../escape", "sub/dir", "..", ".", "/tmp/abs"])
+def test_run_id_must_name_a_folder_inside_results(tiny_model, tmp_path, earlier_run, capsys, run_id):
+    before = snapshot(earlier_run)
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--run-id", run_id))
+    assert f"--run-id {run_id!r}" in line and "letters, digits" in line
+    assert snapshot(earlier_run) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"], "nothing created beside the results folder"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [["--text-field", "document", "--summary-field", "document"], ["--text-field", "summary"]],
+    ids=["both-named", "summary-detected"],
+)
+def test_text_field_as_summary_field_is_refused(tiny_model, tmp_path, earlier_run, capsys, fields):
+    """ROUGE against the document itself would score nonsense as a result; every command refuses it."""
+    path = write_jsonl(tmp_path / "good.jsonl", short_records(2))
+    line = one_line(capsys, ["data", "inspect", str(path), *fields])
+    assert f"{path}:1: the text field and the summary field are both" in line
+    assert "--summary-field" in line
+    assert one_line(capsys, launch(tiny_model, earlier_run, "--data", str(path), *fields)) == line
+
+
+def test_plan_refuses_a_gpu_memory_limit_above_the_card(capsys):
+    line = one_line(capsys, ["plan", "--model", "llama-2-7b", "--gpu", "t4", "--gpu-memory-limit", "100GiB"])
+    assert "--gpu-memory-limit 100 GiB" in line and "t4" in line and "cap nothing" in line

@@ -13,7 +13,7 @@ from test_report import build_bench, edited_copy, in_process, result_of
 from runner.report.compare import batch_docs_per_second, compare_runs
 from runner.report.loading import load_run
 from runner.report.significance import incomplete_beta, t_two_sided_p, welch_test
-from runner.schema import RunResult
+from runner.schema import Rouge, RunResult
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +106,60 @@ def test_compare_cli_markdown_and_json(bench, tmp_path):
     assert 0 <= data["tests"][0]["p"] <= 1
     assert data["metrics"][0]["metric"] == "docs/s"
     assert data["metrics"][0]["a"] == pytest.approx(result_of(bench.repeats[0]).metrics.docs_per_second)
+
+
+def verdicts(a, b) -> dict[str, str]:
+    return {m.spec.name: m.direction for m in compare_runs(load_run(a), load_run(b)).metrics}
+
+
+def test_a_direction_needs_significance_or_a_change_beyond_noise(bench, tmp_path):
+    """Identical work with noisy timings: a whole-run docs/s that moved is no verdict while the per-batch
+    test says the runs do not differ; a 0.2% memory change is noise, a 20% one is not."""
+
+    def noisy_but_faster_on_paper(r: RunResult) -> None:
+        jittered(seed=6, spread=0.03)(r)
+        r.metrics.docs_per_second *= 1.2
+        r.metrics.latency_p99_s *= 0.8
+        r.metrics.peak_memory_bytes = int(r.metrics.peak_memory_bytes * 0.998)
+        r.metrics.model_load_seconds *= 1.5
+        r.metrics.rouge = Rouge(rouge1=0.400, rouge2=0.2, rougeL=0.3)
+
+    def base(r: RunResult) -> None:
+        r.metrics.rouge = Rouge(rouge1=0.402, rouge2=0.2, rougeL=0.36)
+
+    a = edited_copy(bench.repeats[0], tmp_path, "base", base)
+    b = edited_copy(bench.repeats[0], tmp_path, "noisy", noisy_but_faster_on_paper)
+    v = verdicts(a, b)
+    assert v["docs/s"] == "no clear change" and v["latency p99"] == "no clear change"
+    assert v["peak memory"] == "within noise"
+    assert v["ROUGE-1"] == "within noise"  # -0.5%: less than the quality gate's 1%
+    assert v["ROUGE-L"] == "worse"  # -16.7%
+    assert v["model load"] == "worse"  # +50%, no test: beyond the 5% threshold
+    assert v["documents"] == ""  # no preferred direction
+
+    def more_memory(r: RunResult) -> None:
+        r.metrics.peak_memory_bytes = int(r.metrics.peak_memory_bytes * 1.2)
+
+    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "memory", more_memory))["peak memory"] == "worse"
+
+    proc = in_process(["compare", str(a), str(b)])
+    assert re.search(r"^\| docs/s \| .* \| \+20\.0% \| no clear change \|$", proc.stdout, re.M)
+    assert re.search(r"^\| peak memory \| .* \| within noise \|$", proc.stdout, re.M)
+    assert "better or worse only for a real difference" in proc.stdout
+    assert "significant at alpha = 0.05" in proc.stdout and "5% otherwise" in proc.stdout
+
+
+def test_without_enough_batches_to_test_speed_falls_back_to_the_threshold(bench, tmp_path):
+    def one_batch(factor: float):
+        def edit(r: RunResult) -> None:
+            del r.metrics.batches[1:]
+            r.metrics.docs_per_second *= factor
+
+        return edit
+
+    a = edited_copy(bench.repeats[0], tmp_path, "one", one_batch(1.0))
+    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "faster", one_batch(1.2)))["docs/s"] == "better"
+    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "same", one_batch(1.02)))["docs/s"] == "within noise"
 
 
 def test_different_datasets_are_warned_about(bench, tmp_path):

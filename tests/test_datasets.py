@@ -61,3 +61,12 @@ def test_unknown_explicit_field_names_the_fields(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"document": "x", "summary": "y"}])
     with pytest.raises(DatasetError, match=r"text field 'body' not in the first record \(fields: document, summary\)"):
         load_dataset(path, text_field="body")
+
+
+def test_data_inspect_prints_its_result_on_stdout(cli):
+    """What `data inspect` finds is its result: stdout, whole (the hash is what a script keeps)."""
+    proc = cli(["data", "inspect", str(SAMPLE_DATASET)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert f"sha256: {load_dataset(SAMPLE_DATASET).sha256}\n" in proc.stdout
+    assert f"{SAMPLE_DATASET}: 24 documents" in proc.stdout

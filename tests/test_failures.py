@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import read_docs, read_result, run_cli, short_records, wait_for, write_jsonl
 
-from runner import rundir
+from runner import events, rundir
 from runner.executors import ExitInfo
-from runner.launching import finish_dead_run
+from runner.launching import LaunchRequest, build_config, finish_dead_run
 from runner.schema import Batching, DeviceInfo, DocRecord, Environment, RunConfig, RunResult
 from runner.worker.run import classify, describe
 
@@ -126,6 +126,29 @@ def test_oom_with_fixed_batch_size_fails_cleanly(tiny_model, small_dataset, tmp_
     assert "OutOfMemoryError" in console
     assert "Traceback" in (run_dir / "error.log").read_text()
     assert "OutOfMemoryError" in (run_dir / "error.log").read_text()
+
+
+def test_auto_batch_size_on_a_cpu_is_capped_and_says_so(make_run_dir, run_worker, tiny_model, tmp_path):
+    """A CPU has no memory plan: --batch-size auto once put the whole dataset in one batch, which leaves
+    one latency sample and nothing for `runner compare` to test. It now starts at the CPU default (8), and
+    at no more than half the documents, so there are always two batches; the config and a note say so."""
+    forty = write_jsonl(tmp_path / "forty.jsonl", short_records(40))
+    for data, limit, cap in [(forty, None, 8), (forty, 12, 6), (forty, 3, 2), (forty, 1, 1)]:
+        config, notes = build_config(
+            LaunchRequest(model=str(tiny_model), data=str(data), batch_size="auto", limit=limit, run_id="x")
+        )
+        assert config.max_batch_size == cap, limit
+        assert any(f"batches of at most {cap} documents" in n and "CPU default is 8" in n for n in notes)
+    config, notes = build_config(
+        LaunchRequest(model=str(tiny_model), data=str(forty), batch_size="auto", max_batch_size=40, run_id="x")
+    )
+    assert config.max_batch_size == 40 and not any("--batch-size auto" in n for n in notes), "the user's bound wins"
+
+    run_dir = make_run_dir(batch_size="auto")
+    assert run_worker(run_dir) == 0
+    result = read_result(run_dir)
+    assert (result["batching"]["planned_max"], result["batching"]["final"]) == (6, 6)
+    assert [b["size"] for b in result["metrics"]["batches"]] == [6, 6]
 
 
 # --- errors mid-run -----------------------------------------------------------------------------------------
@@ -324,6 +347,8 @@ class _Backend:
         (RuntimeError("CUDA error: no kernel image is available"), True, "Incompatible"),
         (type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory"), True, "OutOfMemoryError"),
         (KeyboardInterrupt(), True, "Interrupted"),
+        (events.HostGone("the host process that started this run went away"), False, "HostGone"),
+        (events.HostGone("the host process that started this run went away"), True, "HostGone"),
     ],
 )
 def test_classify(make_run_dir, exc, forced, error_class):
@@ -338,6 +363,30 @@ def test_classify(make_run_dir, exc, forced, error_class):
         assert info.message.startswith(f"{original}: ") and "needs a CUDA GPU" in info.message
     if error_class == "OSError":
         assert "No space left on device writing docs.jsonl" in info.message and "--resume" in info.message
+    if error_class == "HostGone":
+        assert "the host process that started this run went away" in info.message and "--resume" in info.message
+
+
+def test_a_broken_pipe_to_the_host_becomes_host_gone(monkeypatch):
+    """The worker's events reach the host through a pipe. Once its reader is gone (the host died), emit
+    raises HostGone instead of BrokenPipeError, and stdout goes to /dev/null from then on, so the worker's
+    last writes (the result event, Python's flush at exit) do not fail again."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w") as stdout, monkeypatch.context() as patch:
+        patch.setattr("sys.stdout", stdout)
+        with pytest.raises(events.HostGone, match="the host process that started this run went away"):
+            events.emit("progress", done=1)
+        events.emit("result", status="partial")
+        assert os.path.samefile(f"/proc/self/fd/{write_end}", os.devnull)
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as stdout, monkeypatch.context() as patch:
+        patch.setattr("sys.stdout", stdout)
+        assert not events.host_gone()
+        os.close(read_end)
+        assert events.host_gone(), "a library's BrokenPipeError is checked against the pipe, without writing"
+        assert os.path.samefile(f"/proc/self/fd/{write_end}", os.devnull)
 
 
 def test_worker_refuses_a_folder_another_worker_holds(make_run_dir, run_worker, capsys):

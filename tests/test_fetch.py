@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -64,3 +66,46 @@ def test_too_many_documents_is_a_clear_error(tmp_path, wikilingua_parquet):
 def test_unknown_dataset_suggests_names(tmp_path):
     result = CliRunner().invoke(cli, ["data", "fetch", "wikilingu", "--out", str(tmp_path)])
     assert "did you mean wikilingua" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("bad.jsonl", b'{"document": "a", "summary": "x"}\n{bad\n', "not a readable json file: JSON parse error"),
+        ("empty.jsonl", b"", "is empty"),
+        ("bad.parquet", b"not a parquet file at all", "not a readable parquet file: Parquet magic bytes not found"),
+    ],
+)
+def test_unreadable_source_is_one_error_line(cli, tmp_path, name, content, says):
+    source = tmp_path / name
+    source.write_bytes(content)
+    proc = cli(["data", "fetch", "xsum", "--n", "3", "--source", str(source), "--out", str(tmp_path / "out")])
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {source}") and says in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_hub_fails_fast_and_points_to_source(cli, tmp_path):
+    """Offline, `datasets` retries for half a minute and ends in a traceback; sumbench says what to do at once."""
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
+    env["HF_DATASETS_OFFLINE"] = "0"
+    start = time.monotonic()
+    proc = cli(["data", "fetch", "wikilingua", "--n", "2", "--out", str(tmp_path / "out")], env=env)
+    assert time.monotonic() - start < 20
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith(f"error: cannot reach the Hugging Face hub at http://127.0.0.1:{port}")
+    assert "GEM/wiki_lingua" in proc.stderr and "--source FILE" in proc.stderr
+
+
+def test_offline_mode_without_a_cached_copy_points_to_source(cli, tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    proc = cli(["data", "fetch", "wikilingua", "--n", "2", "--out", str(tmp_path / "out")], env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: cannot fetch wikilingua from the Hugging Face hub")
+    assert "--source FILE" in proc.stderr

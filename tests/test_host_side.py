@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+
+import pytest
+
+from runner.catalog import gpus, images
+from runner.paths import REPO_ROOT
+from runner.scenarios import SCENARIOS
 
 HOST_MODULES = [
     "runner.cli",
@@ -71,3 +78,39 @@ def test_unknown_scenario_is_one_line_with_suggestions(tmp_path):
     assert proc.stderr.strip().count("\n") == 0
     assert "unknown scenario 'fp23'" in proc.stderr and "fp32" in proc.stderr
     assert not any(tmp_path.iterdir()), "nothing is written for a refused launch"
+
+
+CATALOG = {"images": list(images()), "gpus": list(gpus()), "scenarios": list(SCENARIOS)}
+
+
+@pytest.mark.parametrize("kind", CATALOG)
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal-60-columns"])
+def test_catalog_prints_whole_names_on_stdout(cli, kind, terminal):
+    """The first column is what --image/--gpu/--scenario take: on stdout, never cut, in a pipe or a narrow terminal."""
+    env = {"TTY_COMPATIBLE": "1", "COLUMNS": "60"} if terminal else {"TTY_COMPATIBLE": "0"}
+    proc = cli(["catalog", kind], env=env)
+    assert proc.returncode == 0 and proc.stderr == ""
+    keys = [m.group(1) for m in re.finditer(r"^│ (\S+)\s+│", proc.stdout, re.M)]
+    assert keys == CATALOG[kind]
+    assert "…" not in "".join(line.split("│")[1] for line in proc.stdout.splitlines() if line.startswith("│"))
+
+
+def test_schema_check_on_a_missing_file_says_it_is_missing(cli, tmp_path):
+    missing = tmp_path / "nope.json"
+    proc = cli(["schema", "--check", "--out", str(missing)])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {missing} does not exist: run `runner schema --out {missing}` to write it"
+
+
+def test_mistyped_command_gets_a_suggestion(cli):
+    proc = cli(["lauch"])
+    assert proc.returncode == 2
+    assert "No such command 'lauch'. Did you mean 'launch'?" in proc.stderr
+    assert "Did you mean" not in cli(["zzz"]).stderr
+
+
+def test_quick_start_uses_the_model_make_demo_builds(cli):
+    tiny = re.search(r"^TINY := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.M).group(1)
+    help_text = cli(["--help"]).stdout
+    assert f"runner model tiny {tiny}" in help_text and f"runner launch --model {tiny}" in help_text
+    assert f"runner launch --model {tiny}" in (REPO_ROOT / "README.md").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from runner.errors import UserError
 from runner.memory_plan import (
     MAX_PLANNED_BATCH,
     GiB,
+    context_overflow,
     footprint_for,
     kv_bytes_per_token,
     largest_batch,
@@ -241,6 +243,41 @@ def test_cli_table_and_errors(capsys):
     assert done.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "folder with config.json" in err
+
+
+@pytest.mark.parametrize("as_json", [[], ["--json"]])
+def test_image_without_the_scenario_is_an_error_not_an_empty_plan(capsys, as_json):
+    with pytest.raises(SystemExit) as done:
+        main(["plan", "--model", "llama-2-7b", "--gpu", "t4", "--image", "hf", "--scenario", "vllm", *as_json])
+    assert done.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == "error: image hf does not run scenario vllm (it runs: default, bf16, eager, fp32)"
+
+
+def test_context_length_is_checked(capsys):
+    shape = resolve_shape("llama-2-7b")
+    assert shape.context_length == 4096 and resolve_shape("llama-3-8b").context_length == 8192
+    assert context_overflow(shape, 3796, 300) is None  # exactly the context
+    assert "make 4097, more than the model's context length of 4096" in context_overflow(shape, 3797, 300)
+
+    args = ["plan", "--model", "llama-2-7b", "--gpu", "a100-80gb", "--image", "hf", "--scenario", "default", "--json"]
+    main([*args, "--prompt-tokens", "5000"])
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data["context_length"] == 4096 and data["exceeds_context"] is True
+    assert err.startswith("warning: llama-2-7b: 5000 prompt + 300 new tokens make 5300") and "4096" in err
+    main(args)
+    out, err = capsys.readouterr()
+    assert json.loads(out)["exceeds_context"] is False and err == ""
+
+
+def test_table_counts_small_models_and_keeps_names_whole(capsys):
+    main(["plan", "--model", "tiny-llama", "--gpu", "t4", "--image", "hf-flash"])
+    out = capsys.readouterr().out
+    assert "tiny-llama (598K parameters) on NVIDIA T4" in out
+    # Not a terminal: the table keeps its natural width, so a long verdict does not squeeze the names.
+    assert re.search(r"^│ hf-flash │ flash-attn │ .*incompatible: FlashAttention-2 needs an Ampere GPU", out, re.M)
 
 
 def test_planning_never_imports_torch():

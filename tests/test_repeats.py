@@ -36,13 +36,13 @@ def test_repeat_runs_share_a_stem_and_a_dataset(bench):
 def test_launch_prints_mean_and_stdev_after_the_last_repeat(bench):
     results = [result_of(p) for p in bench.repeats]
     speeds = [r.metrics.docs_per_second for r in results]
-    line = next(line for line in bench.repeat_stderr.splitlines() if line.startswith("2 repeats:"))
+    line = next(line for line in bench.repeat_output.splitlines() if line.startswith("2 repeats:"))
     mean, stdev = re.search(r"docs/s (\d+\.\d+) ± (\d+\.\d+)", line).groups()
     assert float(mean) == pytest.approx(statistics.fmean(speeds), abs=1e-3)
     assert float(stdev) == pytest.approx(statistics.stdev(speeds), abs=1e-3)
     assert "output tokens/s" in line and "ROUGE-1" in line
     cv = statistics.stdev(speeds) / statistics.fmean(speeds)
-    assert ("coefficient of variation" in bench.repeat_stderr) == (cv > CV_WARN)
+    assert ("coefficient of variation" in bench.repeat_output) == (cv > CV_WARN)
 
 
 def test_summary_warns_only_above_five_percent(bench):

@@ -44,7 +44,7 @@ class Bench:
     """The folder of real runs every report, compare and repeats test reads."""
 
     root: Path
-    repeat_stderr: str
+    repeat_output: str  # what `runner launch --repeat 2` printed: its summaries go to stdout
 
     @property
     def repeats(self) -> list[Path]:
@@ -116,9 +116,9 @@ def build_bench(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> B
         assert proc.returncode == (1 if name == "oom-bs2" else 0), f"{name}: {err[-3000:]}"
     # The repeats run alone, so both see the same quiet machine and their comparison is fair.
     proc = _launch(tiny_model, root, "fp32-bs1", "--scenario", "fp32", "--batch-size", "1", "--repeat", "2")
-    _, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
-    _BENCHES[key] = Bench(root, err)
+    _BENCHES[key] = Bench(root, out)
     return _BENCHES[key]
 
 
@@ -313,15 +313,35 @@ def test_html_is_self_contained_and_parses(bench, tmp_path):
 # --- the quality gate on edited copies of real results -------------------------------------------
 
 
+def chain(*edits: Callable[[RunResult], None]) -> Callable[[RunResult], None]:
+    def edit(r: RunResult) -> None:
+        for one in edits:
+            one(r)
+
+    return edit
+
+
+def on_gpu(gpu: str) -> Callable[[RunResult], None]:
+    """Relabel a real CPU result as measured on ``gpu``: the report groups and gates runs by GPU."""
+
+    def edit(r: RunResult) -> None:
+        r.config.gpu = r.environment.device.catalog_gpu = gpu
+
+    return edit
+
+
+def as_scenario(name: str) -> Callable[[RunResult], None]:
+    def edit(r: RunResult) -> None:
+        r.config.scenario = name
+
+    return edit
+
+
 @pytest.fixture
 def gate_tree(bench, tmp_path) -> Path:
-    """Real results relabelled: a fp16 reference, a pass, a fail, a synthetic run, and another dataset."""
+    """Real results relabelled as GPU runs: a fp16 reference, a pass, a fail, a synthetic run, and another dataset."""
     root = tmp_path / "gate"
     root.mkdir()
-
-    def as_default(r: RunResult) -> None:
-        r.config.scenario = "default"
-        set_rouge(0.40)(r)
 
     def synthetic(r: RunResult) -> None:
         r.config.scenario = "eager"
@@ -334,11 +354,12 @@ def gate_tree(bench, tmp_path) -> Path:
         r.dataset.sha256 = "f" * 64
         set_rouge(0.30)(r)
 
-    edited_copy(bench.fp32_bs4, root, "ref-default", as_default)
-    edited_copy(bench.bf16_bs4, root, "bf16-pass", set_rouge(0.398))
-    edited_copy(bench.fp32_bs4, root, "fp32-fail", set_rouge(0.38))
-    edited_copy(bench.fp32_bs4, root, "eager-synthetic", synthetic)
-    edited_copy(bench.bf16_bs4, root, "eager-other-data", other_dataset)
+    gpu = on_gpu("a100-80gb")
+    edited_copy(bench.fp32_bs4, root, "ref-default", chain(gpu, as_scenario("default"), set_rouge(0.40)))
+    edited_copy(bench.bf16_bs4, root, "bf16-pass", chain(gpu, set_rouge(0.398)))
+    edited_copy(bench.fp32_bs4, root, "fp32-fail", chain(gpu, set_rouge(0.38)))
+    edited_copy(bench.fp32_bs4, root, "eager-synthetic", chain(gpu, synthetic))
+    edited_copy(bench.bf16_bs4, root, "eager-other-data", chain(gpu, other_dataset))
     return root
 
 
@@ -379,6 +400,37 @@ def test_report_shows_gate_synthetic_mark_and_dataset_warning(gate_tree):
     assert re.search(r"^\| eager \|.*\| no reference \|", text, re.M)
     # One lead-3 row per dataset, since lead-3 depends on the documents.
     assert text.count("| lead-3 baseline |") == 2
+
+
+def test_cpu_gate_takes_fp32_as_the_reference_even_beside_default(bench, tmp_path):
+    """On a CPU `default` still runs fp16; the reference there is fp32, as the help and footnote say."""
+    root = tmp_path / "cpu-gate"
+    root.mkdir()
+    edited_copy(bench.fp32_bs4, root, "cpu-fp32", set_rouge(0.40))
+    edited_copy(bench.fp32_bs4, root, "cpu-default", chain(as_scenario("default"), set_rouge(0.38)))
+    edited_copy(bench.bf16_bs4, root, "cpu-bf16", set_rouge(0.398))
+    gates = _gates(root)
+    assert gates["cpu-fp32"].verdict == "reference"
+    assert gates["cpu-default"].label() == "FAIL 95.0%" and gates["cpu-default"].reference == "fp32"
+    assert gates["cpu-bf16"].label() == "pass 99.5%"
+    text = in_process(["report", str(root)]).stdout
+    assert re.search(r"^\| fp32 \| cpu \|.*\| reference \|", text, re.M)
+    assert re.search(r"^\| default \| cpu \|.*\| FAIL 95\.0% \|", text, re.M)
+    assert "reference scenario (default (fp16) on a GPU, fp32 on a CPU)" in text
+
+    # Without an fp32 run on the CPU, default is the reference after all.
+    shutil.rmtree(root / "cpu-fp32")
+    gates = _gates(root)
+    assert gates["cpu-default"].verdict == "reference"
+    assert gates["cpu-bf16"].ratio == pytest.approx(0.398 / 0.38)
+
+
+def test_input_tokens_per_document_show_one_decimal_like_launch(bench):
+    report = build_report(find_runs([bench.root]), with_plots=False)
+    table = section(report, "results").table
+    row = next(r for r in table.rows if r.get("run_ids") == "fp32-bs4")
+    shown = dict(zip([c.key for c in table.columns], table.cells()[table.rows.index(row)], strict=True))
+    assert shown["avg_input_tokens"] == f"{result_of(bench.fp32_bs4).metrics.avg_input_tokens:.1f}"
 
 
 def test_unknown_reference_is_a_user_error(bench, cli):

@@ -251,3 +251,87 @@ def test_same_run_id_with_the_same_settings_resumes(make_run_dir, tiny_model, sm
     )  # fmt: skip
     prepared = prepare(req)
     assert prepared.run_dir == run_dir and prepared.config == rundir.read_config(run_dir)
+
+
+def test_resume_refuses_options_that_describe_the_cell(make_run_dir):
+    """--resume continues the folder's own config: options that would change the cell are refused, by
+    name, rather than silently ignored."""
+    run_dir = make_run_dir()
+    before = (run_dir / "config.json").read_bytes()
+    line = one_error_line(
+        run_cli(["launch", "--resume", str(run_dir), "--batch-size", "4", "--scenario", "bf16",
+                 "--model", "/nonexistent", "--max-new-tokens", "99", "--run-id", "other"])
+    )  # fmt: skip
+    assert f"--resume continues {run_dir} with the settings it started with" in line
+    for option in ("--batch-size", "--scenario", "--model", "--max-new-tokens", "--run-id"):
+        assert option in line
+    assert "--timeout" not in line and "--verbose" not in line
+    assert (run_dir / "config.json").read_bytes() == before and not (run_dir / "result.json").exists()
+
+
+def test_resume_takes_timeout_and_verbose(make_run_dir):
+    """How an attempt is run and watched may change between attempts."""
+    run_dir = make_run_dir()
+    proc = run_cli(["launch", "--resume", str(run_dir), "--timeout", "600", "--verbose"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_result(run_dir)["status"] == "completed" and len(read_docs(run_dir)) == 12
+    assert "sumbench.worker: loaded" in proc.stdout + proc.stderr, "--verbose shows the worker's log lines"
+
+
+def test_a_completed_run_is_not_run_again(make_run_dir, run_worker, tiny_model, small_dataset, tmp_path):
+    """Launching into a completed run's folder (same --run-id, same settings) used to "resume" it and
+    print its old numbers as a new result; it is refused, and so is --resume: there is nothing left to run,
+    and its result.json stands as it was."""
+    run_dir = make_run_dir(run_id="cell", results=tmp_path / "r")
+    assert run_worker(run_dir) == 0
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+
+    line = one_error_line(
+        run_cli(["launch", "--model", str(tiny_model), "--data", str(small_dataset), "--batch-size", "2",
+                 "--max-new-tokens", "8", "--results", str(tmp_path / "r"), "--run-id", "cell"])
+    )  # fmt: skip
+    assert f"{run_dir} already completed; use a new --run-id" in line
+    line = one_error_line(run_cli(["launch", "--resume", str(run_dir)]))
+    assert f"{run_dir} already completed: there is nothing to resume" in line and "--run-id" in line
+
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_killing_the_host_is_recorded_as_host_gone(tiny_model, small_dataset, tmp_path, reference):
+    """kill -9 of `runner launch` closes the pipe the worker reports on: the worker notices at its next
+    event, records the run as partial/HostGone with every finished document (not a BrokenPipeError), exits
+    without dying on the closed pipe itself, and --resume finishes the run."""
+    results = tmp_path / "results"
+    host = start_launch(launch_args(tiny_model, small_dataset, results, "orphan"), {"SUMBENCH_INJECT_DELAY_S": "1"})
+    run_dir = results / "orphan"
+    try:
+        wait_for(lambda: len(read_docs(run_dir)) >= 2, timeout=180, what="the first batch")
+        (worker,) = child_pids(host.pid)
+        host.kill()
+        host.communicate(timeout=60)
+        wait_for(lambda: (run_dir / "result.json").exists(), timeout=120, what="the worker's result")
+        wait_for(lambda: _ended(worker), timeout=60, what="the worker to exit")
+    finally:
+        host.kill()
+    result = read_result(run_dir)
+    assert (result["status"], result["error"]["error_class"]) == ("partial", "HostGone")
+    message = result["error"]["message"]
+    assert "the host process that started this run went away" in message and "--resume" in message
+    kept = by_id(run_dir)
+    assert 2 <= len(kept) < 12 and result["metrics"]["documents"] == len(kept)
+    assert "HostGone" in (run_dir / "worker.log").read_text()
+
+    proc = run_cli(["launch", "--resume", str(run_dir)])
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_result(run_dir)["status"] == "completed"
+    same_outputs(run_dir, reference)
+
+
+def _ended(pid: int) -> bool:
+    """Whether ``pid`` exited: gone, or a zombie nobody reaps (an orphan's parent here may not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")

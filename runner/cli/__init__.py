@@ -6,6 +6,7 @@ never pays for (or needs) torch.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -42,6 +43,15 @@ class LazyGroup(click.Group):
         module, attr, _ = COMMANDS[name]
         return getattr(importlib.import_module(module), attr)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """click suggests close names from ``self.commands``, which a lazy group leaves empty: suggest ours."""
+        name = click.utils.make_str(args[0])
+        if not ctx.resilient_parsing and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.7)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -56,8 +66,8 @@ def cli() -> None:
 
     \b
     Quick start (CPU, no downloads):
-      runner model tiny models/tiny-llama
-      runner launch --model models/tiny-llama --batch-size 4
+      runner model tiny .cache/tiny-llama
+      runner launch --model .cache/tiny-llama --batch-size 4
     """
 
 

@@ -1,9 +1,21 @@
-"""``runner catalog``: what sumbench knows about images, GPUs and scenarios."""
+"""``runner catalog``: what sumbench knows about images, GPUs and scenarios.
+
+The tables go to stdout, for scripts as much as people; the first column is the name other commands
+take (``--image``, ``--gpu``, ``--scenario``), so it never wraps or shrinks, whatever the width.
+"""
 
 from __future__ import annotations
 
 import click
 from rich.table import Table
+
+
+def _table(key: str, *headers: str) -> Table:
+    table = Table()
+    table.add_column(key, no_wrap=True)
+    for header in headers:
+        table.add_column(header)
+    return table
 
 
 @click.group()
@@ -15,9 +27,10 @@ def catalog() -> None:
 def images() -> None:
     """Images: bake target, reference, backend, scenarios, CUDA architectures."""
     from runner import catalog as cat
-    from runner.console import console
+    from runner.console import stdout_console
 
-    table = Table("image (bake target)", "reference", "backend", "scenarios", "CUDA archs", "description")
+    table = _table("image (bake target)", "reference", "backend", "scenarios", "CUDA archs", "description")
+    table.columns[1].no_wrap = True  # an image reference is copied whole into docker commands
     for img in cat.images().values():
         table.add_row(
             img.key,
@@ -27,16 +40,16 @@ def images() -> None:
             ", ".join(img.cuda_archs) or "cpu",
             img.description,
         )
-    console.print(table)
+    stdout_console().print(table)
 
 
 @catalog.command()
 def gpus() -> None:
     """GPUs: memory, compute capability, bandwidth, fp16 rate, price."""
     from runner import catalog as cat
-    from runner.console import console
+    from runner.console import stdout_console
 
-    table = Table(
+    table = _table(
         "gpu", "name", "memory GiB", "capability", "bf16", "fp8", "GB/s", "fp16 TFLOP/s", "$/h", "price source"
     )
     for g in cat.gpus().values():
@@ -52,16 +65,16 @@ def gpus() -> None:
             f"{g.price_usd_per_hour:.3f}",
             g.price_source,
         )
-    console.print(table)
+    stdout_console().print(table)
 
 
 @catalog.command()
 def scenarios() -> None:
     """Scenarios: backend, dtype, attention, quantization."""
-    from runner.console import console
+    from runner.console import stdout_console
     from runner.scenarios import SCENARIOS
 
-    table = Table("scenario", "backend", "dtype", "attention", "quantization", "description")
+    table = _table("scenario", "backend", "dtype", "attention", "quantization", "description")
     for s in SCENARIOS.values():
         table.add_row(s.name, s.backend, s.dtype, s.attention or "-", s.quantization or "-", s.description)
-    console.print(table)
+    stdout_console().print(table)

@@ -34,7 +34,7 @@ def compare(run_a: Path, run_b: Path, fmt: str, alpha: float) -> None:
 
 
 def _markdown(cmp) -> str:
-    from runner.report.compare import config_table, metrics_table
+    from runner.report.compare import config_table, metrics_table, verdict_rule
     from runner.report.render_md import markdown_table
 
     lines = [f"# {cmp.b.result.run_id} (B) vs {cmp.a.result.run_id} (A)", ""]
@@ -44,6 +44,8 @@ def _markdown(cmp) -> str:
     lines += [*markdown_table(config_table(cmp)), "", *markdown_table(metrics_table(cmp)), ""]
     lines += [f"- {test.sentence()}" for test in cmp.tests]
     lines += [
+        "",
+        verdict_rule(cmp.alpha),
         "",
         "The batches of one run share one process, so the test sees the noise within a process, not the "
         "drift between processes (memory layout, a busy neighbour); `runner launch --repeat N` measures that.",

@@ -19,15 +19,19 @@ def data() -> None:
 @click.option("--id-field")
 def inspect(path: str, text_field: str | None, summary_field: str | None, id_field: str | None) -> None:
     """Check a JSONL dataset and print its fields, size and content hash."""
-    from runner.console import console
+    from rich.markup import escape
+
+    from runner.console import stdout_console
     from runner.datasets import load_dataset
 
     ds = load_dataset(path, text_field=text_field, summary_field=summary_field, id_field=id_field)
     words = [len(d.text.split()) for d in ds.documents]
-    console.print(f"[bold]{path}[/]: {len(ds)} documents")
-    console.print(f"fields: text={ds.text_field} summary={ds.summary_field} id={ds.id_field or '(line numbers)'}")
-    console.print(f"words per document: mean {sum(words) / len(words):.0f}, min {min(words)}, max {max(words)}")
-    console.print(f"sha256: {ds.sha256}")
+    out = stdout_console()
+    out.print(f"[bold]{escape(path)}[/]: {len(ds)} documents")
+    fields = f"text={ds.text_field} summary={ds.summary_field} id={ds.id_field or '(line numbers)'}"
+    out.print(f"fields: {escape(fields)}")
+    out.print(f"words per document: mean {sum(words) / len(words):.0f}, min {min(words)}, max {max(words)}")
+    out.print(f"sha256: {ds.sha256}")
 
 
 @data.command()

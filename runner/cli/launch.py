@@ -6,9 +6,15 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from runner.cli.options import cell_options
 from runner.cli.types import BATCH_SIZE
+from runner.errors import UserError
+
+# What --resume takes besides the folder: how this attempt is run and watched. Everything else describes
+# the cell, which the folder's config.json already fixes (a resumed run must not mix two settings).
+RESUME_OPTIONS = {"resume", "timeout", "verbose", "docker_host", "gpu_uuids", "docker_network"}
 
 
 @click.command()
@@ -90,8 +96,8 @@ def launch(
     completes), result.json, worker.log, and error.log when it fails. A failed or interrupted run still
     writes result.json and keeps every finished document; --resume RUN-DIR continues it.
     """
-    from runner.console import RunProgress, console, summary_table
-    from runner.launching import LaunchRequest, execute, prepare
+    from runner.console import RunProgress, stdout_console, summary_table
+    from runner.launching import LaunchRequest, check_launch_options, execute, prepare
     from runner.repeats import repeat_requests, summarize, summary_lines, worst_status
 
     docker_options = {"docker_host": docker_host, "gpu_uuids": gpu_uuids, "network": docker_network}
@@ -103,15 +109,32 @@ def launch(
         raise click.UsageError("Missing option '--model' (only --resume RUN-DIR runs without one).")
     if repeat > 1 and resume is not None:
         raise click.UsageError("--repeat starts new runs; it cannot be combined with --resume")
+    if resume is not None and (given := _given_options(click.get_current_context(), RESUME_OPTIONS)):
+        raise UserError(
+            f"--resume continues {resume} with the settings it started with; it does not take {', '.join(given)} "
+            "(to change them, start a new run with another --run-id)"
+        )
+    if resume is None:
+        check_launch_options(req)
+    out = stdout_console()  # the progress bar and log lines stay on stderr; the summaries are the result
     results = []
     for one in repeat_requests(req, repeat):
         prepared = prepare(one, resume)
         cfg = prepared.config
         with RunProgress(f"{cfg.image}/{cfg.scenario} on {cfg.gpu}", verbose=verbose) as progress:
             result = execute(prepared, progress.on_line)
-        console.print(summary_table(result, prepared.run_dir))
+        out.print(summary_table(result, prepared.run_dir))
         results.append(result)
     if repeat > 1:
         for line in summary_lines(summarize(results)):
-            console.print(line, markup=False, highlight=False)
+            out.print(line, markup=False, highlight=False)
     sys.exit({"completed": 0, "partial": 3}.get(worst_status(results), 1))
+
+
+def _given_options(ctx: click.Context, allowed: set[str]) -> list[str]:
+    """The options typed on the command line, other than ``allowed``, as the user spells them."""
+    return [
+        max(param.opts, key=len)
+        for param in ctx.command.params
+        if param.name not in allowed and ctx.get_parameter_source(param.name) not in (None, ParameterSource.DEFAULT)
+    ]

@@ -43,10 +43,14 @@ CELL_OPTIONS: list[Callable] = [
         "--prompt-template", help="Prompt with {document} (and {instruction}); default: the model's chat template."
     ),
     click.option(
-        "--gpu-memory-limit", type=BYTE_SIZE, help="Cap usable GPU memory (e.g. 16GiB) to reproduce a smaller card."
+        "--gpu-memory-limit",
+        type=BYTE_SIZE,
+        help="Cap usable GPU memory (with a unit: 16GiB) to reproduce a smaller card.",
     ),
     click.option(
-        "--max-batch-size", type=click.IntRange(1), help="Upper bound for --batch-size auto (default: the memory plan)."
+        "--max-batch-size",
+        type=click.IntRange(1),
+        help="Upper bound for --batch-size auto (default: the memory plan; on a CPU 8).",
     ),
 ]
 

@@ -7,6 +7,7 @@ import json
 import click
 
 from runner.cli.types import BYTE_SIZE
+from runner.errors import UserError
 
 
 @click.command()
@@ -44,9 +45,14 @@ def plan(
     The numbers are arithmetic on the model's shape; nothing is downloaded or loaded.
     """
     from runner import catalog
-    from runner.memory_plan import plan_all, resolve_shape
+    from runner.memory_plan import context_overflow, plan_all, resolve_shape
 
     target = catalog.get_gpu(gpu)
+    if gpu_memory_limit is not None:
+        from runner.launching import gpu_memory_limit_problem
+
+        if problem := gpu_memory_limit_problem(gpu_memory_limit, target.key):
+            raise UserError(problem)
     for name in images:
         catalog.get_image(name)
     if scenarios:
@@ -56,12 +62,19 @@ def plan(
             get_scenario(name)
     shape = resolve_shape(model)
     plans = plan_all(model, target, prompt_tokens, max_new_tokens, gpu_memory_limit, images, scenarios)
+    if not plans:
+        raise _nothing_to_plan(images, scenarios)
+    overflow = context_overflow(shape, prompt_tokens, max_new_tokens)
+    if overflow:
+        click.secho(f"warning: {model}: {overflow}", fg="yellow", err=True)
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "model": model,
                     "parameters": shape.params,
+                    "context_length": shape.context_length,
+                    "exceeds_context": overflow is not None,
                     "gpu": target.key,
                     "prompt_tokens": prompt_tokens,
                     "max_new_tokens": max_new_tokens,
@@ -75,12 +88,34 @@ def plan(
     _print_table(model, shape.params, target, prompt_tokens, max_new_tokens, gpu_memory_limit, plans)
 
 
+def _nothing_to_plan(images: tuple[str, ...], scenarios: tuple[str, ...]) -> UserError:
+    """The --image/--scenario filters left no cell: say which image runs what, as `launch` does."""
+    from runner import catalog
+
+    named = [catalog.get_image(name) for name in images] or list(catalog.images().values())
+    wanted = ", ".join(scenarios)
+    return UserError(
+        "; ".join(
+            f"image {image.key} does not run scenario{'s' if len(scenarios) > 1 else ''} {wanted} "
+            f"(it runs: {', '.join(image.scenarios)})"
+            for image in named
+        )
+    )
+
+
+def format_count(n: int) -> str:
+    """A parameter count as people write it: 6.74B for Llama-2-7B, 336K for the tiny test model."""
+    for scale, unit, digits in ((1e9, "B", 2), (1e6, "M", 2), (1e3, "K", 0)):
+        if n >= scale:
+            return f"{n / scale:.{digits}f}{unit}"
+    return str(n)
+
+
 def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from runner.console import fmt_bytes
+    from runner.console import fmt_bytes, stdout_console
     from runner.memory_plan import FRAGMENTATION, GiB
 
     limit_text = f", memory capped at {limit / GiB:.1f} GiB" if limit else ""
@@ -91,11 +126,13 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
         "weights",
         "KV / sequence",
         "plan",
-        title=f"{model} ({params / 1e9:.2f}B parameters) on {gpu.name}: "
+        title=f"{escape(model)} ({format_count(params)} parameters) on {gpu.name}: "
         f"{prompt_tokens} prompt + {max_new_tokens} new tokens{limit_text}",
         caption=f"hf batch sizes keep {FRAGMENTATION - 1:.0%} headroom on the KV cache and activations for the "
         "CUDA allocator's fragmentation (runner/memory_plan.py)",
     )
+    for column in table.columns[:2]:
+        column.no_wrap = True  # the names `launch --image/--scenario` takes
     styles = {"incompatible": "red", "does_not_fit": "yellow", "fits": "green", "unplanned": "dim"}
     for p in plans:
         style = styles[p.status]
@@ -110,4 +147,4 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
             fmt_bytes(p.kv_per_sequence_bytes),
             verdict,
         )
-    Console().print(table)
+    stdout_console().print(table)

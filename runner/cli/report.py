@@ -27,7 +27,7 @@ FORMATS = ("md", "html", "csv", "json")
 @click.option(
     "--reference",
     metavar="SCENARIO",
-    help="Scenario the quality gate compares against (default: default, or fp32 on a CPU).",
+    help="Scenario the quality gate compares against (default: default on a GPU, fp32 on a CPU).",
 )
 def report(
     results: tuple[Path, ...], fmt: str | None, out: Path | None, plots_dir: Path | None, reference: str | None

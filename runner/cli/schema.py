@@ -24,8 +24,11 @@ def schema(out: Path, check: bool) -> None:
     """Write (or --check) the JSON Schema that every result.json validates against."""
     text = rendered()
     if check:
-        if not out.exists() or out.read_text() != text:
-            raise UserError(f"{out} is out of date: run `runner schema` and commit it")
+        write = "runner schema" if out == SCHEMA_FILE else f"runner schema --out {out}"
+        if not out.exists():
+            raise UserError(f"{out} does not exist: run `{write}` to write it")
+        if out.read_text() != text:
+            raise UserError(f"{out} is out of date: run `{write}` and commit it")
         click.echo(f"{out} is up to date")
         return
     out.parent.mkdir(parents=True, exist_ok=True)

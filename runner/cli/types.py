@@ -7,7 +7,6 @@ import re
 import click
 
 _UNITS = {
-    "": 1,
     "b": 1,
     "kb": 10**3,
     "mb": 10**6,
@@ -38,7 +37,11 @@ class BatchSizeType(click.ParamType):
 
 
 class ByteSizeType(click.ParamType):
-    """Sizes like ``16GiB``, ``15.5GB`` or a plain number of bytes."""
+    """Sizes with a unit: ``16GiB``, ``15.5GB``, ``17179869184B``.
+
+    A bare number is refused rather than read as bytes: ``--gpu-memory-limit 16`` means 16 GiB to anyone
+    who types it, and as 16 bytes it would quietly make every cell "not fit".
+    """
 
     name = "SIZE"
 
@@ -46,8 +49,11 @@ class ByteSizeType(click.ParamType):
         if isinstance(value, int):
             return value
         match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(value))
+        if match and not match.group(2):
+            number = match.group(1)
+            self.fail(f"{number}: give a unit, e.g. {number}GiB ({number}B for bytes)", param, ctx)
         if not match or match.group(2).lower() not in _UNITS:
-            self.fail(f"{value!r} is not a size like 16GiB, 15GB or 17179869184", param, ctx)
+            self.fail(f"{value!r} is not a size like 16GiB, 15GB or 17179869184B", param, ctx)
         number = float(match.group(1)) * _UNITS[match.group(2).lower()]
         if number < 1:
             self.fail(f"{value!r} must be positive", param, ctx)

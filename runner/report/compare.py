@@ -4,6 +4,10 @@ A 3% docs/s gain between two runs means nothing if batches of one run already va
 pyperf's ``compare_to``, the comparison tests the difference against the runs' own noise: each batch's
 docs/s (size / seconds) and latency (seconds) are samples, and Welch's t-test says at ``alpha`` whether
 the means differ. It also says when the two runs did not do the same work, which no test can fix.
+
+The verdict beside each metric follows the same discipline: a speed metric is "better" or "worse" only when
+the test on the timings it comes from is significant, and a metric without a test only when it moved by
+more than its noise threshold; anything less is "no clear change" or "within noise", never a direction.
 """
 
 from __future__ import annotations
@@ -13,13 +17,23 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runner.console import fmt_bytes
+from runner.repeats import CV_WARN
 from runner.report.cells import batch_label, gpu_of, model_label
 from runner.report.document import Column, Table, text
+from runner.report.gate import THRESHOLD
 from runner.report.loading import Run
 from runner.report.significance import ALPHA, Welch, welch_test
 from runner.schema import RunResult
 
 Better = Literal["higher", "lower"] | None
+
+DOCS_TEST, LATENCY_TEST = "docs/s per batch", "latency per batch"
+
+NOISE = CV_WARN
+"""Relative change below which a metric without a test is "within noise": 5%, the run-to-run variation at
+which pyperf calls a benchmark unstable and the report warns about repeats."""
+ROUGE_NOISE = 1 - THRESHOLD
+"""ROUGE moves by less than 1% between runs that are equivalent for the quality gate, which accepts 99%."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,9 @@ class MetricSpec:
     spec: str = ".3f"
     better: Better = None
     unit: str = ""
+    test: str | None = None
+    """The significance test on the per-batch timings this metric is computed from, if any."""
+    noise: float = NOISE
 
 
 def _rouge(name: str, lead3: bool = False) -> Callable[[RunResult], float | None]:
@@ -40,22 +57,22 @@ def _rouge(name: str, lead3: bool = False) -> Callable[[RunResult], float | None
 
 
 METRICS = (
-    MetricSpec("docs/s", lambda r: r.metrics.docs_per_second, ".3f", "higher"),
-    MetricSpec("output tokens/s", lambda r: r.metrics.output_tokens_per_second, ".1f", "higher"),
-    MetricSpec("latency p50", lambda r: r.metrics.latency_p50_s, ".3f", "lower", " s"),
-    MetricSpec("latency p90", lambda r: r.metrics.latency_p90_s, ".3f", "lower", " s"),
-    MetricSpec("latency p99", lambda r: r.metrics.latency_p99_s, ".3f", "lower", " s"),
+    MetricSpec("docs/s", lambda r: r.metrics.docs_per_second, ".3f", "higher", test=DOCS_TEST),
+    MetricSpec("output tokens/s", lambda r: r.metrics.output_tokens_per_second, ".1f", "higher", test=DOCS_TEST),
+    MetricSpec("latency p50", lambda r: r.metrics.latency_p50_s, ".3f", "lower", " s", test=LATENCY_TEST),
+    MetricSpec("latency p90", lambda r: r.metrics.latency_p90_s, ".3f", "lower", " s", test=LATENCY_TEST),
+    MetricSpec("latency p99", lambda r: r.metrics.latency_p99_s, ".3f", "lower", " s", test=LATENCY_TEST),
     MetricSpec("documents", lambda r: r.metrics.documents, "d"),
     MetricSpec("avg input tokens", lambda r: r.metrics.avg_input_tokens, ".1f"),
     MetricSpec("avg output tokens", lambda r: r.metrics.avg_output_tokens, ".1f"),
-    MetricSpec("ROUGE-1", _rouge("rouge1"), ".4f", "higher"),
-    MetricSpec("ROUGE-2", _rouge("rouge2"), ".4f", "higher"),
-    MetricSpec("ROUGE-L", _rouge("rougeL"), ".4f", "higher"),
+    MetricSpec("ROUGE-1", _rouge("rouge1"), ".4f", "higher", noise=ROUGE_NOISE),
+    MetricSpec("ROUGE-2", _rouge("rouge2"), ".4f", "higher", noise=ROUGE_NOISE),
+    MetricSpec("ROUGE-L", _rouge("rougeL"), ".4f", "higher", noise=ROUGE_NOISE),
     MetricSpec("lead-3 ROUGE-1", _rouge("rouge1", lead3=True), ".4f"),
     MetricSpec("peak memory", lambda r: r.metrics.peak_memory_bytes, "bytes", "lower"),
     MetricSpec("energy / doc", lambda r: r.metrics.energy_per_doc_joules, ".1f", "lower", " J"),
     MetricSpec("$ / 1k docs", lambda r: r.metrics.cost_per_1k_docs_usd, ".4f", "lower"),
-    MetricSpec("generate time", lambda r: r.metrics.generate_seconds, ".2f", "lower", " s"),
+    MetricSpec("generate time", lambda r: r.metrics.generate_seconds, ".2f", "lower", " s", test=DOCS_TEST),
     MetricSpec("model load", lambda r: r.metrics.model_load_seconds, ".2f", "lower", " s"),
     MetricSpec("warmup", lambda r: r.metrics.warmup_seconds, ".2f", "lower", " s"),
 )
@@ -92,6 +109,8 @@ class MetricChange:
     spec: MetricSpec
     a: float | None
     b: float | None
+    test: SpeedTest | None = None
+    """The test named by ``spec.test`` (its ``welch`` is None when a run had too few batches for it)."""
 
     @property
     def change(self) -> float | None:
@@ -103,10 +122,22 @@ class MetricChange:
 
     @property
     def direction(self) -> str:
-        """'better', 'worse' or '' (no preferred direction, or no change)."""
+        """'better' or 'worse' where the change is real, 'no clear change' where the metric's test says it
+        is not, 'within noise' where a metric without a test moved less than its noise threshold, and ''
+        when there is no change or no preferred direction."""
         if not self.change or self.spec.better is None:
             return ""
-        return "better" if (self.change > 0) == (self.spec.better == "higher") else "worse"
+        better = (self.change > 0) == (self.spec.better == "higher")
+        if self.test is not None and self.test.welch is not None:
+            w = self.test.welch
+            test_better = (w.mean_b > w.mean_a) == self.test.higher_is_better
+            # A per-batch mean can move the other way from a whole-run figure (a slow tail batch); then
+            # neither direction is established.
+            if not w.significant or test_better != better:
+                return "no clear change"
+        elif self.a and abs(self.change / self.a) < self.spec.noise:
+            return "within noise"
+        return "better" if better else "worse"
 
     def row(self) -> dict[str, Any]:
         s = self.spec
@@ -168,6 +199,7 @@ class Comparison:
     metrics: list[MetricChange]
     tests: list[SpeedTest]
     warnings: list[str] = field(default_factory=list)
+    alpha: float = ALPHA
 
 
 def batch_docs_per_second(result: RunResult) -> list[float]:
@@ -200,15 +232,28 @@ def _warnings(a: RunResult, b: RunResult) -> list[str]:
 def compare_runs(a: Run, b: Run, alpha: float = ALPHA) -> Comparison:
     ra, rb = a.result, b.result
     config = [(name, get(ra), get(rb)) for name, get in CONFIG_FIELDS]
-    metrics = [MetricChange(spec, spec.get(ra), spec.get(rb)) for spec in METRICS]
     tests = []
     for name, unit, higher, samples in (
-        ("docs/s per batch", "", True, batch_docs_per_second),
-        ("latency per batch", " s", False, batch_latencies),
+        (DOCS_TEST, "", True, batch_docs_per_second),
+        (LATENCY_TEST, " s", False, batch_latencies),
     ):
         xa, xb = samples(ra), samples(rb)
         tests.append(SpeedTest(name, unit, higher, xa, xb, welch_test(xa, xb, alpha)))
-    return Comparison(a, b, config, metrics, tests, _warnings(ra, rb))
+    by_name = {t.name: t for t in tests}
+    metrics = [MetricChange(spec, spec.get(ra), spec.get(rb), by_name.get(spec.test or "")) for spec in METRICS]
+    return Comparison(a, b, config, metrics, tests, _warnings(ra, rb), alpha)
+
+
+def verdict_rule(alpha: float) -> str:
+    """The footnote that says when the verdict column names a direction."""
+    timed = ", ".join(s.name for s in METRICS if s.test)
+    return (
+        f"The last column says better or worse only for a real difference. For {timed}: when Welch's test on "
+        f'the per-batch timings they come from is significant at alpha = {alpha:g}, otherwise "no clear '
+        f'change". For the other metrics (and when a run has too few batches to test): when the change is over '
+        f"{ROUGE_NOISE:.0%} for ROUGE (what the quality gate tolerates) or {NOISE:.0%} otherwise (the variation "
+        'at which pyperf calls a benchmark unstable), otherwise "within noise".'
+    )
 
 
 def config_table(cmp: Comparison) -> Table:

@@ -113,7 +113,7 @@ def results_table(cells: Sequence[Cell], gates: dict[CellKey, GateResult]) -> Ta
         Column("docs_per_second", "Docs/s", number("docs_per_second", ".3f"), numeric=True),
         Column("output_tokens_per_second", "Output tok/s", number("output_tokens_per_second", ".1f"), numeric=True),
         Column("documents", "Docs", text("documents"), numeric=True),
-        Column("avg_input_tokens", "In tok/doc", number("avg_input_tokens", ".0f"), numeric=True),
+        Column("avg_input_tokens", "In tok/doc", number("avg_input_tokens", ".1f"), numeric=True),
         Column("avg_output_tokens", "Out tok/doc", number("avg_output_tokens", ".1f"), numeric=True),
         _rouge("rouge1"),
         _rouge("rouge2"),
@@ -134,7 +134,7 @@ def results_footnotes(cells: Sequence[Cell], reference: str | None) -> list[str]
     notes = []
     if any(not c.quality_meaningful for c in cells):
         notes.append(f"{SYNTHETIC_MARK} synthetic weights: output length was forced, so ROUGE is not meaningful.")
-    ref = reference or "default (fp16), or fp32 on a CPU"
+    ref = reference or "default (fp16) on a GPU, fp32 on a CPU"
     notes.append(
         f"Gate: ROUGE-1 at least {THRESHOLD:.0%} of the reference scenario ({ref}) on the same GPU, model, "
         "dataset and output length (MLPerf's rule for summarization)."

@@ -146,12 +146,14 @@ def _is_cuda_error(exc: BaseException) -> bool:
 def classify(exc: BaseException, backend: Backend | None, config: RunConfig | None = None) -> str:
     """The error class a result records: what a person filters failures by in a report.
 
-    Interruptions, too many long prompts and out-of-memory keep their own class even under ``--force``,
-    because their cause is known; any other failure of a forced run is recorded as ``Incompatible``,
-    the rules having predicted it.
+    Interruptions (a stop signal, or the host gone), too many long prompts and out-of-memory keep their own
+    class even under ``--force``, because their cause is known; any other failure of a forced run is
+    recorded as ``Incompatible``, the rules having predicted it.
     """
     if isinstance(exc, KeyboardInterrupt):
         return "Interrupted"
+    if isinstance(exc, events.HostGone):
+        return "HostGone"
     if isinstance(exc, TooManySkipped):
         return "TooManyPromptsSkipped"
     if _is_out_of_memory(exc, backend):
@@ -175,6 +177,11 @@ def describe(
     if error_class == "Interrupted":
         how = str(exc) or "Ctrl-C"
         message = f"interrupted ({how}); finished documents are kept and --resume on this run folder continues it"
+    elif error_class == "HostGone":
+        message = (
+            "the host process that started this run went away (its end of the output pipe closed); "
+            "finished documents are kept and --resume on this run folder continues it"
+        )
     elif error_class == "OutOfMemoryError" and batch_size is None:
         message = f"{text}: the model does not fit this device's memory; try a quantized scenario or a larger GPU"
     elif error_class == "OutOfMemoryError" and config.batch_size != "auto":
@@ -237,6 +244,8 @@ def _run(config: RunConfig, run_dir: Path) -> int:
     except BaseException as exc:  # every failure becomes a result, including Ctrl-C
         _set_stop_handlers(_already_stopping)
         backend = backend or getattr(exc, "backend", None)
+        if isinstance(exc, BrokenPipeError) and events.host_gone():  # a library's write found the host gone
+            exc = events.HostGone(str(exc))
         error = describe(exc, backend, config, state.batch_size)
         rundir.write_text_best_effort(run_dir / rundir.ERROR_LOG, redact(traceback.format_exc()))
         log.error("%s: %s", error.error_class, error.message)
@@ -246,7 +255,8 @@ def _run(config: RunConfig, run_dir: Path) -> int:
     except OSError as exc:
         log.error("could not write %s: %s", run_dir / rundir.RESULT, exc)
         return 1
-    events.emit("result", status=result.status, result=result.model_dump(mode="json"))
+    with contextlib.suppress(events.HostGone):  # nobody to tell; result.json says it all
+        events.emit("result", status=result.status, result=result.model_dump(mode="json"))
     return {"completed": 0, "partial": 3}.get(result.status, 1)
 
 
