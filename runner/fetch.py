@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from runner import hub
 from runner.datasets import load_dataset as load_jsonl
 from runner.errors import UserError, unknown_name
 
@@ -98,24 +99,11 @@ def _read_hub(datasets, name: str, spec: HubDataset, split: str):
         f"download {spec.hub_id}'s {split} split (a parquet file) on a machine that can reach the hub and pass it "
         "with --source FILE"
     )
-    if not datasets.config.HF_HUB_OFFLINE:
-        _check_hub_reachable(offline)
+    if not datasets.config.HF_HUB_OFFLINE and (reason := hub.unreachable()):
+        raise UserError(f"cannot reach the Hugging Face hub ({reason}): {offline}")
     try:
         return datasets.load_dataset(spec.hub_id, spec.config, split=split)
     except ConnectionError as exc:  # offline mode with nothing cached, or the hub went away mid-way
         raise UserError(f"cannot fetch {name} from the Hugging Face hub ({exc}): {offline}") from None
     except datasets.exceptions.DatasetNotFoundError as exc:  # gated, private, or gone
         raise UserError(f"{name}: {exc}") from None
-
-
-def _check_hub_reachable(fix: str) -> None:
-    """One request to the hub before ``datasets`` starts: offline, its downloads retry with backoff for
-    about half a minute and then end in a traceback, while a single HEAD fails in milliseconds."""
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
-
-    try:
-        get_session().head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
-    except Exception as exc:  # the hub client's transport errors (DNS, refused, timeout) share no stdlib base
-        reason = str(exc).strip() or type(exc).__name__
-        raise UserError(f"cannot reach the Hugging Face hub at {constants.ENDPOINT} ({reason}): {fix}") from None

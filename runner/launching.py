@@ -6,6 +6,7 @@ The CLI's ``launch`` and ``matrix`` both come through here, so every cell is con
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import signal
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runner import catalog, compat, engine_failures, rundir
+from runner import catalog, compat, engine_failures, hub, rundir
 from runner.aggregate import aggregate
 from runner.errors import UserError
 from runner.executors import Executor, ExitInfo, create_executor
@@ -84,6 +85,19 @@ def check_launch_options(req: LaunchRequest) -> None:
         )
     if req.gpu_memory_limit is not None and (problem := gpu_memory_limit_problem(req.gpu_memory_limit, req.gpu)):
         raise UserError(problem)
+    if _downloads_here(req) and (problem := hub.download_problem(req.model)):
+        raise UserError(problem)
+
+
+def _downloads_here(req: LaunchRequest) -> bool:
+    """Whether the worker would download ``--model`` from the hub over this machine's network into its
+    cache: the process executor, or a Docker engine on this machine (a remote one downloads on its own)."""
+    from runner.executors.docker.engine import is_remote
+    from runner.model_names import is_hub_id
+
+    engine = req.executor_options.get("docker_host") or os.environ.get("DOCKER_HOST")
+    local = req.executor == "process" or not is_remote(engine)
+    return local and is_hub_id(req.model, req.synthetic_weights)
 
 
 def gpu_memory_limit_problem(limit: int, gpu_key: str) -> str | None:

@@ -24,6 +24,12 @@ def local_hf_token() -> str | None:
     return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
 
 
+def is_hub_id(model: str, synthetic: bool = False) -> bool:
+    """Whether running ``model`` downloads it from the hub: an org/name that is not a local path."""
+    path = Path(model).expanduser()
+    return not synthetic and model.count("/") == 1 and not model.startswith((".", "/", "~")) and not path.exists()
+
+
 def is_gated(model: str, synthetic: bool = False) -> bool:
     """Whether running ``model`` downloads a gated checkpoint from the hub (a licence and a token needed)."""
     return not synthetic and model.startswith(GATED_ORGS) and not Path(model).expanduser().exists()

@@ -9,6 +9,9 @@ whole program prints just that one line.
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -288,3 +291,55 @@ def test_text_field_as_summary_field_is_refused(tiny_model, tmp_path, earlier_ru
 def test_plan_refuses_a_gpu_memory_limit_above_the_card(capsys):
     line = one_line(capsys, ["plan", "--model", "llama-2-7b", "--gpu", "t4", "--gpu-memory-limit", "100GiB"])
     assert "--gpu-memory-limit 100 GiB" in line and "t4" in line and "cap nothing" in line
+
+
+# --- a hub model this machine cannot download ----------------------------------------------------------
+
+
+def closed_port_endpoint() -> str:
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"HF_HUB_OFFLINE": "0"}, "cannot reach the Hugging Face hub"),
+        ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
+    ],
+    ids=["unreachable", "offline"],
+)
+def test_a_hub_model_that_cannot_be_downloaded_is_refused_at_once(tmp_path, env, says):
+    """Offline, the worker's download would retry for half a minute and leave a failed run behind; the
+    host asks the hub once and refuses in a line, creating nothing."""
+    results = tmp_path / "results"
+    env = {**env, "HF_ENDPOINT": closed_port_endpoint(), "HF_HOME": str(tmp_path / "hf")}
+    t0 = time.monotonic()
+    proc = run_cli(["launch", "--model", "some-org/some-model", "--results", str(results)], env=env)
+    assert time.monotonic() - t0 < 20, "no download retries"
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], proc.stderr
+    assert "some-org/some-model" in lines[0] and "local checkpoint folder" in lines[0]
+    assert not results.exists()
+
+
+@pytest.mark.slow
+def test_a_hub_model_in_the_local_cache_runs_offline(tiny_model, small_dataset, tmp_path):
+    """A model the Hugging Face cache already holds needs no hub: the check lets it through and the
+    worker loads it from the cache (laid out as huggingface_hub lays out a download)."""
+    hf_home = tmp_path / "hf"
+    repo = hf_home / "hub" / "models--some-org--tiny"
+    revision = "0" * 40
+    shutil.copytree(tiny_model, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    env = {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": closed_port_endpoint()}
+    proc = run_cli(
+        ["launch", "--model", "some-org/tiny", "--data", str(small_dataset), "--max-new-tokens", "4",
+         "--results", str(tmp_path / "results"), "--run-id", "cached"],
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "results" / "cached" / "result.json").read_text())["status"] == "completed"

@@ -99,7 +99,7 @@ def test_unreachable_hub_fails_fast_and_points_to_source(cli, tmp_path):
     assert time.monotonic() - start < 20
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
-    assert proc.stderr.startswith(f"error: cannot reach the Hugging Face hub at http://127.0.0.1:{port}")
+    assert proc.stderr.startswith(f"error: cannot reach the Hugging Face hub (http://127.0.0.1:{port}")
     assert "GEM/wiki_lingua" in proc.stderr and "--source FILE" in proc.stderr
 
 
