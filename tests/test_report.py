@@ -472,3 +472,30 @@ def test_render_html_escapes_text(bench):
     report.summary.append("<script>alert(1)</script> & more")
     page = render_html(report)
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_gpu_memory_column_compares_backends_on_the_whole_card(bench, tmp_path):
+    """An hf run's Peak mem is torch's reserved memory and a vllm run's is the whole GPU; the GPU mem
+    column (NVML, every backend) is the one that compares them, and only appears when some run has it."""
+    root = tmp_path / "mem"
+    root.mkdir()
+    gpu = on_gpu("a100-80gb")
+
+    def hf(r: RunResult) -> None:
+        r.metrics.peak_memory_bytes, r.metrics.peak_memory_source = 20 << 30, "torch_cuda_max_reserved"
+        r.metrics.peak_device_memory_bytes = 21 << 30
+
+    def vllm(r: RunResult) -> None:
+        r.config.scenario, r.config.image = "vllm", "vllm"
+        r.metrics.peak_memory_bytes = r.metrics.peak_device_memory_bytes = 72 << 30
+        r.metrics.peak_memory_source = "nvml_device_used"
+
+    edited_copy(bench.fp32_bs4, root, "hf-run", chain(gpu, as_scenario("default"), hf))
+    edited_copy(bench.bf16_bs4, root, "vllm-run", chain(gpu, vllm))
+    text = in_process(["report", str(root)]).stdout
+    head = next(line for line in text.splitlines() if line.startswith("| Scenario"))
+    assert "| Peak mem | GPU mem |" in head
+    assert re.search(r"^\| default \|.*\| 20\.0 GiB \| 21\.0 GiB \|", text, re.M)
+    assert re.search(r"^\| vllm \|.*\| 72\.0 GiB \| 72\.0 GiB \|", text, re.M)
+    assert "compare backends on that one" in text
+    assert "GPU mem" not in in_process(["report", str(bench.fp32_bs4)]).stdout, "CPU runs have no NVML peak"

@@ -52,6 +52,8 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     row["rouge1_stdev"] = r1.stdev if r1 and r1.n > 1 else None
     peaks = [r.metrics.peak_memory_bytes for r in cell.results if r.metrics.peak_memory_bytes is not None]
     row["peak_memory_bytes"] = max(peaks) if peaks else None
+    device = [r.metrics.peak_device_memory_bytes for r in cell.results if r.metrics.peak_device_memory_bytes]
+    row["peak_device_memory_bytes"] = max(device) if device else None
     row["quality_meaningful"] = cell.quality_meaningful
     row["gate"] = gate.verdict if gate else None
     row["gate_label"] = gate.label() if gate else None
@@ -101,6 +103,10 @@ def _memory(row: Row) -> str:
     return fmt_bytes(row.get("peak_memory_bytes"))
 
 
+def _device_memory(row: Row) -> str:
+    return fmt_bytes(row.get("peak_device_memory_bytes"))
+
+
 def results_table(cells: Sequence[Cell], gates: dict[CellKey, GateResult]) -> Table:
     """One GPU's cells, fastest first, then the lead-3 baseline."""
     rows = sorted((cell_row(c, gates.get(c.key)) for c in cells), key=lambda r: -(r["docs_per_second"] or 0.0))
@@ -123,6 +129,9 @@ def results_table(cells: Sequence[Cell], gates: dict[CellKey, GateResult]) -> Ta
         Column("cost_per_1k_docs_usd", "$/1k docs", number("cost_per_1k_docs_usd", ".4f"), numeric=True),
         Column("energy_per_doc_joules", "J/doc", number("energy_per_doc_joules", ".1f"), numeric=True),
     ]
+    if any(r.get("peak_device_memory_bytes") for r in rows):
+        at = next(i for i, c in enumerate(columns) if c.key == "peak_memory_bytes") + 1
+        columns.insert(at, Column("peak_device_memory_bytes", "GPU mem", _device_memory, numeric=True))
     if any(len(c.runs) > 1 for c in cells):
         columns.append(Column("runs", "Runs", text("runs"), numeric=True))
     if len({c.key.dataset for c in cells}) > 1:
@@ -134,6 +143,12 @@ def results_footnotes(cells: Sequence[Cell], reference: str | None) -> list[str]
     notes = []
     if any(not c.quality_meaningful for c in cells):
         notes.append(f"{SYNTHETIC_MARK} synthetic weights: output length was forced, so ROUGE is not meaningful.")
+    if any(r.metrics.peak_device_memory_bytes for c in cells for r in c.results):
+        notes.append(
+            "Peak mem: torch's reserved memory in the worker (hf), or the whole GPU for a backend whose engine "
+            "runs in its own process (vllm). GPU mem: the whole GPU through NVML, CUDA context included, for "
+            "every backend: compare backends on that one."
+        )
     ref = reference or "default (fp16) on a GPU, fp32 on a CPU"
     notes.append(
         f"Gate: ROUGE-1 at least {THRESHOLD:.0%} of the reference scenario ({ref}) on the same GPU, model, "
