@@ -85,8 +85,12 @@ def check_launch_options(req: LaunchRequest) -> None:
         )
     if req.gpu_memory_limit is not None and (problem := gpu_memory_limit_problem(req.gpu_memory_limit, req.gpu)):
         raise UserError(problem)
-    if _downloads_here(req) and (problem := hub.download_problem(req.model)):
-        raise UserError(problem)
+    if _downloads_here(req):
+        from runner.model_names import check_model
+
+        check_model(req.model, req.synthetic_weights)  # a mistyped path or a missing token is the first thing to say
+        if problem := hub.download_problem(req.model):
+            raise UserError(problem)
 
 
 def _downloads_here(req: LaunchRequest) -> bool:
