@@ -286,16 +286,21 @@ def test_timeout_stops_the_worker_and_says_so(tiny_model, small_dataset, tmp_pat
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+def launch_with_fault(model: Path, data: Path, results: Path, fault: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """`runner launch` at batch 2 with SUMBENCH_INJECT_ERROR=fault; the process and its run folder."""
+    proc = run_cli(
+        ["launch", "--model", str(model), "--data", str(data), "--batch-size", "2", "--max-new-tokens", "8",
+         "--results", str(results), "--run-id", "faulty"],
+        env={"SUMBENCH_INJECT_ERROR": fault},
+    )  # fmt: skip
+    return proc, results / "faulty"
+
+
 def test_native_crash_keeps_its_stack_and_the_finished_batches(tiny_model, small_dataset, tmp_path):
     """A segfault in native code gives Python no chance to write a result or a traceback: the host finishes
     the run from docs.jsonl, and output.log keeps what only stderr saw (faulthandler's Python stack)
     beside the worker's own log lines."""
-    proc = run_cli(
-        ["launch", "--model", str(tiny_model), "--data", str(small_dataset), "--batch-size", "2",
-         "--max-new-tokens", "8", "--results", str(tmp_path), "--run-id", "segv"],
-        env={"SUMBENCH_INJECT_ERROR": "Segfault@1"},
-    )  # fmt: skip
-    run_dir = tmp_path / "segv"
+    proc, run_dir = launch_with_fault(tiny_model, small_dataset, tmp_path, "Segfault@1")
     assert proc.returncode == 3, proc.stderr[-2000:]  # partial: finished documents are kept
     result = assert_failure_recorded(run_dir, "partial", "WorkerCrashed")
     assert "SIGSEGV" in result["error"]["message"] and "output.log" in result["error"]["message"]
@@ -311,12 +316,7 @@ def test_engine_process_out_of_memory_is_filed_as_out_of_memory(tiny_model, smal
     """vLLM V1's engine process prints its out-of-memory ValueError and dies; the worker only sees "Engine
     core initialization failed". The host reads the root cause from output.log and files the run under
     OutOfMemoryError, keeping the worker's own words in a note."""
-    proc = run_cli(
-        ["launch", "--model", str(tiny_model), "--data", str(small_dataset), "--batch-size", "2",
-         "--max-new-tokens", "8", "--results", str(tmp_path), "--run-id", "engine"],
-        env={"SUMBENCH_INJECT_ERROR": "EngineCoreOOM@0"},
-    )  # fmt: skip
-    run_dir = tmp_path / "engine"
+    proc, run_dir = launch_with_fault(tiny_model, small_dataset, tmp_path, "EngineCoreOOM@0")
     assert proc.returncode == 1, proc.stderr[-2000:]
     result = assert_failure_recorded(run_dir, "failed", "OutOfMemoryError")
     assert "No available memory for the cache blocks" in result["error"]["message"]
