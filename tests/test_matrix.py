@@ -70,6 +70,7 @@ def test_expansion_drops_what_cannot_run_and_says_why():
         ("hf-flash", "default", "t4"),
         ("hf-flash", "default", "a100-80gb"),
         ("hf-flash", "default", "h100"),
+        ("hf-flash", "default", "v100-16gb"),  # its torch (2.8, CUDA 12.8) still ships sm_70
         ("hf-flash", "flash-attn", "a100-80gb"),
         ("hf-flash", "flash-attn", "h100"),
         ("vllm-awq", "vllm-awq", "t4"),

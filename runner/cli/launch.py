@@ -31,7 +31,8 @@ RESUME_OPTIONS = {"resume", "timeout", "verbose", "docker_host", "gpu_uuids", "d
     type=BATCH_SIZE,
     default="1",
     show_default=True,
-    help="Documents per generate call; auto = largest the plan allows, halved on OOM; dynamic = vLLM decides.",
+    help="Documents per generate call; auto = largest the plan allows (on a CPU: at most 8, and at least two "
+    "batches), halved on OOM; dynamic = vLLM decides.",
 )
 @cell_options
 @click.option(
@@ -93,7 +94,8 @@ def launch(
     """Run one cell (image x scenario x GPU x batch size) and collect its results.
 
     The worker writes RESULTS/RUN-ID/ with config.json, docs.jsonl (one record per document, as each
-    completes), result.json, worker.log, and error.log when it fails. A failed or interrupted run still
+    completes), result.json, worker.log, output.log (everything the worker process printed), and error.log
+    when it fails. A failed or interrupted run still
     writes result.json and keeps every finished document; --resume RUN-DIR continues it.
     """
     from runner.console import RunProgress, stdout_console, summary_table
