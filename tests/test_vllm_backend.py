@@ -160,7 +160,7 @@ def run_loop(tmp_path, refused: int):
     lengths = dict(zip(prompts, backend.prompt_lengths(list(prompts.values())), strict=True))
     try:
         worker_run._generate_all(
-            config, backend, list(dataset.documents), prompts, lengths, state, writer, EnergyTracker("cpu"), 0, 0, 10
+            config, backend, list(dataset.documents), prompts, lengths, state, writer, EnergyTracker(None), 0, 0, 10
         )
     finally:
         writer.close()

@@ -39,7 +39,7 @@ from runner.worker import faults, quality
 from runner.worker.backends import Backend, create_backend
 from runner.worker.environment import device_info, environment, resolve_device
 from runner.worker.prompts import build_prompt
-from runner.worker.trackers import EnergyTracker, MemoryTracker
+from runner.worker.trackers import DeviceMemorySampler, EnergyTracker, MemoryTracker, nvml_index
 
 log = logging.getLogger("sumbench.worker")
 
@@ -269,7 +269,8 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
         limit=config.limit,
     )
     device = resolve_device(config.device)
-    memory = MemoryTracker(device)
+    gpu_index = nvml_index(device)  # read by the device memory sampler and the energy counter alike
+    memory = MemoryTracker(device, DeviceMemorySampler(gpu_index))
     memory.limit(config.gpu_memory_limit_bytes)
     state.device = device_info(device, config.gpu_memory_limit_bytes)
     state.env = environment(state.device, config.launch)
@@ -320,7 +321,7 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     total = len(dataset) - len(too_long)
     events.emit("start", total=total, done=len(done))
 
-    energy = EnergyTracker(device)
+    energy = EnergyTracker(gpu_index)
     memory.reset(backend.memory_in_process)
     next_batch = max((r.batch for r in done), default=-1) + 1
     writer = rundir.DocWriter(run_dir)

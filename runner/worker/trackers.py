@@ -119,15 +119,16 @@ def nvml_index(device: str) -> int | None:
         uuid = getattr(torch.cuda.get_device_properties(0), "uuid", None)
         wanted = f"GPU-{uuid}" if uuid is not None else None
         return next((g.index for g in list_gpus() if g.uuid == wanted), 0)
-    except Exception:  # energy is a bonus: never fail a run over finding its counter
+    except Exception:  # energy and the device peak are a bonus: never fail a run over finding their counters
         return 0
 
 
 class EnergyTracker:
-    """GPU energy from NVML's cumulative counter (Volta and newer); None elsewhere."""
+    """GPU energy from NVML's cumulative counter (Volta and newer) of the GPU at NVML ``index``
+    (``nvml_index``); nothing without one (a CPU run)."""
 
-    def __init__(self, device: str) -> None:
-        self.index = nvml_index(device)
+    def __init__(self, index: int | None) -> None:
+        self.index = index
         self.joules = 0.0
         self._start: int | None = None
 
