@@ -32,7 +32,7 @@ def is_hub_id(model: str, synthetic: bool = False) -> bool:
 
 def is_gated(model: str, synthetic: bool = False) -> bool:
     """Whether running ``model`` downloads a gated checkpoint from the hub (a licence and a token needed)."""
-    return not synthetic and model.startswith(GATED_ORGS) and not Path(model).expanduser().exists()
+    return is_hub_id(model, synthetic) and model.startswith(GATED_ORGS)
 
 
 def gated_error(model: str, fix: str = "set HF_TOKEN") -> UserError:
