@@ -105,6 +105,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--skip-bare", action="store_true", help="no bare generate loop")
     p.add_argument("--warm-seconds", type=float, default=5.0, help="matmuls on the GPU before the first cell")
+    p.add_argument("--only-pairs", action="store_true", help="the bare/worker pairs only: no auto or capped cells")
+    p.add_argument(
+        "--ablate-sampler",
+        action="store_true",
+        help="after each pair, a worker cell with its NVML memory sampler off: what the sampler costs",
+    )
+    p.add_argument(
+        "--allocator-conf",
+        help="PYTORCH_CUDA_ALLOC_CONF for the whole sweep, set before CUDA starts (e.g. expandable_segments:True)",
+    )
     args = p.parse_args(argv)
     if args.out is None:
         p.error("--out is required where $OUT is not set")
@@ -143,6 +153,7 @@ class Sweep:
     prompt_lengths: list[int] = field(default_factory=list)
     bare: dict[int, list[dict]] = field(default_factory=dict)  # batch -> one entry per pass
     worker: dict[int, list[dict]] = field(default_factory=dict)
+    worker_unsampled: dict[int, list[dict]] = field(default_factory=dict)  # --ablate-sampler
     cells: dict[str, dict] = field(default_factory=dict)  # auto, the capped cells, GPU context
     skipped: list[str] = field(default_factory=list)
     load_seconds: float = 20.0  # replaced by the first measured load
@@ -302,9 +313,39 @@ def free_cuda() -> dict:
     return {"allocated": torch.cuda.memory_allocated(), "reserved": torch.cuda.memory_reserved()}
 
 
-def run_cell(sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | None = None) -> dict:
-    """Write the cell's config.json into its run folder and run the worker on it, in this process."""
-    from runner.worker.run import run
+ALLOCATOR_COUNTERS = ("num_alloc_retries", "num_device_alloc", "num_device_free", "num_ooms")
+
+
+def allocator_counters() -> dict[str, int]:
+    """torch's cumulative allocator counters: cudaMalloc/cudaFree calls, and the retries that follow a failed
+    cudaMalloc (every cached block freed, then the allocation tried again: slow, and a sign the cache filled
+    the card)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    stats = torch.cuda.memory_stats()
+    return {k: int(stats.get(k, 0)) for k in ALLOCATOR_COUNTERS}
+
+
+def counters_since(before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in allocator_counters().items()}
+
+
+def _allocator_note(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return ""
+    return f", cudaMalloc {counts['num_device_alloc']}, alloc retries {counts['num_alloc_retries']}"
+
+
+def run_cell(
+    sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | None = None, sampler: bool = True
+) -> dict:
+    """Write the cell's config.json into its run folder and run the worker on it, in this process.
+
+    ``sampler=False`` swaps the worker's NVML device-memory sampler for one that never starts."""
+    from runner.worker import run as worker_run
+    from runner.worker.trackers import DeviceMemorySampler
 
     config, notes = build_config(req)
     planned = config.max_batch_size
@@ -314,6 +355,7 @@ def run_cell(sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | N
     rundir.write_config(run_dir, config)
     left = free_cuda()
     before = gpu_state(sw)
+    counters = allocator_counters()
     sw.log(
         f"{name}: batch {config.batch_size}, {config.limit} docs, cap {config.max_batch_size} "
         f"(left by earlier cells: {left.get('allocated', 0) / GiB:.2f} GiB)"
@@ -323,9 +365,14 @@ def run_cell(sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | N
         (run_dir / "console.log").open("w", encoding="utf-8") as out,
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(out),
+        contextlib.ExitStack() as stack,
     ):
-        code = run(run_dir)
+        if not sampler:
+            unsampled = lambda index: DeviceMemorySampler(None)  # noqa: E731
+            stack.enter_context(_patched(worker_run, "DeviceMemorySampler", unsampled))
+        code = worker_run.run(run_dir)
     wall = time.perf_counter() - t0
+    allocator = counters_since(counters)
     free_cuda()
     cell: dict[str, Any] = {
         "run_id": config.run_id,
@@ -336,6 +383,8 @@ def run_cell(sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | N
         "max_batch_size": config.max_batch_size,
         "gpu_before": before,
         "gpu_after": gpu_state(sw),
+        "allocator": allocator,
+        "device_sampler": sampler,
     }
     try:
         result = rundir.read_result(run_dir)
@@ -372,9 +421,20 @@ def run_cell(sw: Sweep, name: str, req: LaunchRequest, *, max_batch_cap: int | N
     sw.log(
         f"{name}: {result.status} in {wall:.1f}s, {m.documents} docs, {dps} docs/s, "
         f"peak reserved {(m.peak_memory_bytes or 0) / GiB:.2f} GiB"
+        + _allocator_note(allocator)
         + (f", error {result.error.error_class}: {result.error.message[:160]}" if result.error else "")
     )
     return cell
+
+
+@contextlib.contextmanager
+def _patched(module: Any, name: str, value: Any):
+    old = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, old)
 
 
 def _input_tokens(run_dir: Path) -> list[int]:
@@ -481,6 +541,7 @@ def bare_cell(sw: Sweep, batch: int) -> None:
     ]  # the worker's own encoding: same ids, same left padding
     if sw.on_gpu:
         torch.cuda.reset_peak_memory_stats()
+    counters = allocator_counters()
     t_run = time.perf_counter()
     try:
         with torch.inference_mode():
@@ -499,6 +560,7 @@ def bare_cell(sw: Sweep, batch: int) -> None:
     except torch.OutOfMemoryError as exc:
         entry.update(status="failed", error={"error_class": "OutOfMemoryError", "message": str(exc).splitlines()[0]})
     entry["run_seconds"] = time.perf_counter() - t_run  # warmup + calls: the bare side of the end-to-end cost
+    entry["allocator"] = counters_since(counters)
     entry["gpu_after"] = gpu_state(sw)
     if sw.on_gpu:
         entry["peak_reserved_bytes"] = torch.cuda.max_memory_reserved()
@@ -510,6 +572,7 @@ def bare_cell(sw: Sweep, batch: int) -> None:
         f"{name}: {entry['status']} in {entry['run_seconds']:.1f}s"
         + (f", {entry['docs_per_second']:.3f} docs/s" if "docs_per_second" in entry else "")
         + (f", peak reserved {entry['peak_reserved_bytes'] / GiB:.2f} GiB" if sw.on_gpu else "")
+        + _allocator_note(entry["allocator"])
     )
 
 
@@ -536,6 +599,10 @@ def sweep_cells(sw: Sweep) -> None:
     fitting = [b for b in sw.args.batch_sizes if b <= plan_max]
     for i, b in enumerate(fitting):
         pair(sw, b, bare_first=i % 2 == 0)
+    if sw.args.only_pairs:
+        for i, b in enumerate(reversed(fitting)):
+            pair(sw, b, bare_first=(len(fitting) - 1 - i) % 2 == 1)
+        return
     auto_cell(sw, plan_max)
     limit_cell(sw, 1)
     for i, b in enumerate(b for b in sw.args.batch_sizes if b > plan_max):
@@ -556,6 +623,8 @@ def pair(sw: Sweep, batch: int, *, bare_first: bool) -> None:
     else:
         worker_cell(sw, batch)
         bare_cell(sw, batch)
+    if sw.args.ablate_sampler:
+        worker_cell(sw, batch, False)
 
 
 def limit_plan(sw: Sweep):
@@ -577,7 +646,7 @@ def estimate(sw: Sweep, batch: int, calls: int) -> float:
     Per-call time grows slowly with the batch on a GPU (decoding is bound by reading the weights):
     about batch^0.3 on the first H200 run, so a larger unmeasured batch is scaled up by batch^0.35."""
     measured: dict[int, float] = {}
-    for runs in (sw.bare, sw.worker):
+    for runs in (sw.bare, sw.worker, sw.worker_unsampled):
         for b, entries in runs.items():
             for e in entries:
                 if e.get("batch_seconds"):
@@ -591,11 +660,13 @@ def estimate(sw: Sweep, batch: int, calls: int) -> float:
 
 
 @guarded
-def worker_cell(sw: Sweep, batch: int) -> None:
-    runs = sw.worker.setdefault(batch, [])
-    name = f"bs{batch:03d}" + (f"-r{len(runs) + 1}" if runs else "")
-    if sw.affordable(f"worker batch {batch}", estimate(sw, batch, -(-sw.docs_for(batch) // batch))):
-        runs.append(run_cell(sw, name, request(sw, name, batch, limit=sw.docs_for(batch))))
+def worker_cell(sw: Sweep, batch: int, sampler: bool = True) -> None:
+    runs = (sw.worker if sampler else sw.worker_unsampled).setdefault(batch, [])
+    name = f"bs{batch:03d}" + ("" if sampler else "-unsampled") + (f"-r{len(runs) + 1}" if runs else "")
+    label = f"worker batch {batch}" + ("" if sampler else " without the memory sampler")
+    if sw.affordable(label, estimate(sw, batch, -(-sw.docs_for(batch) // batch))):
+        cell = run_cell(sw, name, request(sw, name, batch, limit=sw.docs_for(batch)), sampler=sampler)
+        runs.append(cell)
 
 
 @guarded
@@ -705,6 +776,13 @@ def summarize(sw: Sweep, versions: dict) -> dict:
             "bare": [_brief(e) for e in bares or []],
             **harness_row(workers, bares),
         }
+        if b in sw.worker_unsampled:
+            unsampled = harness_row(sw.worker_unsampled[b], bares)
+            row["unsampled"] = {
+                "worker": [_brief(e) for e in sw.worker_unsampled[b]],
+                "worker_docs_per_second": unsampled["worker_docs_per_second"],
+                "overhead_pct": unsampled["overhead_pct"],
+            }
         tokens = (cell or {}).get("max_input_tokens") or (bare or {}).get("max_input_tokens") or max(lengths)
         row["memory"] = memory_check(sw, cell, b, tokens)
         rows.append(row)
@@ -781,6 +859,7 @@ def _brief(entry: dict | None) -> dict | None:
         "gpu_after",
         "capped",
         "planned_max_batch",
+        "allocator",
     )
     return {k: entry[k] for k in keep if k in entry}
 
@@ -860,7 +939,7 @@ def markdown(summary: dict) -> str:
         f"catalog GPU `{s['gpu_catalog']}` · prompts {s['prompt_tokens']['min']}-{s['prompt_tokens']['max']} tokens "
         f"· {s['max_new_tokens']} new tokens forced · {s['elapsed_seconds']:.0f} s in all",
         "",
-        f"`{s['command']}`",
+        f"`{s['command']}`" + (f" · PYTORCH_CUDA_ALLOC_CONF={s['allocator_conf']}" if s.get("allocator_conf") else ""),
         "",
         "Memory columns: the plan's predicted `max_memory_allocated` beside the measured one; the plan's need "
         f"(allocated growth x FRAGMENTATION {s['constants']['FRAGMENTATION']}) beside `max_memory_reserved`; "
@@ -884,6 +963,7 @@ def markdown(summary: dict) -> str:
             + "; ".join([f"worker {_status(e)}" for e in r["worker"]] + [f"bare {_status(e)}" for e in r["bare"]])
             + " |"
         )
+    lines += _diagnostics(s["sweep"])
     auto, lim = s["auto"], s["memory_limit"]
     ar = auto["result"] or {}
     lines += [
@@ -929,6 +1009,29 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _diagnostics(rows: list[dict]) -> list[str]:
+    """Per-call seconds and allocator counters of every pass, and the worker without its memory sampler."""
+    table = ["", "| batch | cell | pass | call seconds | cudaMalloc | alloc retries |", "|---:|---|---:|---|---:|---:|"]
+    notes = []
+    for r in rows:
+        unsampled = r.get("unsampled") or {}
+        sides = [("worker", r["worker"]), ("bare", r["bare"]), ("worker, no sampler", unsampled.get("worker", []))]
+        for side, entries in sides:
+            for i, e in enumerate(entries or [], 1):
+                a = e.get("allocator") or {}
+                calls = ", ".join(f"{x:.2f}" for x in e.get("batch_seconds") or []) or "-"
+                table.append(
+                    f"| {r['batch_size']} | {side} | {i} | {calls} | {a.get('num_device_alloc', '-')} "
+                    f"| {a.get('num_alloc_retries', '-')} |"
+                )
+        if unsampled:
+            notes.append(
+                f"Batch {r['batch_size']} without the memory sampler: worker docs/s "
+                f"{_nums(unsampled['worker_docs_per_second'])}, overhead {_num(unsampled['overhead_pct'], '+.2f')}%."
+            )
+    return table + (["", *notes] if notes else [])
+
+
 def versions(sw: Sweep, argv: list[str]) -> dict:
     import torch
     import transformers
@@ -945,6 +1048,7 @@ def versions(sw: Sweep, argv: list[str]) -> dict:
         "git_revision": git_revision(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", *argv]),
+        "allocator_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
     }
 
 
@@ -970,6 +1074,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     log = Log(args.out / "sweep.log")
+    if args.allocator_conf:
+        os.environ["PYTORCH_CUDA_ALLOC_CONF"] = args.allocator_conf  # read when CUDA first allocates
     import torch  # after the options, so --help stays fast
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

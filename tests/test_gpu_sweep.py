@@ -84,7 +84,10 @@ def test_estimate_scales_an_unmeasured_larger_batch_up():
     sweep = load_script()
 
     stub = SimpleNamespace(  # only the fields estimate() reads
-        load_seconds=1.0, bare={1: [{"batch_seconds": [6.0, 6.2]}]}, worker={32: [{"batch_seconds": [20.0]}]}
+        load_seconds=1.0,
+        bare={1: [{"batch_seconds": [6.0, 6.2]}]},
+        worker={32: [{"batch_seconds": [20.0]}]},
+        worker_unsampled={},
     )
     assert sweep.estimate(stub, 1, 2) == pytest.approx(1 + 6.2 * 2.1 + 5)
     assert sweep.estimate(stub, 16, 1) == pytest.approx(1 + 20.0 * 1.1 + 5)  # the nearest larger measured
