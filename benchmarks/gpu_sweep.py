@@ -42,6 +42,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import sys
 import tarfile
 import tempfile
@@ -154,6 +155,7 @@ class Sweep:
     bare: dict[int, list[dict]] = field(default_factory=dict)  # batch -> one entry per pass
     worker: dict[int, list[dict]] = field(default_factory=dict)
     worker_unsampled: dict[int, list[dict]] = field(default_factory=dict)  # --ablate-sampler
+    settled: dict[int, list[dict]] = field(default_factory=dict)  # untimed first calls at each batch size
     cells: dict[str, dict] = field(default_factory=dict)  # auto, the capped cells, GPU context
     skipped: list[str] = field(default_factory=list)
     load_seconds: float = 20.0  # replaced by the first measured load
@@ -500,20 +502,25 @@ def warm_gpu(sw: Sweep) -> None:
 
 
 @guarded
-def bare_cell(sw: Sweep, batch: int) -> None:
+def bare_cell(sw: Sweep, batch: int, settle: bool = False, docs: int | None = None) -> None:
     """``model.generate`` over the worker's batches at one size (same documents, order, padding and warmup),
     timed the way the worker times a batch (synchronize, clock, generate, synchronize, clock) but with the
     prompts tokenized beforehand and nothing decoded, scored or written: what the harness adds is the
     difference. The model is loaded for the cell and dropped after it, as a worker cell does, so neither
-    holds memory while the other runs."""
+    holds memory while the other runs.
+
+    ``settle``: the same calls, kept apart and left out of every comparison. On the first H100 sweeps the
+    first cell at a batch size in the process ran 2.5-3.4x slower per call than later ones, whichever side it
+    was (per-shape first-use costs), so each batch size is settled before its pair is timed. ``docs``: fewer
+    documents than a swept cell's (the auto batch is settled with one call)."""
     import torch
 
     from runner.worker.backends.hf import HFBackend
     from runner.worker.prompts import build_prompt
     from runner.worker.run import WARMUP_NEW_TOKENS
 
-    n = sw.docs_for(batch)
-    name = f"bare batch {batch}"
+    n = docs or sw.docs_for(batch)
+    name = ("settle" if settle else "bare") + f" batch {batch}"
     if not sw.affordable(name, estimate(sw, batch, -(-n // batch))):
         return
     config, _ = build_config(request(sw, "bare-loop", batch_size=batch, limit=n))
@@ -567,7 +574,7 @@ def bare_cell(sw: Sweep, batch: int) -> None:
         entry["peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
     entry["max_input_tokens"] = max(lengths)
     del model, batches, backend
-    sw.bare.setdefault(batch, []).append(entry)
+    (sw.settled if settle else sw.bare).setdefault(batch, []).append(entry)
     sw.log(
         f"{name}: {entry['status']} in {entry['run_seconds']:.1f}s"
         + (f", {entry['docs_per_second']:.3f} docs/s" if "docs_per_second" in entry else "")
@@ -598,6 +605,8 @@ def sweep_cells(sw: Sweep) -> None:
     plan_max = largest_batch(str(sw.model_dir), scenario, sw.gpu, sw.args.max_new_tokens, None) or 10**9
     fitting = [b for b in sw.args.batch_sizes if b <= plan_max]
     for i, b in enumerate(fitting):
+        if not sw.args.skip_bare:
+            bare_cell(sw, b, True)
         pair(sw, b, bare_first=i % 2 == 0)
     if sw.args.only_pairs:
         for i, b in enumerate(reversed(fitting)):
@@ -639,18 +648,19 @@ def limit_plan(sw: Sweep):
     )
 
 
-def estimate(sw: Sweep, batch: int, calls: int) -> float:
+def estimate(sw: Sweep, batch: int, calls: float) -> float:
     """Seconds a cell of ``calls`` generate calls at ``batch`` should take: load, warmup and calls, from
-    the slowest call measured at the nearest batch (30 s a call before anything is measured).
+    the median call measured at the nearest batch (30 s a call before anything is measured).
 
     Per-call time grows slowly with the batch on a GPU (decoding is bound by reading the weights):
     about batch^0.3 on the first H200 run, so a larger unmeasured batch is scaled up by batch^0.35."""
-    measured: dict[int, float] = {}
-    for runs in (sw.bare, sw.worker, sw.worker_unsampled):
+    seen: dict[int, list[float]] = {}
+    for runs in (sw.bare, sw.worker, sw.worker_unsampled, sw.settled):
         for b, entries in runs.items():
             for e in entries:
-                if e.get("batch_seconds"):
-                    measured[b] = max(measured.get(b, 0.0), *e["batch_seconds"])
+                seen.setdefault(b, []).extend(e.get("batch_seconds") or [])
+    # The median: a first call 3x slower than the rest must not make every later cell look unaffordable.
+    measured = {b: statistics.median(seconds) for b, seconds in seen.items() if seconds}
     if not measured:
         return sw.load_seconds + 30.0 * (calls + 0.1) + 5
     at_least = [b for b in measured if b >= batch]
@@ -692,8 +702,10 @@ def limit_cell(sw: Sweep, batch: int) -> None:
 def auto_cell(sw: Sweep, plan_max: int) -> None:
     name = "auto"
     docs = min(plan_max, sw.args.auto_cap)
-    if not sw.affordable("auto", estimate(sw, docs, 1)):
+    if not sw.affordable("auto", estimate(sw, docs, 2.1)):  # with its settling call
         return
+    if not sw.args.skip_bare:
+        bare_cell(sw, docs, True, docs)
     cell = run_cell(sw, name, request(sw, name, "auto", limit=docs), max_batch_cap=sw.args.auto_cap)
     cell["capped"] = cell.get("planned_max_batch") is not None and cell["planned_max_batch"] > sw.args.auto_cap
     sw.cells[name] = cell
@@ -749,10 +761,17 @@ def harness_row(worker: list[dict] | None, bare: list[dict] | None) -> dict:
     ``overhead_pct``: how much faster the bare loop generated than the worker, by the worker's own
     docs/s (the time around its generate calls: tokenizing, generating, decoding). ``end_to_end_pct``:
     the same over everything after the model load (warmup, ROUGE, writing records, environment probes)
-    against the bare loop's warmup and calls. Positive means the worker is slower."""
+    against the bare loop's warmup and calls. Positive means the worker is slower.
+
+    ``call_overhead_pct``: the worker's median generate call over the bare loop's, the measure the goal is
+    judged by: a median shrugs off the one slow call a docs/s mean takes in whole."""
     w, b = _completed(worker), _completed(bare)
     w_dps = _mean([e["docs_per_second"] for e in w])
     b_dps = _mean([e["docs_per_second"] for e in b])
+    w_calls = [x for e in w for x in e.get("batch_seconds") or []]
+    b_calls = [x for e in b for x in e.get("batch_seconds") or []]
+    w_med = statistics.median(w_calls) if w_calls else None
+    b_med = statistics.median(b_calls) if b_calls else None
     w_run = _mean([e["wall_seconds"] - (e.get("load_seconds") or 0) for e in w if e.get("wall_seconds")])
     b_run = _mean([e["run_seconds"] for e in b if e.get("run_seconds")])
     return {
@@ -760,7 +779,18 @@ def harness_row(worker: list[dict] | None, bare: list[dict] | None) -> dict:
         "bare_docs_per_second": [e["docs_per_second"] for e in b],
         "overhead_pct": (b_dps / w_dps - 1) * 100 if w_dps and b_dps else None,
         "end_to_end_pct": (w_run / b_run - 1) * 100 if w_run and b_run else None,
+        "worker_call_median_seconds": w_med,
+        "bare_call_median_seconds": b_med,
+        "call_overhead_pct": (w_med / b_med - 1) * 100 if w_med and b_med else None,
+        "worker_spread_pct": _spread(w_calls),
+        "bare_spread_pct": _spread(b_calls),
     }
+
+
+def _spread(calls: list[float]) -> float | None:
+    """How far apart one side's own calls were (slowest over fastest, minus 1): the floor under any
+    difference between the two sides that can be believed."""
+    return (max(calls) / min(calls) - 1) * 100 if len(calls) > 1 and min(calls) > 0 else None
 
 
 def summarize(sw: Sweep, versions: dict) -> dict:
@@ -774,6 +804,7 @@ def summarize(sw: Sweep, versions: dict) -> dict:
             "batch_size": b,
             "worker": [_brief(e) for e in workers or []],
             "bare": [_brief(e) for e in bares or []],
+            "settle": [_brief(e) for e in sw.settled.get(b, [])],
             **harness_row(workers, bares),
         }
         if b in sw.worker_unsampled:
@@ -787,6 +818,7 @@ def summarize(sw: Sweep, versions: dict) -> dict:
         row["memory"] = memory_check(sw, cell, b, tokens)
         rows.append(row)
 
+    conf = versions.get("allocator_conf")
     scenario = get_scenario(sw.args.scenario)
     capped = limit_plan(sw)
     auto_plan = largest_batch(str(sw.model_dir), scenario, sw.gpu, sw.args.max_new_tokens, None)
@@ -824,6 +856,7 @@ def summarize(sw: Sweep, versions: dict) -> dict:
             "planned_max_batch": auto_plan,
             "cap": sw.args.auto_cap,
             "result": _brief(auto),
+            "settle": [_brief(e) for e in sw.settled.get(min(auto_plan or 0, sw.args.auto_cap), [])],
             "memory": auto_memory,
         },
         "memory_limit": {"limit_bytes": int(sw.args.limit_gib * GiB), "plan": capped.to_dict(), "cells": limited},
@@ -831,7 +864,7 @@ def summarize(sw: Sweep, versions: dict) -> dict:
         "gpu_warmup": sw.cells.get("_warm"),
         "constants": {"CUDA_CONTEXT_BYTES": CUDA_CONTEXT_BYTES, "FRAGMENTATION": FRAGMENTATION},
         "skipped": sw.skipped,
-        "goals": goals(rows, auto, limited),
+        "goals": goals(rows, auto, limited, expandable="expandable_segments:true" in str(conf).lower()),
         "elapsed_seconds": sw.log.elapsed(),
     }
 
@@ -864,8 +897,48 @@ def _brief(entry: dict | None) -> dict | None:
     return {k: entry[k] for k in keep if k in entry}
 
 
-def goals(rows: list[dict], auto: dict | None, limited: list[dict]) -> dict:
-    """Pass/fail per goal; None where nothing was measured (a skipped cell, or a CPU run for memory)."""
+def harness_verdict(rows: list[dict]) -> tuple[bool | None, float | None, float | None]:
+    """The 2% goal, judged only as far as the measurement can see: each batch's call overhead with a noise
+    band of half the wider side's spread. Pass when every band lies inside the goal, fail when one lies
+    wholly outside, otherwise None (not resolvable with these calls). Also the worst overhead and noise."""
+    judged = [
+        (r["call_overhead_pct"], max(r["bare_spread_pct"] or 0, r["worker_spread_pct"] or 0) / 2)
+        for r in rows
+        if r.get("call_overhead_pct") is not None
+    ]
+    if not judged:
+        return None, None, None
+    worst = max((o for o, _ in judged), key=abs)
+    noise = max(n for _, n in judged)
+    if any(abs(o) - n > HARNESS_GOAL_PCT for o, n in judged):
+        return False, worst, noise
+    if all(abs(o) + n <= HARNESS_GOAL_PCT for o, n in judged):
+        return True, worst, noise
+    return None, worst, noise
+
+
+def auto_goals(rows: list[dict], auto: dict | None) -> dict:
+    """The issue's goal for auto: at least 90% of the best swept batch's docs/s and 20x batch 1's (the
+    worker's docs/s, mean of its passes)."""
+    auto_dps = (auto or {}).get("docs_per_second") if (auto or {}).get("status") == "completed" else None
+    swept = {r["batch_size"]: _mean(r["worker_docs_per_second"]) for r in rows if r["worker_docs_per_second"]}
+    best = max(swept.values(), default=None)
+    one = swept.get(1)
+    vs_best = auto_dps / best * 100 if auto_dps and best else None
+    vs_one = auto_dps / one if auto_dps and one else None
+    return {
+        "auto_vs_best_swept_pct": vs_best,
+        "auto_at_least_90pct_of_best_swept": vs_best >= 90 if vs_best is not None else None,
+        "auto_vs_batch_1_x": vs_one,
+        "auto_at_least_20x_batch_1": vs_one >= 20 if vs_one is not None else None,
+    }
+
+
+def goals(rows: list[dict], auto: dict | None, limited: list[dict], *, expandable: bool = False) -> dict:
+    """Pass/fail per goal; None where nothing was measured (a skipped cell, or a CPU run for memory) or the
+    measurement cannot decide (harness noise wider than the goal; reserved memory under torch's default
+    allocator, which keeps freed blocks up to the card's size: 78 GiB reserved for 25.5 GiB allocated at
+    batch 32 on an H100, so reserved is compared with the plan only under expandable segments)."""
     overheads = [r["overhead_pct"] for r in rows if r["overhead_pct"] is not None]
     end_to_end = [r["end_to_end_pct"] for r in rows if r["end_to_end_pct"] is not None]
     alloc = [r["memory"]["allocated_error_pct"] for r in rows if r["memory"].get("allocated_error_pct") is not None]
@@ -877,18 +950,24 @@ def goals(rows: list[dict], auto: dict | None, limited: list[dict]) -> dict:
         ran = result.get("status") == "completed"
         oom = (result.get("error") or {}).get("error_class") == "OutOfMemoryError"
         limit_ok = ran if at_one["plan_fits"] else (oom and not ran)
+    harness_ok, worst_call, noise = harness_verdict(rows)
     return {
         # Both ways: a worker "faster" than the bare loop by more than the goal is noise the goal cannot see past.
-        "harness_overhead_within_2pct": all(abs(o) <= HARNESS_GOAL_PCT for o in overheads) if overheads else None,
+        "harness_overhead_within_2pct": harness_ok,
+        "worst_call_overhead_pct": worst_call,
+        "harness_noise_pct": noise,
         "worst_harness_overhead_pct": max(overheads, key=abs) if overheads else None,
         "worst_end_to_end_overhead_pct": max(end_to_end, key=abs) if end_to_end else None,
         "plan_allocated_within_15pct": all(abs(e) <= MEMORY_GOAL_PCT for e in alloc) if alloc else None,
         "worst_allocated_error_pct": max(alloc, key=abs) if alloc else None,
-        "plan_reserved_within_15pct": all(abs(e) <= MEMORY_GOAL_PCT for e in reserved) if reserved else None,
+        "plan_reserved_within_15pct": all(abs(e) <= MEMORY_GOAL_PCT for e in reserved)
+        if reserved and expandable
+        else None,
         "worst_reserved_error_pct": max(reserved, key=abs) if reserved else None,
         "auto_ran_at_plan_without_oom": (auto.get("status") == "completed" and not auto.get("oom_events"))
         if auto
         else None,
+        **auto_goals(rows, auto),
         "memory_limit_batch_1_as_planned": limit_ok,
     }
 
@@ -912,6 +991,13 @@ def _status(result: dict | None) -> str:
     if result.get("error"):
         text += f" ({result['error'].get('error_class')}: {result['error'].get('message', '')[:100]})"
     return text
+
+
+def _call_overhead(row: dict) -> str:
+    if row.get("call_overhead_pct") is None:
+        return "-"
+    noise = max(row["bare_spread_pct"] or 0, row["worker_spread_pct"] or 0) / 2
+    return f"{row['call_overhead_pct']:+.2f}% ± {noise:.1f}%"
 
 
 def _memory_cells(m: dict | None) -> str:
@@ -949,14 +1035,16 @@ def markdown(summary: dict) -> str:
         "end to end: the same over everything after the model load. Several docs/s values are several passes, "
         "the pair's order flipped in the second.",
         "",
-        f"| batch | docs | worker docs/s | bare docs/s | overhead | end to end | {MEMORY_HEAD} | status |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| batch | docs | worker docs/s | bare docs/s | overhead | median call overhead ± noise | end to end "
+        f"| {MEMORY_HEAD} | status |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in s["sweep"]:
         first = (r["worker"] or r["bare"] or [{}])[0]
         lines.append(
             f"| {r['batch_size']} | {first.get('documents', '-')} | {_nums(r['worker_docs_per_second'])} "
             f"| {_nums(r['bare_docs_per_second'])} | {_num(r['overhead_pct'], '+.2f')}% "
+            f"| {_call_overhead(r)} "
             f"| {_num(r['end_to_end_pct'], '+.2f')}% "
             + _memory_cells(r["memory"])
             + "| "
@@ -994,8 +1082,19 @@ def markdown(summary: dict) -> str:
         )
     lines += ["", "| goal | result |", "|---|---|"]
     for k, v in s["goals"].items():
-        shown = f"{v:+.2f}" if isinstance(v, float) else {True: "pass", False: "FAIL", None: "not measured"}[v]
+        number = k.startswith("worst_") or k.endswith(("_pct", "_x"))
+        shown = (
+            f"{v:+.2f}"
+            if isinstance(v, float)
+            else {True: "pass", False: "FAIL", None: "-" if number else "undecided"}[v]
+        )
         lines.append(f"| {k} | {shown} |")
+    lines += [
+        "",
+        "*undecided*: nothing measured, or the measurement cannot decide: the harness goal needs each batch's "
+        "median-call overhead, give or take half the wider side's call-to-call spread, wholly inside or wholly "
+        "outside the goal; reserved memory is held against the plan only under expandable segments.",
+    ]
     if s["cuda_context"]:
         c = s["cuda_context"]
         lines += [
@@ -1015,7 +1114,12 @@ def _diagnostics(rows: list[dict]) -> list[str]:
     notes = []
     for r in rows:
         unsampled = r.get("unsampled") or {}
-        sides = [("worker", r["worker"]), ("bare", r["bare"]), ("worker, no sampler", unsampled.get("worker", []))]
+        sides = [
+            ("settle (untimed)", r.get("settle")),
+            ("worker", r["worker"]),
+            ("bare", r["bare"]),
+            ("worker, no sampler", unsampled.get("worker", [])),
+        ]
         for side, entries in sides:
             for i, e in enumerate(entries or [], 1):
                 a = e.get("allocator") or {}

@@ -71,10 +71,25 @@ def test_pairs_alternate_and_the_second_pass_flips_them(dry_run):
 
 
 @pytest.mark.slow
+def test_each_batch_size_is_settled_before_its_pair_and_left_out(dry_run):
+    out, summary = dry_run
+    steps = re.findall(
+        r"\] ((?:settle|bare) batch \d+|bs\d+|auto): (?:completed|failed)", (out / "sweep.log").read_text()
+    )
+    assert steps[:6] == ["settle batch 1", "bare batch 1", "bs001", "settle batch 2", "bs002", "bare batch 2"]
+    assert steps[6:8] == ["settle batch 4", "auto"]  # the auto batch too, with one call
+    for row in summary["sweep"]:
+        assert len(row["settle"]) == 1 and len(row["bare"]) == 2  # the settling cell is not a pass
+        assert len(row["settle"][0]["batch_seconds"]) == 2
+    assert len(summary["auto"]["settle"][0]["batch_seconds"]) == 1
+    assert summary["goals"]["auto_vs_best_swept_pct"] is not None
+
+
+@pytest.mark.slow
 def test_outputs_keep_every_run_folder(dry_run):
     out, _ = dry_run
     md = (out / "sweep.md").read_text()
-    assert "| batch | docs | worker docs/s | bare docs/s | overhead | end to end |" in md
+    assert "| batch | docs | worker docs/s | bare docs/s | overhead | median call overhead ± noise | end to end |" in md
     with tarfile.open(out / "runs.tar.gz") as tar:
         results = [n for n in tar.getnames() if n.endswith("/result.json")]
     assert {n.split("/")[1] for n in results} >= {"bs001", "bs002", "bs001-r2", "bs002-r2", "auto", "limit-bs001"}
@@ -88,6 +103,7 @@ def test_estimate_scales_an_unmeasured_larger_batch_up():
         bare={1: [{"batch_seconds": [6.0, 6.2]}]},
         worker={32: [{"batch_seconds": [20.0]}]},
         worker_unsampled={},
+        settled={1: [{"batch_seconds": [18.0]}]},  # a slow first call is outvoted by the median
     )
     assert sweep.estimate(stub, 1, 2) == pytest.approx(1 + 6.2 * 2.1 + 5)
     assert sweep.estimate(stub, 16, 1) == pytest.approx(1 + 20.0 * 1.1 + 5)  # the nearest larger measured
@@ -106,3 +122,46 @@ def test_harness_row_compares_means_of_completed_passes():
     assert row["overhead_pct"] == pytest.approx(5.0)
     assert row["end_to_end_pct"] == pytest.approx(10.0)
     assert sweep.harness_row(worker, [])["overhead_pct"] is None
+
+
+def test_harness_row_judges_by_median_calls_and_their_spread():
+    sweep = load_script()
+    worker = [{"status": "completed", "docs_per_second": 1.0, "batch_seconds": [10.0, 10.2, 30.0]}]
+    bare = [{"status": "completed", "docs_per_second": 1.0, "batch_seconds": [10.0, 10.1]}]
+    row = sweep.harness_row(worker, bare)
+    assert row["worker_call_median_seconds"] == pytest.approx(10.2)  # the 30 s call does not move it
+    assert row["call_overhead_pct"] == pytest.approx((10.2 / 10.05 - 1) * 100)
+    assert row["worker_spread_pct"] == pytest.approx(200.0)
+    assert row["bare_spread_pct"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("overhead", "spreads", "verdict"),
+    [
+        (1.0, (1.0, 1.0), True),  # 1% ± 0.5%: wholly inside 2%
+        (1.5, (2.0, 0.5), None),  # 1.5% ± 1%: straddles the goal
+        (-1.5, (2.0, 0.0), None),  # the other way too
+        (5.0, (2.0, 2.0), False),  # 5% ± 1%: wholly outside
+        (-5.0, (2.0, 2.0), False),  # a worker faster by 5% is no pass either
+        (0.0, (10.0, 0.0), None),  # no difference, but calls 10% apart cannot vouch for 2%
+    ],
+)
+def test_harness_verdict_decides_only_what_the_noise_allows(overhead, spreads, verdict):
+    sweep = load_script()
+    row = {"call_overhead_pct": overhead, "worker_spread_pct": spreads[0], "bare_spread_pct": spreads[1]}
+    assert sweep.harness_verdict([row])[0] is verdict
+
+
+def test_auto_goals_hold_auto_against_the_best_swept_batch_and_batch_one():
+    sweep = load_script()
+    rows = [
+        {"batch_size": 1, "worker_docs_per_second": [0.1, 0.14]},
+        {"batch_size": 32, "worker_docs_per_second": [3.0, 3.2]},
+    ]
+    got = sweep.auto_goals(rows, {"status": "completed", "docs_per_second": 2.9})
+    assert got["auto_vs_best_swept_pct"] == pytest.approx(2.9 / 3.1 * 100)
+    assert got["auto_at_least_90pct_of_best_swept"] is True
+    assert got["auto_vs_batch_1_x"] == pytest.approx(2.9 / 0.12)
+    assert got["auto_at_least_20x_batch_1"] is True
+    failed = sweep.auto_goals(rows, {"status": "failed", "docs_per_second": None})
+    assert failed["auto_at_least_90pct_of_best_swept"] is None
