@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import itertools
 import json
 import os
 import platform
@@ -555,11 +556,13 @@ def bare_cell(sw: Sweep, batch: int, settle: bool = False, docs: int | None = No
             _generate(model, batches[0], WARMUP_NEW_TOKENS, pad)
             backend.synchronize()
             for enc in batches:
+                clock = StepClock()
                 backend.synchronize()
                 t0 = time.perf_counter()
-                out = _generate(model, enc, sw.args.max_new_tokens, pad)
+                out = _generate(model, enc, sw.args.max_new_tokens, pad, clock)
                 backend.synchronize()
                 entry["batch_seconds"].append(time.perf_counter() - t0)
+                entry.setdefault("steps", []).append(clock.summary())
                 assert out.shape[1] - enc["input_ids"].shape[1] == sw.args.max_new_tokens
                 del out
         entry["status"] = "completed"
@@ -583,10 +586,45 @@ def bare_cell(sw: Sweep, batch: int, settle: bool = False, docs: int | None = No
     )
 
 
-def _generate(model, enc, new_tokens: int, pad: int):
+def _generate(model, enc, new_tokens: int, pad: int, clock: StepClock | None = None):
+    from transformers import LogitsProcessorList
+
     return model.generate(
-        **enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=pad
+        **enc,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        pad_token_id=pad,
+        logits_processor=LogitsProcessorList([clock] if clock else []),
     )
+
+
+class StepClock:
+    """A logits processor that only reads the host clock: one timestamp per decoding step, no GPU work.
+    generate() waits on the GPU every step (its finished-sequences check), so the gaps are step times. They
+    tell a call slow throughout (host contention, clocks) from one slowed by a few long steps (an
+    allocation, a first use of some kernel)."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    def __call__(self, input_ids, scores):
+        self.stamps.append(time.perf_counter())
+        return scores
+
+    def summary(self) -> dict[str, Any]:
+        gaps = sorted(1000 * (b - a) for a, b in itertools.pairwise(self.stamps))
+        if not gaps:
+            return {}
+        median = statistics.median(gaps)
+        return {
+            "steps": len(gaps) + 1,
+            "median_ms": median,
+            "p90_ms": gaps[int(0.9 * (len(gaps) - 1))],
+            "max_ms": gaps[-1],
+            "slow_steps": sum(g > 2 * median for g in gaps),  # over twice the median
+            "slow_ms": sum(g - median for g in gaps if g > 2 * median),
+        }
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -893,6 +931,7 @@ def _brief(entry: dict | None) -> dict | None:
         "capped",
         "planned_max_batch",
         "allocator",
+        "steps",
     )
     return {k: entry[k] for k in keep if k in entry}
 
@@ -1110,7 +1149,12 @@ def markdown(summary: dict) -> str:
 
 def _diagnostics(rows: list[dict]) -> list[str]:
     """Per-call seconds and allocator counters of every pass, and the worker without its memory sampler."""
-    table = ["", "| batch | cell | pass | call seconds | cudaMalloc | alloc retries |", "|---:|---|---:|---|---:|---:|"]
+    table = [
+        "",
+        "| batch | cell | pass | call seconds | step ms: median / p90 / max, steps over 2x median | cudaMalloc "
+        "| alloc retries |",
+        "|---:|---|---:|---|---|---:|---:|",
+    ]
     notes = []
     for r in rows:
         unsampled = r.get("unsampled") or {}
@@ -1124,8 +1168,13 @@ def _diagnostics(rows: list[dict]) -> list[str]:
             for i, e in enumerate(entries or [], 1):
                 a = e.get("allocator") or {}
                 calls = ", ".join(f"{x:.2f}" for x in e.get("batch_seconds") or []) or "-"
+                steps = "; ".join(
+                    f"{x['median_ms']:.1f} / {x['p90_ms']:.1f} / {x['max_ms']:.0f}, {x['slow_steps']}"
+                    for x in e.get("steps") or []
+                    if x
+                )
                 table.append(
-                    f"| {r['batch_size']} | {side} | {i} | {calls} | {a.get('num_device_alloc', '-')} "
+                    f"| {r['batch_size']} | {side} | {i} | {calls} | {steps or '-'} | {a.get('num_device_alloc', '-')} "
                     f"| {a.get('num_alloc_retries', '-')} |"
                 )
         if unsampled:

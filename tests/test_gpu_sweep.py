@@ -165,3 +165,16 @@ def test_auto_goals_hold_auto_against_the_best_swept_batch_and_batch_one():
     assert got["auto_at_least_20x_batch_1"] is True
     failed = sweep.auto_goals(rows, {"status": "failed", "docs_per_second": None})
     assert failed["auto_at_least_90pct_of_best_swept"] is None
+
+
+def test_step_clock_tells_a_few_long_steps_from_a_slow_call():
+    sweep = load_script()
+    clock = sweep.StepClock()
+    scores = object()
+    assert clock(None, scores) is scores  # the scores pass through untouched: no GPU work
+    clock.stamps = [0.0, 0.010, 0.020, 0.030, 0.130, 0.140]  # four 10 ms steps and one of 100 ms
+    got = clock.summary()
+    assert got["steps"] == 6 and got["median_ms"] == pytest.approx(10.0)
+    assert got["max_ms"] == pytest.approx(100.0)
+    assert got["slow_steps"] == 1 and got["slow_ms"] == pytest.approx(90.0)
+    assert sweep.StepClock().summary() == {}
