@@ -6,7 +6,8 @@ It answers, for a Llama-2-7B-shaped model with synthetic fp16 weights, ~515-toke
 (a) docs/s per batch size, through the real worker (``runner.worker.run.run`` on a run folder);
 (b) ``--batch-size auto``: does the memory plan's largest batch run without an out-of-memory error?
 (c) the harness's own cost: a bare ``model.generate`` loop over the same batches, timed the same way,
-    run as a pair with the worker cell of each batch (order alternating, and flipped on a second pass);
+    run as a pair with the worker cell of each batch (order alternating, and flipped on a second pass),
+    after an untimed bare cell that settles the batch size; judged on median calls with a noise band;
 (d) the memory plan's predicted peak beside torch's measured one (allocated and reserved);
 (e) ``--gpu-memory-limit 15GiB`` at batch 1: fits or fails as planned, recorded in result.json; and at
     the smallest batch the plan refuses under that cap, to see whether the refusal was needed.
@@ -511,7 +512,7 @@ def bare_cell(sw: Sweep, batch: int, settle: bool = False, docs: int | None = No
     holds memory while the other runs.
 
     ``settle``: the same calls, kept apart and left out of every comparison. On the first H100 sweeps the
-    first cell at a batch size in the process ran 2.5-3.4x slower per call than later ones, whichever side it
+    first cell at a batch size in the process ran about 3x (1.5-3.7x) slower per call than later ones, whichever side it
     was (per-shape first-use costs), so each batch size is settled before its pair is timed. ``docs``: fewer
     documents than a swept cell's (the auto batch is settled with one call)."""
     import torch
