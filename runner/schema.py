@@ -86,6 +86,11 @@ class Environment(_Model):
     sumbench: str
     git_revision: str | None = None
     packages: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables set for the worker that change memory or speed (allocator, attention "
+        "backend, threads); absent ones were unset.",
+    )
     device: DeviceInfo
     launch: LaunchInfo = Field(default_factory=LaunchInfo)
 

@@ -211,3 +211,16 @@ def test_welch_known_example_and_degenerate_samples():
     assert welch_test([1.0], [1.0, 2.0]) is None
     assert welch_test([2.0, 2.0], [2.0, 2.0]).p == 1.0
     assert welch_test([2.0, 2.0], [3.0, 3.0]).significant
+
+
+def test_different_environment_settings_are_shown_and_warned_about(bench, tmp_path):
+    def expandable(r: RunResult) -> None:
+        r.environment.settings = {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+
+    other = edited_copy(bench.repeats[1], tmp_path, "expandable", expandable)
+    cmp = compare_runs(load_run(bench.repeats[0]), load_run(other))
+    assert any("settings differ" in w and "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True" in w for w in cmp.warnings)
+    (row,) = [(a, b) for name, a, b in cmp.config if name == "settings"]
+    assert row[1] == "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True" and row[0] != row[1]
+    same = compare_runs(load_run(bench.repeats[0]), load_run(bench.repeats[1]))
+    assert not any("settings differ" in w for w in same.warnings)

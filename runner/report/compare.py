@@ -93,7 +93,12 @@ CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("max new tokens", lambda r: r.config.max_new_tokens),
     ("dataset sha256", lambda r: r.dataset.sha256[:12] if r.dataset else None),
     ("batches timed", lambda r: len(r.metrics.batches)),
+    ("settings", lambda r: _settings(r) or "-"),
 )
+
+
+def _settings(r: RunResult) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(r.environment.settings.items()))
 
 
 def _show(value: float | None, spec: str, unit: str = "") -> str:
@@ -221,6 +226,11 @@ def _warnings(a: RunResult, b: RunResult) -> list[str]:
         out.append("one of the runs has no dataset record (it failed before loading one)")
     if a.config.max_new_tokens != b.config.max_new_tokens:
         out.append(f"max new tokens differ ({a.config.max_new_tokens} vs {b.config.max_new_tokens})")
+    if a.environment.settings != b.environment.settings:
+        out.append(
+            f"the runs' environment settings differ ({_settings(a) or 'none'} vs {_settings(b) or 'none'}): "
+            "allocator, attention and thread settings change memory and speed"
+        )
     for label, r in (("A", a), ("B", b)):
         if r.status != "completed":
             out.append(f"{label} ({r.run_id}) is {r.status}" + (f": {r.error.error_class}" if r.error else ""))

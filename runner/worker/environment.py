@@ -30,6 +30,22 @@ PACKAGES = (
 )
 
 
+RUN_SETTINGS = (
+    "PYTORCH_CUDA_ALLOC_CONF",  # expandable segments: on an H100, 27 GiB reserved instead of 78 at batch 32
+    "PYTORCH_ALLOC_CONF",  # the same, under its newer name
+    "TORCH_CUDNN_SDPA_ENABLED",
+    "VLLM_ATTENTION_BACKEND",
+    "OMP_NUM_THREADS",
+    "CUDA_LAUNCH_BLOCKING",
+)
+"""Environment variables that change a run's memory or speed without changing its config."""
+
+
+def run_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    return {k: env[k] for k in RUN_SETTINGS if k in env}
+
+
 def package_versions() -> dict[str, str]:
     out = {}
     for name in PACKAGES:
@@ -104,6 +120,7 @@ def environment(device: DeviceInfo, launch: LaunchInfo) -> Environment:
         sumbench=__version__,
         git_revision=git_revision(),
         packages=package_versions(),
+        settings=run_settings(),
         device=device,
         launch=launch,
     )
