@@ -311,7 +311,7 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
     downloads_gated = kept and not dry_run and is_gated(req.base.model, req.base.synthetic_weights)
     if downloads_gated and (fix := target.hf_token_missing()) is not None:
         raise gated_error(req.base.model, fix)
-    target.check(req, kept)
+    target.check(req, kept, launching=not dry_run)
 
     matrix_dir = _create_folder(req.results, matrix_id, generated=req.matrix_id is None)
     if matrix_dir.name != matrix_id:  # another matrix took the generated id meanwhile

@@ -326,8 +326,28 @@ def test_a_gated_model_needs_no_local_token_to_render_and_hf_token_to_launch(tmp
     request.results, request.options = tmp_path / "real", SkyOptions()
     with pytest.raises(UserError, match=f"{gated} is gated .* pass --hf-token to hand each task your HF_TOKEN"):
         matrix.plan(request)
-    request.options = SkyOptions(hf_token=True)  # launch reads HF_TOKEN then, and says so when it is not set
-    assert matrix.plan(request).cells
+    request.options = SkyOptions(hf_token=True)  # HF_TOKEN is read at launch: unset, nothing is planned
+    with pytest.raises(UserError, match="--hf-token passes the local HF_TOKEN to each task, but HF_TOKEN is not set"):
+        matrix.plan(request)
+    assert not (tmp_path / "real").exists()
+    assert matrix.plan(request, dry_run=True).cells  # a dry run hands no token on and needs none
+
+
+def test_sky_not_ready_is_refused_before_the_matrix_folder_is_made(tmp_path, monkeypatch):
+    from runner.targets import sky as sky_target
+
+    def not_ready(sky):
+        raise UserError("SkyPilot is not ready (ConnectionError: no API server); run `sky api info` and `sky check`")
+
+    monkeypatch.setattr(sky_target, "require", lambda *args: object())
+    monkeypatch.setattr(sky_target, "_check_ready", not_ready)
+    base = LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET))
+    request = matrix.MatrixRequest(images=["hf"], gpus=["h100"], batch_sizes=[1], base=base, target="sky")
+    request.results, request.options = tmp_path / "m", SkyOptions()
+    with pytest.raises(UserError, match="SkyPilot is not ready"):
+        matrix.run(request, lambda line: None)
+    assert not (tmp_path / "m").exists()
+    assert matrix.run(request, lambda line: None, dry_run=True).cells  # rendering needs no SkyPilot
 
 
 API_CHECK = """

@@ -46,8 +46,9 @@ class Target:
         """Why this target cannot run a cell the GPU rules allow (e.g. no node label for the GPU)."""
         return None
 
-    def check(self, request: Any, cells: list[Any]) -> None:
-        """Refuse what ``render`` or ``launch`` would refuse; runs before the matrix folder is created."""
+    def check(self, request: Any, cells: list[Any], *, launching: bool) -> None:
+        """Refuse what ``render`` or, when ``launching`` (not a dry run), ``launch`` would refuse; runs before
+        the matrix folder is created, so a refused matrix leaves nothing behind."""
 
     def hf_token_missing(self) -> str | None:
         """For a gated hub model: what to do so each worker gets a Hugging Face token; None when it will.

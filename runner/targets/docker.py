@@ -80,7 +80,7 @@ class DispatchTarget(Target):
 
         return list_gpus()
 
-    def check(self, request: Any, cells: list[Any]) -> None:
+    def check(self, request: Any, cells: list[Any], *, launching: bool) -> None:
         for cell in cells:  # a GPU without a --docker-host
             self.host_for(cell.entry.gpu)
 

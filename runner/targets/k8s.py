@@ -121,7 +121,7 @@ class K8sTarget(Target):
             return f"GPU {gpu.key} has no {self.options.label_key} node label value in the catalog"
         return None
 
-    def check(self, request: Any, cells: list[Any]) -> None:
+    def check(self, request: Any, cells: list[Any], *, launching: bool) -> None:
         if not self.options.data_pvc:
             _configmap_size_check(Path(request.base.data).resolve())
         for cell in cells:

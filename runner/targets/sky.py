@@ -117,6 +117,15 @@ class SkyTarget(Target):
             return f"GPU {gpu.key} has no SkyPilot accelerator name in the catalog"
         return None
 
+    def check(self, request: Any, cells: list[Any], *, launching: bool) -> None:
+        """What launch needs and a dry run does not: HF_TOKEN set when --hf-token hands it on, and SkyPilot
+        ready with a cloud enabled."""
+        if not launching:
+            return
+        if self.options.hf_token and not local_hf_token():
+            raise UserError("--hf-token passes the local HF_TOKEN to each task, but HF_TOKEN is not set")
+        _check_ready(require("sky", "sky", "--target sky"))
+
     def hf_token_missing(self) -> str | None:
         """Tasks get this machine's HF_TOKEN only as a secret, with --hf-token (launch checks it is set)."""
         return None if self.options.hf_token else "pass --hf-token to hand each task your HF_TOKEN"
@@ -180,10 +189,7 @@ class SkyTarget(Target):
     # --- launching ---------------------------------------------------------------------------------
 
     def launch(self, matrix: Any, on_line: Callable[[str], None]) -> None:
-        sky = require("sky", "sky", "--target sky")
-        _check_ready(sky)
-        if self.options.hf_token and not local_hf_token():
-            raise UserError("--hf-token passes the local HF_TOKEN to each task, but HF_TOKEN is not set")
+        sky = require("sky", "sky", "--target sky")  # check() found it ready before the folder was made
         # Each cell is its own cluster or managed job; SkyPilot provisions them. A thread per cell only
         # follows its log until the job ends.
         threads = [
