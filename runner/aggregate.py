@@ -28,7 +28,9 @@ def batch_timings(records: Sequence[DocRecord]) -> list[BatchTiming]:
     for r in records:
         b = batches.get(r.batch)
         if b is None:
-            batches[r.batch] = BatchTiming(size=1, seconds=r.latency_s, output_tokens=r.output_tokens)
+            batches[r.batch] = BatchTiming(
+                size=1, seconds=r.latency_s, output_tokens=r.output_tokens, model_seconds=r.model_s
+            )
         else:
             b.size += 1
             b.output_tokens += r.output_tokens
@@ -50,6 +52,7 @@ def mean_rouge(records: Sequence[DocRecord]) -> Rouge | None:
 def aggregate(records: Sequence[DocRecord], *, skipped_too_long: int = 0, skipped_by_backend: int = 0) -> Metrics:
     batches = batch_timings(records)
     seconds = sum(b.seconds for b in batches)
+    model = [b.model_seconds for b in batches]
     out_tokens = sum(r.output_tokens for r in records)
     latencies = [r.latency_s for r in records]
     n = len(records)
@@ -66,6 +69,8 @@ def aggregate(records: Sequence[DocRecord], *, skipped_too_long: int = 0, skippe
         latency_p90_s=percentile(latencies, 90),
         latency_p99_s=percentile(latencies, 99),
         generate_seconds=seconds,
+        # Only when every call was split: a resumed run's earlier part may come from a backend that was not.
+        model_generate_seconds=sum(model) if model and None not in model else None,  # type: ignore[arg-type]
         rouge=mean_rouge(records),
         batches=batches,
     )

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from runner import events
-from runner.schema import RunResult
+from runner.schema import Metrics, RunResult
 
 console = Console(stderr=True)
 """Progress, warnings and diagnostics: stderr, so they never mix with what a command prints as its result."""
@@ -86,6 +86,12 @@ class RunProgress:
             )
 
 
+def _timed_calls(m: Metrics) -> str:
+    """How much of the timed generate calls the model itself took; the rest is the harness's."""
+    share = m.model_generate_seconds / m.generate_seconds * 100 if m.generate_seconds else None  # type: ignore[operator]
+    return f"{m.generate_seconds:.2f} s, {fmt(share, '.1f')}% inside the model's generate"
+
+
 def summary_table(result: RunResult, run_dir: Path) -> Table:
     """The one screen a person reads after a run: what ran, how fast, how good, what it cost."""
     m = result.metrics
@@ -110,6 +116,7 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
         ("ROUGE-1/2/L F1", _rouge(m.rouge) + quality_note),
         ("lead-3 baseline", _rouge(m.lead3_rouge)),
         ("model load · warmup", f"{fmt(m.model_load_seconds, '.1f')} s · {fmt(m.warmup_seconds, '.2f')} s"),
+        *([("timed calls", _timed_calls(m))] if m.model_generate_seconds is not None else []),
         ("peak memory", f"{fmt_bytes(m.peak_memory_bytes)} ({m.peak_memory_source or '-'})"),
         *(
             [("device memory", f"{fmt_bytes(m.peak_device_memory_bytes)} (NVML, whole GPU)")]

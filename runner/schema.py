@@ -129,6 +129,7 @@ class BatchTiming(_Model):
     size: int
     seconds: float
     output_tokens: int
+    model_seconds: float | None = Field(None, description="Of ``seconds``, those inside the model's own generate.")
 
 
 class Rouge(_Model):
@@ -150,6 +151,12 @@ class Metrics(_Model):
     latency_p90_s: float | None = None
     latency_p99_s: float | None = None
     generate_seconds: float = 0.0
+    model_generate_seconds: float | None = Field(
+        None,
+        description="Of generate_seconds, the time inside the model's own generate call: the rest is what the "
+        "harness adds to the timed calls (tokenizing, moving inputs, decoding). None where the backend cannot "
+        "separate them (vLLM tokenizes inside its engine).",
+    )
     model_load_seconds: float | None = None
     warmup_seconds: float | None = None
     wall_seconds: float | None = None
@@ -204,6 +211,9 @@ class DocRecord(_Model):
     input_tokens: int
     output_tokens: int
     latency_s: float = Field(description="Seconds of the generate call that produced this document.")
+    model_s: float | None = Field(
+        None, description="Of latency_s, the seconds inside the model's own generate (None: not separable)."
+    )
     batch: int = Field(description="Number of that generate call within the run, across resumes.")
     batch_size: int
     summary: str

@@ -57,6 +57,9 @@ def test_every_batch_is_measured_twice_on_both_sides(dry_run):
         assert row["end_to_end_pct"] is not None
         assert [w["documents"] for w in row["worker"]] == [2 * row["batch_size"]] * 2
     assert summary["goals"]["worst_harness_overhead_pct"] is not None
+    # the worker's own calls split into model time and the rest: never negative, always measured
+    assert all(r["in_call_pct"] is not None and r["in_call_pct"] >= 0 for r in summary["sweep"])
+    assert summary["goals"]["worst_in_call_overhead_pct"] is not None
     assert summary["auto"]["result"]["status"] == "completed"
     assert summary["memory_limit"]["cells"][0]["result"]["status"] == "completed"
     assert not summary["skipped"]

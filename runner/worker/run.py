@@ -373,10 +373,12 @@ def _generate_all(
                 state.warmup_seconds = time.perf_counter() - t0
                 warm = True
             energy.start()
+            backend.last_model_seconds = None
             t0 = time.perf_counter()
             generations = backend.generate(texts, config.max_new_tokens)
             backend.synchronize()
             seconds = time.perf_counter() - t0
+            model_seconds = backend.last_model_seconds
             energy.stop()
         except Exception as exc:
             energy.stop()
@@ -404,6 +406,7 @@ def _generate_all(
                     input_tokens=lengths[doc.id],
                     output_tokens=gen.output_tokens,
                     latency_s=seconds,
+                    model_s=model_seconds,
                     batch=batch_no,
                     batch_size=len(batch),
                     summary=gen.text,

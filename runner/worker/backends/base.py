@@ -25,6 +25,9 @@ class Backend(ABC):
 
     # Whether the model's GPU memory belongs to the worker's own process, where torch's counters see it.
     memory_in_process = True
+    last_model_seconds: float | None = None
+    """Of the last ``generate`` call, the seconds inside the model's own generate, for a backend that can
+    tell them from its tokenizing and decoding; the run loop records them beside each call's time."""
 
     def __init__(self, config: RunConfig, device: str, texts: list[str]) -> None:
         self.config = config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 
 from runner.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
@@ -87,6 +88,8 @@ class HFBackend(Backend):
 
         inputs = self._encode(prompts, return_tensors="pt", padding=True).to(self.model.device)
         forced = self.config.force_output_length
+        self.synchronize()  # the inputs' copy to the device is the harness's time, not the model's
+        t0 = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
@@ -95,6 +98,8 @@ class HFBackend(Backend):
                 do_sample=False,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
+        self.synchronize()
+        self.last_model_seconds = time.perf_counter() - t0
         new = out[:, inputs["input_ids"].shape[1] :].tolist()
         results = []
         for ids in new:
