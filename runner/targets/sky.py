@@ -127,7 +127,7 @@ class SkyTarget(Target):
         _check_ready(require("sky", "sky", "--target sky"))
 
     def hf_token_missing(self) -> str | None:
-        """Tasks get this machine's HF_TOKEN only as a secret, with --hf-token (launch checks it is set)."""
+        """Tasks get this machine's HF_TOKEN only as a secret, with --hf-token (checked before launching)."""
         return None if self.options.hf_token else "pass --hf-token to hand each task your HF_TOKEN"
 
     # --- rendering ---------------------------------------------------------------------------------
