@@ -43,7 +43,11 @@ from runner.worker.trackers import DeviceMemorySampler, EnergyTracker, MemoryTra
 
 log = logging.getLogger("sumbench.worker")
 
-WARMUP_NEW_TOKENS = 4  # enough to compile kernels and allocate the KV cache once, cheap at any batch size
+WARMUP_NEW_TOKENS = 4
+"""The untimed first call: it loads kernels and surfaces an out-of-memory error before timing starts, cheap at
+any batch size. It does not take every first-use cost out of the timed calls: on an H100 (torch 2.11,
+transformers 5.17) the first cell at a batch size in a process still ran about 3x slower per call than later
+ones (results/reference/h100-2026-11-26), so a short run's docs/s can carry that cost."""
 
 
 class TooManySkipped(Exception):
