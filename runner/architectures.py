@@ -58,6 +58,19 @@ ALIASES = {
 }
 
 
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
+"""config.json keys that declare the positions a model was trained for, by architecture family."""
+
+
+def declared_context(config: dict) -> tuple[str, int] | None:
+    """The context length config.json declares (before any rope scaling), and the key that says so."""
+    for key in POSITION_KEYS:
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return key, value
+    return None
+
+
 def model_shape(model: str) -> dict | None:
     """config.json values for a built-in name, a known hub id or a local folder; None if unknown."""
     name = ALIASES.get(model, model)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from runner import compat
-from runner.architectures import BUILTIN_CONFIGS, model_shape
+from runner.architectures import BUILTIN_CONFIGS, declared_context, model_shape
 from runner.catalog import Gpu, Image, images
 from runner.errors import UserError
 from runner.scenarios import SCENARIOS, Scenario
@@ -85,7 +85,9 @@ class ModelShape:
     attention_bias: bool = False
     mlp_bias: bool = False
     context_length: int | None = None
-    """Positions the model was trained for (config.json's max_position_embeddings); None when unknown."""
+    """Positions the model was trained for, as config.json declares them; None when unknown."""
+    context_key: str = "max_position_embeddings"
+    """The config.json key that declared ``context_length``."""
 
     @classmethod
     def from_config(cls, config: dict, name: str = "model") -> ModelShape:
@@ -98,6 +100,7 @@ class ModelShape:
                 f"{name}'s config.json lacks {', '.join(missing)}: the memory plan knows Llama-style decoders"
             )
         heads = int(config["num_attention_heads"])
+        context = declared_context(config)
         return cls(
             hidden=int(config["hidden_size"]),
             intermediate=int(config["intermediate_size"]),
@@ -109,7 +112,8 @@ class ModelShape:
             tied_embeddings=bool(config.get("tie_word_embeddings", False)),
             attention_bias=bool(config.get("attention_bias", False)),
             mlp_bias=bool(config.get("mlp_bias", False)),
-            context_length=int(config["max_position_embeddings"]) if config.get("max_position_embeddings") else None,
+            context_length=context[1] if context else None,
+            context_key=context[0] if context else "max_position_embeddings",
         )
 
     @property
@@ -169,7 +173,7 @@ def context_overflow(shape: ModelShape, prompt_tokens: int, new_tokens: int) -> 
         return None
     return (
         f"{prompt_tokens} prompt + {new_tokens} new tokens make {total}, more than the model's context length of "
-        f"{shape.context_length} (max_position_embeddings); the memory plan assumes they fit"
+        f"{shape.context_length} ({shape.context_key}); the memory plan assumes they fit"
     )
 
 

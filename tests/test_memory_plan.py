@@ -272,6 +272,20 @@ def test_context_length_is_checked(capsys):
     assert json.loads(out)["exceeds_context"] is False and err == ""
 
 
+def test_context_length_is_read_from_whichever_key_the_family_uses():
+    from runner.architectures import BUILTIN_CONFIGS, declared_context
+    from runner.memory_plan import ModelShape
+
+    llama = dict(BUILTIN_CONFIGS["llama-2-7b"])
+    del llama["max_position_embeddings"]
+    shape = ModelShape.from_config({**llama, "seq_length": 2048})  # ChatGLM-style
+    assert (shape.context_length, shape.context_key) == (2048, "seq_length")
+    assert "context length of 2048 (seq_length)" in context_overflow(shape, 2000, 300)
+    assert ModelShape.from_config(llama).context_length is None  # unknown: nothing is claimed
+    assert declared_context({"max_position_embeddings": 4096, "n_positions": 1024}) == ("max_position_embeddings", 4096)
+    assert declared_context({"n_positions": True, "max_seq_len": 0}) is None  # no bools, no zeros
+
+
 def test_table_counts_small_models_and_keeps_names_whole(capsys):
     main(["plan", "--model", "tiny-llama", "--gpu", "t4", "--image", "hf-flash"])
     out = capsys.readouterr().out

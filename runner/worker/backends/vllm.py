@@ -16,6 +16,7 @@ import re
 import tempfile
 from typing import Any
 
+from runner.architectures import declared_context
 from runner.engine_failures import mentions_out_of_memory
 from runner.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 
 # vLLM V1 refuses a whole generate call when one prompt is over max_model_len (V0 returned an empty output).
 TOO_LONG = re.compile(r"longer than the maximum model length of (\d+)")
-POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
 # A few prompts exercise the whole path once; vLLM already profiled memory and captured CUDA graphs in LLM().
 WARMUP_PROMPTS = 4
 # What an AutoAWQ 4-bit GEMM checkpoint's config says; given to synthetic weights run as AWQ.
@@ -77,11 +77,9 @@ def is_memory_error(exc: BaseException) -> bool:
 
 def model_max_len(hf_config: Any) -> int | None:
     """The context length the checkpoint's config.json declares (before any rope scaling)."""
-    for key in POSITION_KEYS:
-        value = getattr(hf_config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
+    values = hf_config.to_dict() if hasattr(hf_config, "to_dict") else vars(hf_config)
+    found = declared_context(values)
+    return found[1] if found else None
 
 
 def choose_max_model_len(max_input: int, max_new: int, model_limit: int | None) -> int:
