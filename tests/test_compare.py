@@ -224,3 +224,10 @@ def test_different_environment_settings_are_shown_and_warned_about(bench, tmp_pa
     assert row[1] == "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True" and row[0] != row[1]
     same = compare_runs(load_run(bench.repeats[0]), load_run(bench.repeats[1]))
     assert not any("settings differ" in w for w in same.warnings)
+
+
+def test_the_models_share_of_the_generate_time_is_compared_too(bench):
+    cmp = compare_runs(load_run(bench.repeats[0]), load_run(bench.repeats[1]))
+    rows = {m.spec.name: m for m in cmp.metrics}
+    inside = rows["model generate time"]
+    assert inside.a is not None and 0 < inside.a <= rows["generate time"].a
