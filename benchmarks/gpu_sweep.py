@@ -637,10 +637,10 @@ def sweep_cells(sw: Sweep) -> None:
 
     Each swept batch size is settled by an untimed bare cell, then runs as a pair, the bare loop and the
     worker back to back, their order alternating from one batch to the next, so a drift in the GPU's state
-    (clocks, temperature) falls on both sides of the harness comparison rather than on one. Then auto and
-    batch 1 under the memory cap; then the second pass over the pairs in reverse order (each pair's order
-    flipped too), which the harness goal needs; and with time left the sizes the plan expects to fail and
-    the smallest batch the plan expects the cap to refuse (the first H100 run measured both).
+    (clocks, temperature) falls on both sides of the harness comparison rather than on one. The second
+    pass over the pairs follows at once, in reverse order with each pair flipped: the harness goal, the one
+    still open after the H100 and H200 runs, needs both. Then auto and batch 1 under the memory cap; and
+    with time left the sizes the plan expects to fail and the smallest batch it expects the cap to refuse.
     """
     scenario = get_scenario(sw.args.scenario)
     plan_max = largest_batch(str(sw.model_dir), scenario, sw.gpu, sw.args.max_new_tokens, None) or 10**9
@@ -649,13 +649,12 @@ def sweep_cells(sw: Sweep) -> None:
         if not sw.args.skip_bare:
             bare_cell(sw, b, True)
         pair(sw, b, bare_first=i % 2 == 0)
-    if not sw.args.only_pairs:
-        auto_cell(sw, plan_max)
-        limit_cell(sw, 1)
     for i, b in enumerate(reversed(fitting)):
         pair(sw, b, bare_first=(len(fitting) - 1 - i) % 2 == 1)
     if sw.args.only_pairs:
         return
+    auto_cell(sw, plan_max)
+    limit_cell(sw, 1)
     for i, b in enumerate(b for b in sw.args.batch_sizes if b > plan_max):
         pair(sw, b, bare_first=(len(fitting) + i) % 2 == 0)
     capped = limit_plan(sw)

@@ -77,10 +77,11 @@ def test_pairs_alternate_and_the_second_pass_flips_them(dry_run):
 def test_each_batch_size_is_settled_before_its_pair_and_left_out(dry_run):
     out, summary = dry_run
     steps = re.findall(
-        r"\] ((?:settle|bare) batch \d+|bs\d+|auto): (?:completed|failed)", (out / "sweep.log").read_text()
+        r"\] ((?:settle|bare) batch \d+|bs\d+(?:-r2)?|auto): (?:completed|failed)", (out / "sweep.log").read_text()
     )
     assert steps[:6] == ["settle batch 1", "bare batch 1", "bs001", "settle batch 2", "bs002", "bare batch 2"]
-    assert steps[6:8] == ["settle batch 4", "auto"]  # the auto batch too, with one call
+    assert steps[6:10] == ["bare batch 2", "bs002-r2", "bs001-r2", "bare batch 1"]  # the second pass at once
+    assert steps[10:12] == ["settle batch 4", "auto"]  # then auto, its batch settled with one call
     for row in summary["sweep"]:
         assert len(row["settle"]) == 1 and len(row["bare"]) == 2  # the settling cell is not a pass
         assert len(row["settle"][0]["batch_seconds"]) == 2
