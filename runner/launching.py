@@ -233,13 +233,9 @@ def _check_data(req: LaunchRequest) -> int:
 
 def prepare_run_dir(results: Path, run_id: str) -> Path:
     run_dir = results / run_id
-    try:
+    with rundir.writable_results(results):
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"results folder {results} is not writable ({exc.strerror}): pass --results DIR") from None
+        rundir.probe_writable(run_dir)
     return run_dir
 
 

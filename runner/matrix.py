@@ -377,7 +377,7 @@ def _flat(request: dict[str, Any]) -> dict[str, Any]:
 def _create_folder(results: Path, matrix_id: str, generated: bool) -> Path:
     """The matrix folder, checked writable. A generated id whose folder appeared since it was chosen
     (another matrix started in the same second) moves on to the next free one."""
-    try:
+    with rundir.writable_results(results):
         results.mkdir(parents=True, exist_ok=True)
         while True:
             matrix_dir = results / matrix_id
@@ -388,11 +388,7 @@ def _create_folder(results: Path, matrix_id: str, generated: bool) -> Path:
                 if not generated:  # a file of that name
                     raise UserError(f"{matrix_dir} is a file, not a matrix folder: pass another --matrix-id") from None
                 matrix_id = new_matrix_id(results)
-        probe = matrix_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"results folder {results} is not writable ({exc.strerror}): pass --results DIR") from None
+        rundir.probe_writable(matrix_dir)
     return matrix_dir
 
 

@@ -27,6 +27,24 @@ from pydantic import ValidationError
 from runner.errors import UserError
 from runner.schema import DocRecord, RunConfig, RunResult
 
+
+@contextlib.contextmanager
+def writable_results(results: Path) -> Iterator[None]:
+    """Folders made or probed under ``results`` in this block: an OSError becomes one line naming the
+    folder and the fix, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"results folder {results} is not writable ({exc.strerror}): pass --results DIR") from None
+
+
+def probe_writable(folder: Path) -> None:
+    """Write and remove a file now, so a folder that takes no files fails before any work, not after it."""
+    probe = folder / ".write-test"
+    probe.write_text("")
+    probe.unlink()
+
+
 CONFIG = "config.json"
 DOCS = "docs.jsonl"
 RESULT = "result.json"

@@ -36,6 +36,20 @@ def launch_args(model: Path, data: Path, results: Path, run_id: str) -> list[str
     ]  # fmt: skip
 
 
+def launch_past_first_batch(tiny_model, data, results: Path, run_id: str) -> tuple[subprocess.Popen, Path, int]:
+    """``runner launch`` slowed to a second a batch, once its first batch is on disk: the host, the run
+    folder and the worker's pid. The host is killed if it never gets that far."""
+    host = start_launch(launch_args(tiny_model, data, results, run_id), {"SUMBENCH_INJECT_DELAY_S": "1"})
+    run_dir = results / run_id
+    try:
+        wait_for(lambda: len(read_docs(run_dir)) >= 2, timeout=180, what="the first batch")
+        (worker,) = child_pids(host.pid)
+    except BaseException:
+        host.kill()
+        raise
+    return host, run_dir, worker
+
+
 def start_launch(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """``runner launch`` in its own session (process group), so a test can signal it like a terminal."""
     return subprocess.Popen(
@@ -85,12 +99,8 @@ def reference(make_run_dir, run_worker) -> Path:
 def test_sigkill_mid_run_then_resume(tiny_model, small_dataset, tmp_path, reference):
     """kill -9 the worker after its first batch: the host finishes the run as partial/Killed from
     docs.jsonl; `runner launch --resume` then completes it, and the documents match the uninterrupted run."""
-    results = tmp_path / "results"
-    host = start_launch(launch_args(tiny_model, small_dataset, results, "killed"), {"SUMBENCH_INJECT_DELAY_S": "1"})
-    run_dir = results / "killed"
+    host, run_dir, worker = launch_past_first_batch(tiny_model, small_dataset, tmp_path / "results", "killed")
     try:
-        wait_for(lambda: len(read_docs(run_dir)) >= 2, timeout=180, what="the first batch")
-        (worker,) = child_pids(host.pid)
         os.kill(worker, signal.SIGKILL)
         out, err = host.communicate(timeout=60)
     finally:
@@ -301,12 +311,8 @@ def test_killing_the_host_is_recorded_as_host_gone(tiny_model, small_dataset, tm
     """kill -9 of `runner launch` closes the pipe the worker reports on: the worker notices at its next
     event, records the run as partial/HostGone with every finished document (not a BrokenPipeError), exits
     without dying on the closed pipe itself, and --resume finishes the run."""
-    results = tmp_path / "results"
-    host = start_launch(launch_args(tiny_model, small_dataset, results, "orphan"), {"SUMBENCH_INJECT_DELAY_S": "1"})
-    run_dir = results / "orphan"
+    host, run_dir, worker = launch_past_first_batch(tiny_model, small_dataset, tmp_path / "results", "orphan")
     try:
-        wait_for(lambda: len(read_docs(run_dir)) >= 2, timeout=180, what="the first batch")
-        (worker,) = child_pids(host.pid)
         host.kill()
         host.communicate(timeout=60)
         wait_for(lambda: (run_dir / "result.json").exists(), timeout=120, what="the worker's result")
