@@ -57,6 +57,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's runner, even where another copy is installed
 
+from benchmarks.call_probe import CallProbe, probe_line  # noqa: E402
 from runner import rundir  # noqa: E402
 from runner.catalog import Gpu, get_gpu, get_image, match_gpu  # noqa: E402
 from runner.datasets import load_dataset  # noqa: E402
@@ -162,6 +163,7 @@ class Sweep:
     skipped: list[str] = field(default_factory=list)
     load_seconds: float = 20.0  # replaced by the first measured load
     info: dict = field(default_factory=dict)
+    probe: CallProbe = field(default_factory=CallProbe)  # host and GPU readings around every timed call
 
     @property
     def on_gpu(self) -> bool:
@@ -347,8 +349,10 @@ def run_cell(
 ) -> dict:
     """Write the cell's config.json into its run folder and run the worker on it, in this process.
 
-    ``sampler=False`` swaps the worker's NVML device-memory sampler for one that never starts."""
+    ``sampler=False`` swaps the worker's NVML device-memory sampler for one that never starts. Every
+    generate call of the worker's backend is probed (``host``: one reading per timed call)."""
     from runner.worker import run as worker_run
+    from runner.worker.backends.hf import HFBackend
     from runner.worker.trackers import DeviceMemorySampler
 
     config, notes = build_config(req)
@@ -364,6 +368,7 @@ def run_cell(
         f"{name}: batch {config.batch_size}, {config.limit} docs, cap {config.max_batch_size} "
         f"(left by earlier cells: {left.get('allocated', 0) / GiB:.2f} GiB)"
     )
+    probed: list[dict] = []
     t0 = time.perf_counter()
     with (
         (run_dir / "console.log").open("w", encoding="utf-8") as out,
@@ -371,6 +376,7 @@ def run_cell(
         contextlib.redirect_stderr(out),
         contextlib.ExitStack() as stack,
     ):
+        stack.enter_context(_patched(HFBackend, "generate", _probed(HFBackend.generate, sw.probe, probed)))
         if not sampler:
             unsampled = lambda index: DeviceMemorySampler(None)  # noqa: E731
             stack.enter_context(_patched(worker_run, "DeviceMemorySampler", unsampled))
@@ -406,6 +412,8 @@ def run_cell(
         generate_seconds=m.generate_seconds,
         model_generate_seconds=m.model_generate_seconds,
         batch_seconds=[b.seconds for b in m.batches],
+        # the warmup call comes first and failed calls are not timed: the timed ones are the last that succeeded
+        host=[p for p in probed if not p.pop("failed")][-len(m.batches) :] if m.batches else [],
         avg_output_tokens=m.avg_output_tokens,
         max_input_tokens=max(_input_tokens(run_dir), default=None),
         peak_reserved_bytes=m.peak_memory_bytes,
@@ -430,6 +438,23 @@ def run_cell(
         + (f", error {result.error.error_class}: {result.error.message[:160]}" if result.error else "")
     )
     return cell
+
+
+def _probed(generate, probe: CallProbe, into: list[dict]):
+    """``generate`` with a probe around each call, inside the worker's own timed region (as the bare loop's
+    probe is inside its)."""
+
+    def wrapper(self, prompts, max_new_tokens):
+        probe.start()
+        failed = True
+        try:
+            out = generate(self, prompts, max_new_tokens)
+            failed = False
+            return out
+        finally:
+            into.append({**probe.stop(), "failed": failed})
+
+    return wrapper
 
 
 @contextlib.contextmanager
@@ -561,8 +586,10 @@ def bare_cell(sw: Sweep, batch: int, settle: bool = False, docs: int | None = No
                 clock = StepClock()
                 backend.synchronize()
                 t0 = time.perf_counter()
+                sw.probe.start()
                 out = _generate(model, enc, sw.args.max_new_tokens, pad, clock)
                 backend.synchronize()
+                entry.setdefault("host", []).append(sw.probe.stop())
                 entry["batch_seconds"].append(time.perf_counter() - t0)
                 entry.setdefault("steps", []).append(clock.summary())
                 assert out.shape[1] - enc["input_ids"].shape[1] == sw.args.max_new_tokens
@@ -946,6 +973,7 @@ def _brief(entry: dict | None) -> dict | None:
         "generate_seconds",
         "model_generate_seconds",
         "steps",
+        "host",
     )
     return {k: entry[k] for k in keep if k in entry}
 
@@ -1164,12 +1192,13 @@ def markdown(summary: dict) -> str:
 
 
 def _diagnostics(rows: list[dict]) -> list[str]:
-    """Per-call seconds and allocator counters of every pass, and the worker without its memory sampler."""
+    """Per-call seconds, host readings and allocator counters of every pass, and the worker without its
+    memory sampler."""
     table = [
         "",
-        "| batch | cell | pass | call seconds | step ms: median / p90 / max, steps over 2x median | cudaMalloc "
-        "| alloc retries |",
-        "|---:|---|---:|---|---|---:|---:|",
+        "| batch | cell | pass | call seconds | step ms: median / p90 / max, steps over 2x median | host per call "
+        "(benchmarks/call_probe.py) | cudaMalloc | alloc retries |",
+        "|---:|---|---:|---|---|---|---:|---:|",
     ]
     notes = []
     for r in rows:
@@ -1190,8 +1219,9 @@ def _diagnostics(rows: list[dict]) -> list[str]:
                     if x
                 )
                 table.append(
-                    f"| {r['batch_size']} | {side} | {i} | {calls} | {steps or '-'} | {a.get('num_device_alloc', '-')} "
-                    f"| {a.get('num_alloc_retries', '-')} |"
+                    f"| {r['batch_size']} | {side} | {i} | {calls} | {steps or '-'} "
+                    f"| {'; '.join(probe_line(c) for c in e.get('host') or []) or '-'} "
+                    f"| {a.get('num_device_alloc', '-')} | {a.get('num_alloc_retries', '-')} |"
                 )
         if r.get("in_call_pct") is not None:
             notes.append(
@@ -1274,6 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch=scratch,
         model_dir=scratch / "model",
         data=scratch / "data.jsonl",
+        probe=CallProbe(0 if device == "cuda" else None),
     )
     info = sw.info = versions(sw, argv)
     log(f"{info['device_name']} as catalog {gpu.key}; torch {info['torch']}, transformers {info['transformers']}")
@@ -1301,6 +1332,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = summarize(sw, info)
         write_outputs(sw, summary)
         pack(sw)
+        sw.probe.close()
         shutil.rmtree(scratch, ignore_errors=True)
     log(f"goals: {json.dumps(summary['goals'])}")
     log(f"wrote {', '.join(sorted(p.name for p in args.out.iterdir()))} to {args.out}")

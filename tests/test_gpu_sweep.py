@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -182,3 +183,44 @@ def test_step_clock_tells_a_few_long_steps_from_a_slow_call():
     assert got["max_ms"] == pytest.approx(100.0)
     assert got["slow_steps"] == 1 and got["slow_ms"] == pytest.approx(90.0)
     assert sweep.StepClock().summary() == {}
+
+
+@pytest.mark.slow
+def test_every_timed_call_is_probed_on_both_sides(dry_run):
+    out, summary = dry_run
+    for row in summary["sweep"]:
+        for entry in row["worker"] + row["bare"] + row["settle"]:
+            host = entry["host"]
+            assert len(host) == len(entry["batch_seconds"])  # the worker's warmup call is not among them
+            for call, seconds in zip(host, entry["batch_seconds"], strict=True):
+                assert 0 < call["seconds"] <= seconds  # inside the timed region, as on both sides
+                assert 0 < call["thread_cpu_pct"] <= 150  # the thread's own CPU; a little over from clock ticks
+                assert call["at_seconds"] > 0 and call["gpu_util_pct"] is None  # CPU run: no NVML
+    starts = [c["at_seconds"] for r in summary["sweep"] for e in r["settle"] + r["bare"] for c in e["host"]]
+    assert starts[:2] == sorted(starts[:2])
+    assert "host per call" in (out / "sweep.md").read_text()
+
+
+def test_call_probe_reads_a_busy_thread_and_its_faults():
+    from benchmarks.call_probe import CallProbe, probe_line
+
+    with CallProbe(None) as probe:
+        probe.start()
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 0.2:  # busy on the CPU
+            pass
+        busy = probe.stop()
+        probe.start()
+        time.sleep(0.2)  # off the CPU
+        idle = probe.stop()
+        probe.start()
+        pages = bytearray(64 * 1024 * 1024)  # fresh pages, touched as they are zeroed
+        touched = probe.stop()
+    del pages
+    assert busy["thread_cpu_pct"] > 80 and idle["thread_cpu_pct"] < 20
+    assert idle["voluntary_switches"] >= 1
+    assert touched["minor_faults"] >= 32  # 16,384 pages of 4 KiB, or 32 huge pages of 2 MiB
+    assert busy["at_seconds"] < idle["at_seconds"] < touched["at_seconds"]
+    assert probe_line(busy).startswith("@0s cpu ")
+    with pytest.raises(RuntimeError):
+        CallProbe(None).stop()
