@@ -1,7 +1,7 @@
 """What the host and the GPU did during one timed generate call: the sweep's evidence for why a call ran slow.
 
-On the H100 sweeps the same generate call ran anywhere from 7 to 30 s, slowest in the first two minutes
-of the process, whichever side (worker or bare loop) ran then. Decoding a 7B model at these batches is
+On the H100 sweeps the same generate call ran anywhere from 7 to 30 s: slowest in the first cell at a
+batch size and in the first call of the process, whichever side (worker or bare loop) ran it. Decoding a 7B model at these batches is
 bound by the host: about 25 ms of Python and kernel launches per step against a few ms of GPU work, so a
 slow call is one whose host thread ran slow, was kept off its CPU, or waited on a GPU that ran slow. A
 probe around each call tells these apart:
@@ -14,8 +14,8 @@ probe around each call tells these apart:
   /proc/stat: a hypervisor taking the virtual CPUs, waiting disks, other work.
 - ``minor_faults`` / ``major_faults``: pages the process touched for the first time or read back in.
 - ``gc_collections``: Python's full (generation 2) garbage collections during the call.
-- ``at_seconds``: when the call started, in seconds since the probe was made (the sweep's start): a slowness
-  that fades with the process's age shows against it, whichever cells ran then.
+- ``at_seconds``: when the call started, in seconds since the probe was made (the sweep's start), to tell
+  a slowness that fades with the process's age from one that comes with each new batch size.
 - ``gpu_util_pct``: the mean of NVML's utilization samples taken in the call (share of time a kernel ran);
   ``sm_clock_mhz`` at its end.
 
