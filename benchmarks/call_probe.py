@@ -1,10 +1,10 @@
 """What the host and the GPU did during one timed generate call: the sweep's evidence for why a call ran slow.
 
 On the H100 sweeps the same generate call ran anywhere from 7 to 30 s: slowest in the first cell at a
-batch size and in the first call of the process, whichever side (worker or bare loop) ran it. Decoding a 7B model at these batches is
-bound by the host: about 25 ms of Python and kernel launches per step against a few ms of GPU work, so a
-slow call is one whose host thread ran slow, was kept off its CPU, or waited on a GPU that ran slow. A
-probe around each call tells these apart:
+batch size and in the first call of the process, whichever side (worker or bare loop) ran it. Decoding a
+7B model at these batches is bound by the host: about 25 ms of Python and kernel launches per step
+against a few ms of GPU work, so a slow call is one whose host thread ran slow, was kept off its CPU, or
+waited on a GPU that ran slow. A probe around each call tells these apart:
 
 - ``thread_cpu_pct``: the calling thread's CPU time over the call's wall time. CUDA spins while it waits
   for the GPU, so a thread that kept its CPU stays near 100; well under 100 means it was descheduled or

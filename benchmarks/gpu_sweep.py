@@ -28,6 +28,10 @@ Writes into --out (default $OUT): sweep.json, sweep.md, sweep.log and runs.tar.g
 model folder and the dataset). A time budget (--time-budget) skips cells that would not finish in time,
 and says so, rather than be killed half-way.
 
+Every timed generate call on both sides is probed (``benchmarks/call_probe.py``: the host thread's CPU
+share, context switches, steal, page faults, GPU utilization); ``benchmarks/plot_calls.py sweep.json``
+draws them against the time each started.
+
 GPU:  python benchmarks/gpu_sweep.py --out "$OUT"
 CPU:  python benchmarks/gpu_sweep.py --arch tiny-llama --device cpu --batches 1,2,4 --batches-per-cell 1 \
           --max-new-tokens 8 --auto-cap 4 --out /tmp/sweep

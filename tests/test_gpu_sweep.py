@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -224,3 +225,19 @@ def test_call_probe_reads_a_busy_thread_and_its_faults():
     assert probe_line(busy).startswith("@0s cpu ")
     with pytest.raises(RuntimeError):
         CallProbe(None).stop()
+
+
+@pytest.mark.slow
+def test_plot_calls_draws_every_probed_call(dry_run, tmp_path):
+    from benchmarks.plot_calls import calls, plot
+
+    _, summary = dry_run
+    probed = sum(len(e["host"]) for r in summary["sweep"] for side in ("settle", "bare", "worker") for e in r[side])
+    points = calls(summary)
+    assert len(points) == probed > 0
+    for batch in {p["batch"] for p in points}:  # relative to the median call at its own batch size
+        assert statistics.median(p["relative"] for p in points if p["batch"] == batch) == pytest.approx(1.0)
+    assert plot(summary, tmp_path / "calls.png") == probed
+    assert (tmp_path / "calls.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit, match="no probed calls"):
+        plot({"sweep": [{"batch_size": 1, "bare": [{"batch_seconds": [1.0]}]}]}, tmp_path / "old.png")
