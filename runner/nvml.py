@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runner.catalog import Gpu
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,20 @@ def memory_reader(index: int) -> Iterator[Callable[[], int | None] | None]:
                 return None
 
         yield read
+
+
+def select_gpu(gpu: Gpu, found: list[NvmlGpu], where: str, other_fix: str) -> str:
+    """The UUID of the first of ``found`` that the catalog calls ``gpu``; a UserError that lists what
+    ``where`` has otherwise, ending with ``other_fix`` (what else the user can do).
+
+    One card per run: the worker runs on one device."""
+    from runner.catalog import match_gpu
+    from runner.errors import UserError
+
+    kinds = [match_gpu(g.name, g.memory_bytes) for g in found]
+    for g, kind in zip(found, kinds, strict=True):
+        if kind is not None and kind.key == gpu.key:
+            return g.uuid
+    present = ", ".join(f"{g.uuid} {g.name} (--gpu {k.key if k else '?'})" for g, k in zip(found, kinds, strict=True))
+    there = f"it has {present}; ask for one of those, or" if found else "it shows no NVIDIA GPU;"
+    raise UserError(f"no {gpu.name} (--gpu {gpu.key}) on {where}: {there} {other_fix}")

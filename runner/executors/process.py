@@ -9,6 +9,7 @@ always ends with a ``result.json`` that says ``Interrupted``.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from runner import rundir
 from runner.executors.base import Executor, ExitInfo, LineHandler, deadline, output_log
+from runner.nvml import list_gpus, select_gpu
 from runner.schema import LaunchInfo, RunConfig
 
 STOP_GRACE_S = 30  # long enough for a worker to flush its records and write result.json
@@ -27,7 +29,21 @@ class ProcessExecutor(Executor):
     name = "process"
 
     def prepare(self, config, image, gpu) -> RunConfig:
-        return config.model_copy(update={"launch": LaunchInfo(executor=self.name)})
+        """A GPU cell needs a card of its type on this machine, found now rather than after the worker
+        loaded; the worker sees that card alone. Where CUDA_VISIBLE_DEVICES is set, the user chose the
+        card and the worker keeps that choice."""
+        uuids = []
+        if not gpu.is_cpu and "CUDA_VISIBLE_DEVICES" not in os.environ:
+            uuids = [
+                select_gpu(
+                    gpu,
+                    list_gpus(),
+                    "this machine",
+                    "run the cell where there is one (--executor docker --docker-host URL, or runner matrix "
+                    "--target sky or k8s)",
+                )
+            ]
+        return config.model_copy(update={"launch": LaunchInfo(executor=self.name, gpu_uuids=uuids)})
 
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
         with _sigterm_interrupts():
@@ -39,7 +55,7 @@ class ProcessExecutor(Executor):
                 encoding="utf-8",
                 errors="replace",
                 bufsize=1,
-                env=None,
+                env=_worker_env(config),
             )
             interrupted = False
             with (
@@ -59,6 +75,14 @@ class ProcessExecutor(Executor):
                         for line in proc.stdout:
                             on_line(line.rstrip("\n"))
         return ExitInfo(exit_code=proc.returncode, timed_out=timed_out.is_set(), interrupted=interrupted)
+
+
+def _worker_env(config: RunConfig) -> dict[str, str] | None:
+    """This process's environment, with the worker pinned to the card ``prepare`` chose (by UUID: NVML's
+    order and CUDA's can differ); None (inherit as is) for a CPU run or a user's own CUDA_VISIBLE_DEVICES."""
+    if not config.launch.gpu_uuids:
+        return None
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(config.launch.gpu_uuids)}
 
 
 def _raise_interrupt(signum, frame) -> None:

@@ -73,7 +73,10 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but torch sees no GPU (is the container started with --gpus?)")
+        raise RuntimeError(
+            "CUDA was requested but torch sees no GPU: in a container, was it started with --gpus? "
+            "Elsewhere, does nvidia-smi list a card, and does this torch build have CUDA?"
+        )
     return requested
 
 

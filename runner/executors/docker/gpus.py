@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.catalog import Gpu, match_gpu
+from runner.catalog import Gpu
 from runner.errors import UserError
 from runner.executors.docker.engine import first_line
 from runner.executors.docker.running import remove
-from runner.nvml import NvmlGpu
+from runner.nvml import NvmlGpu, select_gpu
 
 NVIDIA_SMI = ["nvidia-smi", "--query-gpu=name,uuid,memory.total,compute_cap", "--format=csv,noheader,nounits"]
 
@@ -38,21 +38,9 @@ def parse_nvidia_smi(text: str) -> list[NvmlGpu]:
 
 
 def select_gpus(gpu: Gpu, found: list[NvmlGpu], engine: str) -> list[str]:
-    """The UUID of the first GPU of type ``gpu``; an error that lists what is there otherwise.
-
-    One card per run: the worker runs on one device. Two runs at once on one host pick the same card;
-    give each its own with --gpu-uuid.
-    """
-    kinds = [match_gpu(g.name, g.memory_bytes) for g in found]
-    for g, kind in zip(found, kinds, strict=True):
-        if kind is not None and kind.key == gpu.key:
-            return [g.uuid]
-    present = ", ".join(f"{g.uuid} {g.name} (--gpu {k.key if k else '?'})" for g, k in zip(found, kinds, strict=True))
-    raise UserError(
-        f"no {gpu.name} (--gpu {gpu.key}) on {engine}: "
-        + (f"it has {present}; ask for one of those" if found else "it shows no NVIDIA GPU")
-        + ", or pin a card with --gpu-uuid"
-    )
+    """The first GPU of type ``gpu`` on the engine's host. Two runs at once on one host pick the same
+    card; give each its own with --gpu-uuid."""
+    return [select_gpu(gpu, found, engine, "pin a card with --gpu-uuid")]
 
 
 def probe_gpus(client, ref: str, engine: str) -> list[NvmlGpu]:

@@ -1,0 +1,62 @@
+"""The process executor (the embedded default) with a GPU type: the card is found on this machine before
+anything runs, and the worker is pinned to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.catalog import get_gpu, get_image
+from runner.cli import main
+from runner.errors import UserError
+from runner.executors import process
+from runner.nvml import NvmlGpu, list_gpus
+from runner.schema import LaunchInfo, RunConfig
+
+
+def card(index: int, name: str, gib: int, uuid: str) -> NvmlGpu:
+    return NvmlGpu(index, name, uuid, gib * 2**30, "8.0", "580.0", "13.0")
+
+
+def config(**launch) -> RunConfig:
+    return RunConfig(run_id="r", image="hf", gpu="t4", model="m", data="d.jsonl", launch=LaunchInfo(**launch))
+
+
+def test_a_gpu_cell_without_that_card_here_is_refused_before_it_starts(tiny_model, tmp_path, capsys):
+    if list_gpus():
+        pytest.skip("this machine has an NVIDIA GPU")
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["launch", "--image", "hf", "--gpu", "t4", "--model", str(tiny_model), "--results", str(results)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: no NVIDIA T4 (--gpu t4) on this machine: it shows no NVIDIA GPU;")
+    assert "--executor docker" in err
+    assert not results.exists() or not any(results.iterdir())  # no run folder left behind
+
+
+def test_the_worker_is_pinned_to_the_card_of_its_type(monkeypatch):
+    cards = [card(0, "NVIDIA A100-SXM4-80GB", 80, "GPU-a100"), card(1, "Tesla T4", 15, "GPU-t4")]
+    monkeypatch.setattr(process, "list_gpus", lambda: cards)  # this machine has no GPU to list
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    prepared = process.ProcessExecutor().prepare(config(), get_image("hf"), get_gpu("t4"))
+    assert prepared.launch.gpu_uuids == ["GPU-t4"]
+    assert process._worker_env(prepared)["CUDA_VISIBLE_DEVICES"] == "GPU-t4"  # by UUID, not NVML's index 1
+
+    with pytest.raises(UserError, match=r"it has GPU-a100 NVIDIA A100-SXM4-80GB \(--gpu a100-80gb\), GPU-t4"):
+        process.ProcessExecutor().prepare(config(), get_image("hf"), get_gpu("l4"))
+
+
+def test_a_users_own_device_choice_is_kept(monkeypatch):
+    monkeypatch.setattr(process, "list_gpus", lambda: [])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    prepared = process.ProcessExecutor().prepare(config(), get_image("hf"), get_gpu("t4"))
+    assert prepared.launch.gpu_uuids == [] and process._worker_env(prepared) is None
+
+
+def test_a_cpu_cell_lists_no_cards(monkeypatch):
+    def no_listing():
+        raise AssertionError("a CPU cell must not look for GPUs")
+
+    monkeypatch.setattr(process, "list_gpus", no_listing)
+    prepared = process.ProcessExecutor().prepare(config(), get_image("cpu"), get_gpu("cpu"))
+    assert prepared.launch.executor == "process" and process._worker_env(prepared) is None
