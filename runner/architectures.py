@@ -72,11 +72,26 @@ def declared_context(config: dict) -> tuple[str, int] | None:
 
 
 def model_shape(model: str) -> dict | None:
-    """config.json values for a built-in name, a known hub id or a local folder; None if unknown."""
-    name = ALIASES.get(model, model)
-    if name in BUILTIN_CONFIGS:
-        return {"model_type": "llama", **BUILTIN_CONFIGS[name]}
+    """config.json values for a local folder, a built-in name or a known hub id; None if unknown.
+
+    A folder comes first, as it does for ``runner launch``: a ``./tiny-llama`` beside the built-in
+    ``tiny-llama`` is what the user pointed at, and what a launch would load."""
     path = Path(model).expanduser() / "config.json"
     if path.is_file():
         return json.loads(path.read_text())
+    name = ALIASES.get(model, model)
+    if name in BUILTIN_CONFIGS:
+        return {"model_type": "llama", **BUILTIN_CONFIGS[name]}
     return None
+
+
+def describe_model(model: str) -> str:
+    """Which of the three ``model_shape`` took: said beside a plan, so a name that is both a folder and
+    a built-in shows which one was read."""
+    if (Path(model).expanduser() / "config.json").is_file():
+        return f"folder {Path(model).expanduser().resolve().name}/"
+    if model in BUILTIN_CONFIGS:
+        return "built-in architecture"
+    if model in ALIASES:
+        return f"hub id, built-in shape {ALIASES[model]}"
+    return "unknown"

@@ -143,6 +143,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             "no path separators or '..')"
         )
     _check_model(req)
+    _check_host_memory(req, scenario, gpu)
     _check_prompt_template(req.prompt_template)
     documents = _check_data(req)
     dtype, notes = compat.adjustments(scenario, gpu)
@@ -200,6 +201,28 @@ def _check_model(req: LaunchRequest) -> None:
     from runner.model_names import check_model
 
     check_model(req.model, req.synthetic_weights)
+
+
+def _check_host_memory(req: LaunchRequest, scenario, gpu: catalog.Gpu) -> None:
+    """A CPU cell in this machine's Python whose weights cannot fit its memory would load for minutes,
+    then swap or be killed; say so first. Another machine (a Docker engine, a cluster) has its own memory,
+    and a model whose shape is unknown here (a hub id) is left to the worker."""
+    from runner.architectures import model_shape
+
+    if not gpu.is_cpu or req.force or req.executor != "process" or model_shape(req.model) is None:
+        return
+    from runner.console import fmt_bytes
+    from runner.memory_plan import footprint_for, host_shortfall
+
+    fp = footprint_for(req.model, scenario, gpu, max_new_tokens=req.max_new_tokens)
+    if short := host_shortfall(fp):
+        missing, available = short
+        raise UserError(
+            f"{req.model} in {fp.dtype} needs about {fmt_bytes(available + missing)} on the CPU (weights and "
+            f"one sequence's KV cache), and this machine has {fmt_bytes(available)} available: pick a smaller "
+            "model or a 16-bit scenario (--scenario default), run it on a GPU (--image hf --gpu TYPE), or pass "
+            "--force to try anyway"
+        )
 
 
 def _check_prompt_template(template: str | None) -> None:

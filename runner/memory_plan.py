@@ -290,6 +290,7 @@ class CellPlan:
     max_batch: int | None = None
     capped: bool = False
     shortfall_bytes: int | None = None
+    host: bool = False  # the budget is this machine's memory (a CPU cell), not a GPU type's
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -298,9 +299,12 @@ class CellPlan:
         if self.status == "incompatible":
             return "incompatible: " + "; ".join(self.reasons)
         if self.status == "unplanned":
-            return "runs on the CPU: bounded by host memory, not planned"
+            if self.budget_bytes is None:
+                return "runs on the CPU: bounded by host memory, not planned"
+            return f"runs on the CPU: fits the {self.budget_bytes / GiB:.1f} GiB available here; batches not planned"
         if self.status == "does_not_fit":
-            return f"does not fit: {(self.shortfall_bytes or 0) / GiB:.1f} GiB short"
+            where = f" of the {(self.budget_bytes or 0) / GiB:.1f} GiB available here" if self.host else ""
+            return f"does not fit: {(self.shortfall_bytes or 0) / GiB:.1f} GiB short{where}"
         suffix = f" (capped at {MAX_PLANNED_BATCH})" if self.capped else ""
         return f"fits up to batch {self.max_batch}{suffix}"
 
@@ -371,7 +375,7 @@ def plan_cell(
     fp = footprint_for(model, scenario, gpu, prompt_tokens, max_new_tokens)
     sizes = {"dtype": dtype, "weights_bytes": fp.weights, "kv_per_sequence_bytes": fp.kv_per_sequence}
     if gpu.is_cpu:
-        return CellPlan(image.key, scenario.name, "unplanned", **sizes, notes=notes)
+        return _host_plan(image, scenario, fp, sizes, notes)
     budget = budget_bytes(gpu, memory_limit, scenario.backend)
     batch = largest_fitting_batch(fp, budget, scenario.backend, cap=MAX_PLANNED_BATCH + 1)
     if batch == 0:
@@ -401,6 +405,41 @@ def plan_cell(
         capped=batch > MAX_PLANNED_BATCH,
         notes=notes,
     )
+
+
+def host_memory_available() -> int | None:
+    """This machine's memory that a new process can have (Linux MemAvailable: free memory plus the cache
+    the kernel can drop); None where /proc/meminfo does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def host_shortfall(fp: Footprint) -> tuple[int, int] | None:
+    """(bytes short, bytes available) when one sequence's weights and KV cache exceed this machine's
+    available memory; None when they fit or the memory is unknown. A CPU cell runs on this machine."""
+    available = host_memory_available()
+    need = fp.weights + fp.kv_per_sequence
+    if available is None or need <= available:
+        return None
+    return need - available, available
+
+
+def _host_plan(image: Image, scenario: Scenario, fp: Footprint, sizes: dict, notes: list[str]) -> CellPlan:
+    """A CPU cell against this machine's available memory: whether the weights fit at all. Batches are
+    not planned: on a CPU the cores, not memory, bound them (see launching.CPU_AUTO_BATCH)."""
+    short = host_shortfall(fp)
+    if short is not None:
+        return CellPlan(
+            image.key, scenario.name, "does_not_fit", **sizes, budget_bytes=short[1], shortfall_bytes=short[0],
+            host=True, notes=notes,
+        )  # fmt: skip
+    return CellPlan(image.key, scenario.name, "unplanned", **sizes, budget_bytes=host_memory_available(), notes=notes)
 
 
 def plan_all(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from runner.architectures import BUILTIN_CONFIGS
+from runner.architectures import ALIASES, BUILTIN_CONFIGS
 from runner.errors import UserError
 
 # Organisations whose checkpoints are gated on the hub: downloading them needs an accepted licence and a token.
@@ -68,6 +68,17 @@ def check_model(model: str, synthetic: bool) -> None:
         raise UserError(
             f"model folder {model} does not exist (though {path.parent}/ does): "
             "correct the path, or build a model there with `runner model tiny DIR`"
+        )
+    if model in BUILTIN_CONFIGS:  # a name `runner plan` takes; a launch needs weights for it
+        hub = next((h for h, name in ALIASES.items() if name == model), None)
+        raise UserError(
+            f"{model} is a built-in architecture, not a checkpoint: add --synthetic-weights to run its shape with "
+            "random weights (speed and memory; quality is noise)"
+            + (
+                f", or pass the hub id {hub} for the real weights"
+                if hub
+                else ", or build a local tiny checkpoint with `runner model tiny DIR`"
+            )
         )
     if model.startswith((".", "/", "~")) or model.count("/") != 1:
         raise UserError(

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from runner.architectures import BUILTIN_CONFIGS
 from runner.catalog import get_gpu, get_image
 from runner.cli import main
 from runner.errors import UserError
 from runner.memory_plan import (
     MAX_PLANNED_BATCH,
     GiB,
+    ModelShape,
     context_overflow,
     footprint_for,
     kv_bytes_per_token,
@@ -289,7 +293,7 @@ def test_context_length_is_read_from_whichever_key_the_family_uses():
 def test_table_counts_small_models_and_keeps_names_whole(capsys):
     main(["plan", "--model", "tiny-llama", "--gpu", "t4", "--image", "hf-flash"])
     out = capsys.readouterr().out
-    assert "tiny-llama (598K parameters) on NVIDIA T4" in out
+    assert "tiny-llama (built-in architecture, 598K parameters) on NVIDIA T4" in out
     # Not a terminal: the table keeps its natural width, so a long verdict does not squeeze the names.
     assert re.search(r"^│ hf-flash │ flash-attn │ .*incompatible: FlashAttention-2 needs an Ampere GPU", out, re.M)
 
@@ -318,3 +322,71 @@ def test_launch_auto_takes_its_starting_batch_from_the_plan():
     assert config(gpu="a100-80gb").max_batch_size == plan("hf", "default", "a100-80gb").max_batch
     assert config(gpu="a100-80gb", gpu_memory_limit=15 * GiB).max_batch_size in range(1, 8)
     assert config(gpu="a100-80gb", max_batch_size=8).max_batch_size == 8  # an explicit bound wins
+
+
+def test_a_folder_named_like_a_built_in_is_planned_as_the_folder(tiny_model, tmp_path, monkeypatch, capsys):
+    """`plan --model tiny-llama` beside a ./tiny-llama folder reads the folder, as `launch` would load it."""
+    shutil.copytree(tiny_model, tmp_path / "tiny-llama")
+    monkeypatch.chdir(tmp_path)
+    folder = resolve_shape("tiny-llama").params
+    assert (
+        folder
+        == resolve_shape(str(tiny_model)).params
+        != ModelShape.from_config({"model_type": "llama", **BUILTIN_CONFIGS["tiny-llama"]}).params
+    )
+    main(["plan", "--model", "tiny-llama", "--gpu", "t4", "--image", "hf"])
+    assert "tiny-llama (folder tiny-llama/, " in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path.parent)  # no folder of that name here: the built-in
+    main(["plan", "--model", "tiny-llama", "--gpu", "t4", "--image", "hf", "--json"])
+    assert json.loads(capsys.readouterr().out)["model_source"] == "built-in architecture"
+
+
+def test_images_for_the_other_kind_of_device_are_left_out_unless_named(capsys):
+    main(["plan", "--model", "llama-2-7b", "--gpu", "t4", "--json"])
+    cells = json.loads(capsys.readouterr().out)["cells"]
+    assert cells and all(c["image"] != "cpu" for c in cells)
+    main(["plan", "--model", "llama-2-7b", "--gpu", "t4"])
+    assert "(4 cells of images built for the CPU left out: name one with --image to see it)" in capsys.readouterr().out
+    main(["plan", "--model", "llama-2-7b", "--gpu", "t4", "--image", "cpu", "--json"])
+    assert {c["status"] for c in json.loads(capsys.readouterr().out)["cells"]} == {"incompatible"}
+
+
+def test_a_cpu_cell_is_planned_against_this_machines_memory(monkeypatch):
+    from runner import memory_plan
+
+    cpu, image = get_gpu("cpu"), get_image("cpu")
+    monkeypatch.setattr(memory_plan, "host_memory_available", lambda: 20 * GiB)  # what /proc/meminfo would say
+    short = plan_cell("llama-2-7b", image, get_scenario("fp32"), cpu)  # 25.1 GiB of fp32 weights
+    assert short.status == "does_not_fit" and short.host
+    assert short.verdict().startswith("does not fit: 5.9 GiB short of the 20.0 GiB available here")
+    fits = plan_cell("llama-2-7b", image, get_scenario("default"), cpu)  # 12.6 GiB in fp16
+    assert fits.status == "unplanned" and "fits the 20.0 GiB available here" in fits.verdict()
+    monkeypatch.setattr(memory_plan, "host_memory_available", lambda: None)  # not Linux: nothing claimed
+    assert plan_cell("llama-2-7b", image, get_scenario("fp32"), cpu).verdict().endswith("not planned")
+    assert memory_plan.host_shortfall(memory_plan.footprint_for("llama-2-7b", get_scenario("fp32"), cpu)) is None
+
+
+def test_host_memory_is_read_from_proc_meminfo():
+    from runner.memory_plan import host_memory_available
+
+    available = host_memory_available()
+    if not Path("/proc/meminfo").exists():
+        assert available is None
+        return
+    total = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
+    assert 0 < available <= total * 1024
+
+
+def test_launch_refuses_a_cpu_model_larger_than_this_machines_memory(tiny_model, monkeypatch):
+    from runner import memory_plan
+    from runner.launching import LaunchRequest, build_config
+    from runner.paths import SAMPLE_DATASET
+
+    monkeypatch.setattr(memory_plan, "host_memory_available", lambda: 64 * 1024)  # 64 KiB: the tiny model is bigger
+    request = LaunchRequest(model=str(tiny_model), data=str(SAMPLE_DATASET))
+    with pytest.raises(UserError, match=r"needs about 1\.\d MiB on the CPU .* or pass --force to try anyway"):
+        build_config(request)
+    build_config(LaunchRequest(model=str(tiny_model), data=str(SAMPLE_DATASET), force=True))  # --force tries anyway
+    build_config(LaunchRequest(model=str(tiny_model), data=str(SAMPLE_DATASET), executor="docker"))  # its own memory
+    monkeypatch.setattr(memory_plan, "host_memory_available", lambda: 64 * GiB)
+    build_config(request)

@@ -24,7 +24,13 @@ from runner.errors import UserError
     show_default=True,
     help="Prompt length to plan for (template included); 515 is the original study's mean.",
 )
-@click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True)
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(1),
+    default=300,
+    show_default=True,
+    help="Output tokens per summary to plan for: the KV cache holds the prompt and all of them.",
+)
 @click.option("--gpu-memory-limit", type=BYTE_SIZE, help="Plan for a capped allocator, as `launch --gpu-memory-limit`.")
 @click.option("--image", "images", multiple=True, help="Only these images (repeatable).")
 @click.option("--scenario", "scenarios", multiple=True, help="Only these scenarios (repeatable).")
@@ -45,6 +51,7 @@ def plan(
     The numbers are arithmetic on the model's shape; nothing is downloaded or loaded.
     """
     from runner import catalog
+    from runner.architectures import describe_model
     from runner.memory_plan import context_overflow, plan_all, resolve_shape
 
     target = catalog.get_gpu(gpu)
@@ -65,13 +72,15 @@ def plan(
     if not plans:
         raise _nothing_to_plan(images, scenarios)
     overflow = context_overflow(shape, prompt_tokens, max_new_tokens)
-    if overflow:
+    if overflow and as_json:  # stdout holds the JSON alone
         click.secho(f"warning: {model}: {overflow}", fg="yellow", err=True)
+    plans, hidden = (plans, 0) if images else _same_device_kind(plans, target)
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "model": model,
+                    "model_source": describe_model(model),
                     "parameters": shape.params,
                     "context_length": shape.context_length,
                     "exceeds_context": overflow is not None,
@@ -86,6 +95,21 @@ def plan(
         )
         return
     _print_table(model, shape.params, target, prompt_tokens, max_new_tokens, gpu_memory_limit, plans)
+    if overflow:  # under the table it warns about, not apart from it on stderr
+        click.secho(f"warning: {model}: {overflow}", fg="yellow")
+    if hidden:
+        kind = "CUDA GPUs" if target.is_cpu else "the CPU"
+        click.echo(f"({hidden} cells of images built for {kind} left out: name one with --image to see it)")
+
+
+def _same_device_kind(plans: list, target) -> tuple[list, int]:
+    """The plans of images built for the target's kind of device (CPU or CUDA GPU), and how many others
+    were left out: an image for the other kind is noise unless named with --image. All of them where
+    none is left (``--scenario vllm --gpu cpu``): then the reasons are the answer."""
+    from runner import catalog
+
+    keep = [p for p in plans if (catalog.get_image(p.image).device == "cpu") == target.is_cpu]
+    return (keep, len(plans) - len(keep)) if keep else (plans, 0)
 
 
 def _nothing_to_plan(images: tuple[str, ...], scenarios: tuple[str, ...]) -> UserError:
@@ -115,6 +139,7 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
     from rich.markup import escape
     from rich.table import Table
 
+    from runner.architectures import describe_model
     from runner.console import fmt_bytes, stdout_console
     from runner.memory_plan import FRAGMENTATION, GiB
 
@@ -126,10 +151,12 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
         "weights",
         "KV / sequence",
         "plan",
-        title=f"{escape(model)} ({format_count(params)} parameters) on {gpu.name}: "
+        title=f"{escape(model)} ({escape(describe_model(model))}, {format_count(params)} parameters) on {gpu.name}: "
         f"{prompt_tokens} prompt + {max_new_tokens} new tokens{limit_text}",
-        caption=f"hf batch sizes keep {FRAGMENTATION - 1:.0%} headroom on the KV cache and activations for the "
-        "CUDA allocator's fragmentation (runner/memory_plan.py)",
+        caption=None
+        if gpu.is_cpu
+        else f"hf batch sizes keep {FRAGMENTATION - 1:.0%} headroom on the KV cache and activations for the "
+        "CUDA allocator's fragmentation",
     )
     for column in table.columns[:2]:
         column.no_wrap = True  # the names `launch --image/--scenario` takes
