@@ -92,6 +92,36 @@ def _timed_calls(m: Metrics) -> str:
     return f"{m.generate_seconds:.2f} s, {fmt(share, '.1f')}% inside the model's generate"
 
 
+UNEVEN_BATCHES = 2.0
+"""Slowest over fastest seconds per output token across a run's batches beyond which its docs/s is
+flagged: a run whose first batches pay for first use (kernels, allocator, caches) is not yet steady."""
+
+FEW_BATCHES = 3
+
+
+def timing_warning(result: RunResult) -> str | None:
+    """Why this run's docs/s may not be a steady number, for the reader to see before comparing it.
+    Not for ``--batch-size dynamic``: vLLM takes every prompt in one call by design."""
+    m = result.metrics
+    timed = [b for b in m.batches if b.seconds > 0 and b.output_tokens > 0]
+    if not timed or m.docs_per_second is None or result.config.batch_size == "dynamic":
+        return None
+    if len(timed) < FEW_BATCHES:
+        return (
+            f"only {len(timed)} timed batch{'es' if len(timed) > 1 else ''}: docs/s rests on too few calls "
+            "to compare (runner compare tests batch against batch); use more documents"
+        )
+    per_token = [b.seconds / b.output_tokens for b in timed]  # a short last batch is not a slow one
+    spread = max(per_token) / min(per_token)
+    if spread <= UNEVEN_BATCHES:
+        return None
+    seconds = [b.seconds for b in timed]
+    return (
+        f"batches ran {spread:.1f}x apart in time per token ({min(seconds):.2f}-{max(seconds):.2f} s a batch): "
+        "early batches can carry first-use costs; compare runs of the same length, or use more documents"
+    )
+
+
 def summary_table(result: RunResult, run_dir: Path) -> Table:
     """The one screen a person reads after a run: what ran, how fast, how good, what it cost."""
     m = result.metrics
@@ -128,6 +158,8 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     ]
     if result.batching.oom_events:
         rows.append(("OOM events", ", ".join(f"bs {e.batch_size}" for e in result.batching.oom_events)))
+    if warning := timing_warning(result):
+        rows.append(("timing", f"[yellow]{warning}[/]"))
     rows += [("note", note) for note in result.notes]
     rows.append(("results", str(run_dir)))
     for key, value in rows:
