@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -417,6 +418,10 @@ def test_local_matrix_end_to_end(cli, tiny_model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     check_matrix_tree(tmp_path, "e2e", "process")
     assert "[cpu-cpu-fp32-bs1] completed: 3 documents" in proc.stderr
+    summary = proc.stderr.split("matrix e2e (local)", 1)[1]  # the closing table: each finished cell's docs/s
+    dps = json.loads((tmp_path / "e2e" / "cpu-cpu-fp32-bs1" / "result.json").read_text())["metrics"]["docs_per_second"]
+    assert re.search(rf"cpu-cpu-fp32-bs1 .*completed .*{dps:.3f}", summary)
+    assert f"tables, failures and plots: runner report {tmp_path / 'e2e'}" in " ".join(summary.split())
 
     # The same command again keeps what completed and runs nothing.
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("e2e/*/result.json")}
@@ -443,7 +448,7 @@ def test_local_matrix_end_to_end(cli, tiny_model, tmp_path):
     not_run = report.stdout.split("## Cells not run", 1)[1]
     assert not_run.count("| flash-attn | cpu | cpu |") == 2  # batch 1 and 2
     assert "needs a CUDA GPU" in not_run or "does not run scenario flash-attn" in not_run
-    assert "4 runs (4 completed) in 4 completed cells on cpu." in report.stdout
+    assert "4 runs on cpu: 4 completed in 4 cells." in report.stdout
 
 
 def _docker_ready() -> str | None:

@@ -282,10 +282,22 @@ def _summary(manifest, matrix_dir: Path) -> None:
     from runner.console import console
 
     table = Table(title=f"matrix {manifest.matrix_id} ({manifest.target})", title_justify="left")
-    for column in ("cell", "status", "result / reason"):
-        table.add_column(column, overflow="fold")
+    for column in ("cell", "status", "result / reason", "docs/s"):
+        table.add_column(column, overflow="fold", justify="right" if column == "docs/s" else "left")
     for cell in manifest.cells:
         detail = cell.result_status if cell.status == "done" else (cell.reason or cell.where or "")
-        table.add_row(cell.run_id, cell.status, detail or "")
+        table.add_row(cell.run_id, cell.status, detail or "", _docs_per_second(matrix_dir / cell.run_id))
     console.print(table)
     console.print(f"matrix folder: {matrix_dir}  (matrix.json lists every cell)", markup=False, highlight=False)
+    console.print(f"tables, failures and plots: runner report {matrix_dir}", markup=False, highlight=False)
+
+
+def _docs_per_second(run_dir: Path) -> str:
+    """A finished cell's docs/s where its folder is here (a bucket or volume target's may not be)."""
+    from runner import rundir
+
+    try:
+        value = rundir.read_result(run_dir).metrics.docs_per_second
+    except Exception:  # no folder here, no result yet, or not readable: nothing to show, not an error
+        return "-"
+    return "-" if value is None else f"{value:.3f}"
