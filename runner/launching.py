@@ -86,11 +86,13 @@ def check_launch_options(req: LaunchRequest) -> None:
     if req.gpu_memory_limit is not None and (problem := gpu_memory_limit_problem(req.gpu_memory_limit, req.gpu)):
         raise UserError(problem)
     if _downloads_here(req):
-        from runner.model_names import check_model
+        from runner.model_names import check_model, token_checked_elsewhere
 
-        check_model(req.model, req.synthetic_weights)  # a mistyped path or a missing token is the first thing to say
-        if problem := hub.download_problem(req.model):
+        with token_checked_elsewhere():  # a mistyped path is the first thing to say
+            check_model(req.model, req.synthetic_weights)
+        if problem := hub.download_problem(req.model):  # then a hub out of reach, which no token fixes
             raise UserError(problem)
+        check_model(req.model, req.synthetic_weights)  # then a gated model's missing token
 
 
 def _downloads_here(req: LaunchRequest) -> bool:
