@@ -148,7 +148,9 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     try:
         handle = path.open("rb")
     except FileNotFoundError:
-        raise DatasetError(f"dataset not found: {path}") from None
+        raise DatasetError(
+            f"dataset not found: {path}: give a JSONL file, or fetch one with `runner data fetch NAME`"
+        ) from None
     except IsADirectoryError:
         raise DatasetError(f"dataset path is a directory, expected a .jsonl file: {path}") from None
     except PermissionError:

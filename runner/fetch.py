@@ -54,7 +54,7 @@ def fetch(name: str, n: int, seed: int, out_dir: Path, *, split: str | None = No
         if field not in ds.column_names:
             raise UserError(f"{name}: expected a {field!r} column, found {', '.join(ds.column_names)}")
     if n > len(ds):
-        raise UserError(f"{name} {split} has {len(ds)} records; --n {n} is more than that")
+        raise UserError(f"{name} {split} has {len(ds)} records; --n {n} is more than that: give --n {len(ds)} or less")
     sample = ds.shuffle(seed=seed).select(range(n))
 
     out_dir.mkdir(parents=True, exist_ok=True)

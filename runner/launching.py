@@ -110,7 +110,10 @@ def gpu_memory_limit_problem(limit: int, gpu_key: str) -> str | None:
     """Why ``--gpu-memory-limit`` would cap nothing on this GPU type (a CPU, or more than the card
     has), as a one-line message; None when the limit makes sense."""
     gpu = catalog.get_gpu(gpu_key)
-    shown = f"--gpu-memory-limit {_gib(limit)}"
+    typed = getattr(limit, "text", None)  # the words given (runner.cli.types.ByteSize), echoed as they were
+    shown = f"--gpu-memory-limit {typed or _gib(limit)}"
+    if typed and not typed.lower().endswith("gib"):
+        shown += f" ({_gib(limit)})"
     if gpu.is_cpu:
         return f"{shown}: --gpu cpu has no GPU memory to cap; drop the option, or pass --gpu TYPE for a GPU run"
     if limit > gpu.memory_bytes:

@@ -35,7 +35,21 @@ def writable_results(results: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise UserError(f"results folder {results} is not writable ({exc.strerror}): pass --results DIR") from None
+        raise UserError(
+            f"results folder {results} is not writable ({_why_not(results, exc)}): pass --results DIR"
+        ) from None
+
+
+def _why_not(results: Path, exc: OSError) -> str:
+    """The reason in words that fit the folder. The OS's own can mislead: /proc/self exists, yet making a
+    folder in it fails with "No such file or directory"; and a path under a regular file says "Not a
+    directory" without naming the file."""
+    for path in (results, *results.parents):
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file, not a folder"
+    if results.is_dir() and exc.filename is not None and Path(os.fsdecode(exc.filename)) != results:
+        return f"it exists, but creating {os.fsdecode(exc.filename)} in it fails: {exc.strerror}"
+    return exc.strerror or str(exc)
 
 
 def probe_writable(folder: Path) -> None:

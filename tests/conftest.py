@@ -41,6 +41,48 @@ def closed_port_endpoint() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
+@pytest.fixture
+def reachable_hub(monkeypatch):
+    """A local HTTP server standing in for the Hugging Face hub's endpoint, so the host's one request to
+    it (runner.hub.unreachable) is answered: what a machine with a network sees, without one."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from huggingface_hub import constants
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)  # read at import; the check reads it at call time
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    yield endpoint
+    server.shutdown()
+    server.server_close()
+
+
+def one_line(capsys, args: list[str]) -> str:
+    """Run ``runner ARGS`` in-process; assert exit code 2 and a single ``error:`` line; return that line."""
+    from runner.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in out + err
+    return lines[0]
+
+
 def run_cli(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 300, **kwargs
 ) -> subprocess.CompletedProcess:

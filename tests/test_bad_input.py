@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, short_records, write_jsonl
+from conftest import one_line, run_cli, short_records, write_jsonl
 
 from runner.cli import main
 from runner.datasets import load_dataset
@@ -70,18 +70,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def one_line(capsys, args: list[str]) -> str:
-    """Run ``runner ARGS`` in-process; assert exit code 2 and a single ``error:`` line; return that line."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 2, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in out + err
-    return lines[0]
-
-
 def launch(model: Path, results: Path, *options: str) -> list[str]:
     return ["launch", "--model", str(model), "--results", str(results), "--max-new-tokens", "8", *options]
 
@@ -116,6 +104,7 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path):
 def test_missing_dataset_and_unknown_field(tiny_model, tmp_path, earlier_run, capsys):
     line = one_line(capsys, launch(tiny_model, earlier_run, "--data", str(tmp_path / "nope.jsonl")))
     assert f"dataset not found: {tmp_path / 'nope.jsonl'}" in line
+    assert "give a JSONL file, or fetch one with `runner data fetch NAME`" in line, "the fix, not only the problem"
     good = write_jsonl(tmp_path / "good.jsonl", short_records(2))
     line = one_line(capsys, launch(tiny_model, earlier_run, "--data", str(good), "--text-field", "body"))
     assert "text field 'body' not in the first record (fields: document, id, summary)" in line
@@ -163,7 +152,7 @@ def test_model_folder_without_config(tmp_path, earlier_run, capsys):
     assert "has no config.json" in line
 
 
-def test_gated_model_without_token(earlier_run, capsys, monkeypatch):
+def test_gated_model_without_token(earlier_run, capsys, monkeypatch, reachable_hub):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     line = one_line(capsys, ["launch", "--model", "meta-llama/Llama-2-7b-chat-hf", "--results", str(earlier_run)])
@@ -188,8 +177,18 @@ def test_results_folder_that_cannot_be_created(tiny_model, tmp_path, capsys):
     blocker = tmp_path / "somefile"
     blocker.write_text("keep me\n")
     line = one_line(capsys, launch(tiny_model, blocker / "sub"))
-    assert f"results folder {blocker / 'sub'} is not writable" in line and "--results" in line
+    assert f"results folder {blocker / 'sub'} is not writable ({blocker} is a file, not a folder)" in line
+    assert "--results" in line
     assert blocker.read_text() == "keep me\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_results_folder_that_takes_no_files(tiny_model, capsys):
+    """/proc/self exists, yet making a folder in it fails with "No such file or directory": the line says
+    the folder exists and what could not be created there, rather than only the OS's misleading words."""
+    line = one_line(capsys, launch(tiny_model, Path("/proc/self")))
+    assert line.startswith("error: results folder /proc/self is not writable (it exists, but creating /proc/self/")
+    assert line.endswith("in it fails: No such file or directory): pass --results DIR")
 
 
 # --- the whole program, in a subprocess ------------------------------------------------------------------------
@@ -249,13 +248,14 @@ def test_sizes_with_a_unit_are_read():
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        (["--gpu-memory-limit", "1GiB"], ["--gpu-memory-limit 1 GiB", "--gpu cpu has no GPU memory to cap"]),
+        (["--gpu-memory-limit", "1GiB"], ["--gpu-memory-limit 1GiB:", "--gpu cpu has no GPU memory to cap"]),
+        (["--gpu-memory-limit", "16GB"], ["--gpu-memory-limit 16GB (14.9 GiB):", "no GPU memory to cap"]),
         (
             ["--gpu", "t4", "--image", "hf", "--gpu-memory-limit", "100GiB"],
-            ["--gpu-memory-limit 100 GiB is more than a t4 has (15 GiB)", "cap nothing"],
+            ["--gpu-memory-limit 100GiB is more than a t4 has (15 GiB)", "cap nothing"],
         ),
     ],
-    ids=["on-a-cpu", "above-the-card"],
+    ids=["on-a-cpu", "decimal-units-echoed", "above-the-card"],
 )
 def test_gpu_memory_limit_that_caps_nothing_is_refused(tiny_model, earlier_run, capsys, options, expected):
     before = snapshot(earlier_run)
@@ -290,7 +290,7 @@ def test_text_field_as_summary_field_is_refused(tiny_model, tmp_path, earlier_ru
 
 def test_plan_refuses_a_gpu_memory_limit_above_the_card(capsys):
     line = one_line(capsys, ["plan", "--model", "llama-2-7b", "--gpu", "t4", "--gpu-memory-limit", "100GiB"])
-    assert "--gpu-memory-limit 100 GiB" in line and "t4" in line and "cap nothing" in line
+    assert "--gpu-memory-limit 100GiB" in line and "t4" in line and "cap nothing" in line
 
 
 # --- a hub model this machine cannot download ----------------------------------------------------------

@@ -60,7 +60,7 @@ def test_too_many_documents_is_a_clear_error(tmp_path, wikilingua_parquet):
         cli, ["data", "fetch", "wikilingua", "--n", "400", "--source", str(wikilingua_parquet), "--out", str(tmp_path)]
     )
     assert result.exit_code != 0
-    assert "has 40 records; --n 400 is more than that" in str(result.exception)
+    assert "has 40 records; --n 400 is more than that: give --n 40 or less" in str(result.exception)
 
 
 def test_unknown_dataset_suggests_names(tmp_path):

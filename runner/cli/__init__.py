@@ -13,6 +13,7 @@ import sys
 import click
 
 from runner import __version__
+from runner.cli.failures import os_error_line, run_in_command_context, usage_line
 from runner.errors import UserError
 
 # name -> (module, attribute, one-line help shown by `runner --help` without importing the module)
@@ -41,7 +42,7 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or not self._available(name):
             return None
         module, attr, _ = COMMANDS[name]
-        return getattr(importlib.import_module(module), attr)
+        return run_in_command_context(getattr(importlib.import_module(module), attr))
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         """click suggests close names from ``self.commands``, which a lazy group leaves empty: suggest ours."""
@@ -71,18 +72,34 @@ def cli() -> None:
     """
 
 
+# click >= 8.2 raises this for a group run without a subcommand; older click prints the help itself.
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2, never a traceback."""
     try:
         cli.main(args=argv, prog_name="runner", standalone_mode=False)
     except UserError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(exc.exit_code)
+        _error(str(exc), exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except NO_ARGS_IS_HELP as exc:  # `runner data` alone: the group's help, as click shows it
         exc.show()
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        _error(usage_line(exc), exc.exit_code)
+    except click.ClickException as exc:
+        _error(exc.format_message(), exc.exit_code)
     except click.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except OSError as exc:  # outside any command (a CommandContext turns those into a UserError)
+        if isinstance(exc, BrokenPipeError):
+            raise
+        _error(os_error_line(exc, {}), UserError.exit_code)
+
+
+def _error(message: str, code: int) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)

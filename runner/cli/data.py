@@ -14,9 +14,9 @@ def data() -> None:
 
 @data.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--text-field")
-@click.option("--summary-field")
-@click.option("--id-field")
+@click.option("--text-field", help="Field holding the document (default: detect).")
+@click.option("--summary-field", help="Field holding the reference summary (default: detect).")
+@click.option("--id-field", help="Field holding the id (default: detect, else line numbers).")
 def inspect(path: str, text_field: str | None, summary_field: str | None, id_field: str | None) -> None:
     """Check a JSONL dataset and print its fields, size and content hash."""
     from rich.markup import escape
@@ -39,7 +39,13 @@ def inspect(path: str, text_field: str | None, summary_field: str | None, id_fie
 @click.option("--n", "n", type=click.IntRange(1), default=100, show_default=True, help="Documents in the sample.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed: same seed, same documents.")
 @click.option("--split", help="Split (default: the dataset's test split).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data"), show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Folder for the JSONL file and its manifest.",
+)
 @click.option(
     "--source",
     type=click.Path(exists=True, dir_okay=False),

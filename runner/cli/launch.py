@@ -97,6 +97,13 @@ def launch(
     completes), result.json, worker.log, output.log (everything the worker process printed), and error.log
     when it fails. A failed or interrupted run still
     writes result.json and keeps every finished document; --resume RUN-DIR continues it.
+
+    \b
+    Examples:
+      runner launch --model .cache/tiny-llama --batch-size 4
+      runner launch --image hf --gpu a100-80gb --model meta-llama/Llama-2-7b-chat-hf --batch-size auto
+      runner launch --image vllm-awq --gpu t4 --executor docker --model /models/llama-2-7b-chat-awq --batch-size dynamic
+      runner launch --resume results/RUN-ID
     """
     from runner.console import RunProgress, stdout_console, summary_table
     from runner.launching import LaunchRequest, check_launch_options, execute, prepare

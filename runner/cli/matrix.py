@@ -10,7 +10,7 @@ import click
 
 from runner import __version__
 from runner.cli.options import cell_options
-from runner.cli.types import BATCH_SIZE
+from runner.cli.types import BATCH_SIZES
 from runner.errors import UserError
 
 # Options that only one target reads, with their defaults: naming one for another target is a mistake.
@@ -44,17 +44,15 @@ def _names(value: str | None) -> list[str] | None:
     return names or None
 
 
-def _batch_sizes(value: str) -> list:
-    return [BATCH_SIZE.convert(part, None, None) for part in _names(value) or []]
-
-
 @click.command()
 @click.option("--images", help="Comma-separated images from the catalog, e.g. hf,hf-flash,vllm-awq.")
 @click.option(
     "--scenarios", help="Comma-separated scenarios; each is tried on every image (default: each image's own)."
 )
 @click.option("--gpus", default="cpu", show_default=True, help="Comma-separated catalog GPUs, e.g. t4,a100-80gb,h100.")
-@click.option("--batch-sizes", default="1", show_default=True, help="Comma-separated: numbers, auto, dynamic.")
+@click.option(
+    "--batch-sizes", type=BATCH_SIZES, default="1", show_default=True, help="Comma-separated: numbers, auto, dynamic."
+)
 @cell_options
 @click.option(
     "--target",
@@ -224,7 +222,7 @@ def _request(opts: dict[str, Any]):
         images=_names(opts["images"]) or [],
         scenarios=_names(opts["scenarios"]),
         gpus=_names(opts["gpus"]) or [],
-        batch_sizes=_batch_sizes(opts["batch_sizes"]),
+        batch_sizes=opts["batch_sizes"],
         base=base,
         target=target,
         results=opts["results"],
@@ -289,7 +287,8 @@ def _summary(manifest, matrix_dir: Path) -> None:
         table.add_row(cell.run_id, cell.status, detail or "", _docs_per_second(matrix_dir / cell.run_id))
     console.print(table)
     console.print(f"matrix folder: {matrix_dir}  (matrix.json lists every cell)", markup=False, highlight=False)
-    console.print(f"tables, failures and plots: runner report {matrix_dir}", markup=False, highlight=False)
+    if any(cell.status == "done" for cell in manifest.cells):
+        console.print(f"tables, failures and plots: runner report {matrix_dir}", markup=False, highlight=False)
 
 
 def _docs_per_second(run_dir: Path) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from runner.errors import UserError
 from runner.paths import SAMPLE_DATASET
 
 
@@ -25,15 +26,32 @@ def model() -> None:
 )
 @click.option("--vocab-size", type=click.IntRange(300, 65536), default=4096, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def tiny(out_dir: Path, data: str, vocab_size: int, seed: int) -> None:
+@click.option("--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model.")
+def tiny(out_dir: Path, data: str, vocab_size: int, seed: int, force: bool) -> None:
     """Build a tiny random-weight Llama with a locally trained tokenizer in OUT_DIR.
 
     It is saved with save_pretrained, so `runner launch --model OUT_DIR` loads it through the same
     from_pretrained path as a real checkpoint. Its summaries are noise; its speed and plumbing are real.
+    OUT_DIR is new, empty, or a model folder (one with config.json), which is rebuilt.
     """
+    if not force:
+        check_out_dir(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)  # now: a folder that cannot be made fails before the training
     from runner.datasets import load_dataset
-    from runner.worker.models import build_tiny
+    from runner.worker.models import build_tiny, quiet_progress_bars
 
     texts = [d.text for d in load_dataset(data, require_summary=False).documents]
-    build_tiny(out_dir, texts, vocab_size=vocab_size, seed=seed)
+    with quiet_progress_bars():
+        build_tiny(out_dir, texts, vocab_size=vocab_size, seed=seed)
     click.echo(f"tiny Llama written to {out_dir}")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse a folder that holds other things: a mistyped OUT_DIR (a results folder, the repository)
+    would otherwise get config.json, weights and a tokenizer mixed into it without a word."""
+    if not out_dir.is_dir() or (out_dir / "config.json").is_file() or not any(out_dir.iterdir()):
+        return
+    raise UserError(
+        f"{out_dir} is not empty and holds no model (no config.json): give a new or empty folder, "
+        "or pass --force to write into it anyway"
+    )

@@ -13,8 +13,31 @@ import click
 from runner.cli.types import BYTE_SIZE
 from runner.paths import SAMPLE_DATASET
 
+
+class RequiredUnless(click.Option):
+    """An option a command needs unless another option stands in for it (``launch --resume``, ``matrix
+    --collect``). click cannot declare that, so the command checks it; this only makes --help say it,
+    per command, where a plain ``required=True`` would print ``[required]`` and refuse the other form."""
+
+    def __init__(self, *args, unless: dict[str, str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.unless = unless
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        other = self.unless.get(ctx.command.name)
+        if record is None or other is None:
+            return record
+        return record[0], f"{record[1]}  [required unless {other}]"
+
+
 CELL_OPTIONS: list[Callable] = [
-    click.option("--model", help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture."),
+    click.option(
+        "--model",
+        cls=RequiredUnless,
+        unless={"launch": "--resume", "matrix": "--collect"},
+        help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.",
+    ),
     click.option(
         "--data",
         default=str(SAMPLE_DATASET),
@@ -22,7 +45,14 @@ CELL_OPTIONS: list[Callable] = [
         type=click.Path(dir_okay=False),
         help="Dataset JSONL.",
     ),
-    click.option("--max-new-tokens", type=click.IntRange(1), default=300, show_default=True),
+    click.option(
+        "--max-new-tokens",
+        type=click.IntRange(1),
+        default=300,
+        show_default=True,
+        help="Most tokens generated per summary; a summary ends sooner at the model's end-of-sequence token, "
+        "except with --synthetic-weights, where every summary is this long.",
+    ),
     click.option(
         "--max-input-tokens",
         type=click.IntRange(1),

@@ -18,19 +18,41 @@ def rendered() -> str:
 
 
 @click.command()
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=SCHEMA_FILE, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=SCHEMA_FILE,
+    show_default="the repository's schema/result.schema.json, from any folder",
+    help="Schema file to write, or with --check to compare.",
+)
 @click.option("--check", is_flag=True, help="Fail if the file differs from the schema the code defines.")
 def schema(out: Path, check: bool) -> None:
-    """Write (or --check) the JSON Schema that every result.json validates against."""
+    """Write (or --check) the JSON Schema that every result.json validates against.
+
+    The default file is the one the repository publishes (and CI checks), wherever the command runs.
+    """
+    if out == SCHEMA_FILE and not SCHEMA_FILE.parent.is_dir():
+        # An installed sumbench has no schema/ folder: the default would write into site-packages.
+        raise UserError(f"{SCHEMA_FILE.parent} does not exist (not a sumbench checkout): pass --out FILE")
     text = rendered()
     if check:
-        write = "runner schema" if out == SCHEMA_FILE else f"runner schema --out {out}"
-        if not out.exists():
-            raise UserError(f"{out} does not exist: run `{write}` to write it")
-        if out.read_text() != text:
-            raise UserError(f"{out} is out of date: run `{write}` and commit it")
-        click.echo(f"{out} is up to date")
+        _check(out, text)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     click.echo(f"wrote {out}")
+
+
+def _check(out: Path, text: str) -> None:
+    """Compare ``out`` with ``text``. A file that cannot be read is said here, as a read: the entry point
+    would call any OSError on --out a failure to write it."""
+    write = "runner schema" if out == SCHEMA_FILE else f"runner schema --out {out}"
+    if not out.exists():
+        raise UserError(f"{out} does not exist: run `{write}` to write it")
+    try:
+        current = out.read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read {out}: {exc.strerror}") from None
+    if current != text:
+        raise UserError(f"{out} is out of date: run `{write}` and commit it")
+    click.echo(f"{out} is up to date")

@@ -8,7 +8,8 @@ force the output length and mark quality as not meaningful.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from runner.architectures import BUILTIN_CONFIGS
@@ -84,3 +85,23 @@ def build_tiny(out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, s
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Turn off the tqdm bars transformers and huggingface_hub draw on stderr ("Writing model shards",
+    "Loading weights") for the block, then restore them: `runner model tiny` answers with one line, and
+    a bar for a one-shard model written in a millisecond is noise there. Elsewhere (the worker) they stay."""
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging
+
+    transformers_on = logging.is_progress_bar_enabled()
+    hub_off = hub_utils.are_progress_bars_disabled()
+    logging.disable_progress_bar()  # both libraries' bars
+    try:
+        yield
+    finally:
+        if transformers_on:
+            logging.enable_progress_bar()  # enables the hub's too: put back what it had
+        if hub_off:
+            hub_utils.disable_progress_bars()
