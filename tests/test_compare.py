@@ -10,9 +10,10 @@ import re
 import pytest
 from test_report import build_bench, edited_copy, in_process, result_of
 
+from runner import rundir
 from runner.report.compare import batch_docs_per_second, compare_runs
 from runner.report.loading import load_run
-from runner.report.significance import incomplete_beta, t_two_sided_p, welch_test
+from runner.report.significance import incomplete_beta, paired_test, t_two_sided_p, welch_test
 from runner.schema import Rouge, RunResult
 
 
@@ -54,14 +55,14 @@ def test_noise_alone_is_not_significant(bench, tmp_path):
     same = compare_runs(a, a).tests[0].welch
     assert same.p == pytest.approx(1.0) and not same.significant
     b = load_run(edited_copy(bench.repeats[0], tmp_path, "jitter", jittered(seed=6, spread=0.03)))
-    docs, latency = compare_runs(a, b).tests
+    docs, latency = compare_runs(a, b).tests[:2]
     assert not docs.welch.significant and not latency.welch.significant, docs.sentence()
     assert "not significant (Welch t = " in docs.sentence()
 
 
 def test_two_real_repeats_of_one_cell(bench):
     a, b = (load_run(p) for p in bench.repeats)
-    docs, latency = compare_runs(a, b).tests
+    docs, latency = compare_runs(a, b).tests[:2]
     assert docs.welch is not None and docs.welch.n_a == docs.welch.n_b == 8
     assert docs.a == batch_docs_per_second(a.result) and latency.b == [t.seconds for t in b.result.metrics.batches]
     assert docs.welch.significant == (docs.welch.p < 0.05)
@@ -78,7 +79,7 @@ def test_a_run_twice_as_slow_is_significant(bench, tmp_path):
     a = load_run(bench.repeats[0])
     b = load_run(edited_copy(bench.repeats[0], tmp_path, "slow", slowed(2.0)))
     cmp = compare_runs(a, b)
-    docs, latency = cmp.tests
+    docs, latency = cmp.tests[:2]
     assert docs.welch.significant and latency.welch.significant
     assert docs.welch.mean_b == pytest.approx(docs.welch.mean_a / 2)
     assert "2.00x slower, significant" in docs.sentence()
@@ -102,7 +103,9 @@ def test_compare_cli_markdown_and_json(bench, tmp_path):
 
     proc = in_process(["compare", *map(str, bench.repeats), "--format", "json"])
     data = json.loads(proc.stdout)
-    assert [t["name"] for t in data["tests"]] == ["docs/s per batch", "latency per batch"]
+    names = ["docs/s per batch", "latency per batch", *(f"ROUGE-{n} per document" for n in "12L")]
+    assert [t["name"] for t in data["tests"]] == names
+    assert [t["t_test"] for t in data["tests"]] == ["Welch", "Welch", "paired", "paired", "paired"]
     assert 0 <= data["tests"][0]["p"] <= 1
     assert data["metrics"][0]["metric"] == "docs/s"
     assert data["metrics"][0]["a"] == pytest.approx(result_of(bench.repeats[0]).metrics.docs_per_second)
@@ -112,16 +115,27 @@ def verdicts(a, b) -> dict[str, str]:
     return {m.spec.name: m.direction for m in compare_runs(load_run(a), load_run(b)).metrics}
 
 
-def test_a_direction_needs_significance_or_a_change_beyond_noise(bench, tmp_path):
+def rescored(run, rouge1: list[float], rouge_l: list[float]) -> None:
+    """Rewrite the per-document ROUGE-1 and ROUGE-L in ``run``'s docs.jsonl: the samples of its ROUGE test."""
+    records = rundir.read_docs(run)
+    for d, r1, rl in zip(records, rouge1, rouge_l, strict=True):
+        d.rouge1, d.rougeL = r1, rl
+    (run / rundir.DOCS).write_text("".join(d.model_dump_json() + "\n" for d in records))
+
+
+def test_only_a_significant_test_gives_a_direction(bench, tmp_path):
     """Identical work with noisy timings: a whole-run docs/s that moved is no verdict while the per-batch
-    test says the runs do not differ; a 0.2% memory change is noise, a 20% one is not."""
+    test says the runs do not differ. Per-document ROUGE that moves up and down is no verdict, one that
+    drops on every document is. A figure measured once per run gets none, however far it moved: +20%
+    peak memory, +50% model load and a warmup three times as long are "one sample"."""
 
     def noisy_but_faster_on_paper(r: RunResult) -> None:
         jittered(seed=6, spread=0.03)(r)
         r.metrics.docs_per_second *= 1.2
         r.metrics.latency_p99_s *= 0.8
-        r.metrics.peak_memory_bytes = int(r.metrics.peak_memory_bytes * 0.998)
+        r.metrics.peak_memory_bytes = int(r.metrics.peak_memory_bytes * 1.2)
         r.metrics.model_load_seconds *= 1.5
+        r.metrics.warmup_seconds *= 3
         r.metrics.rouge = Rouge(rouge1=0.400, rouge2=0.2, rougeL=0.3)
 
     def base(r: RunResult) -> None:
@@ -129,27 +143,57 @@ def test_a_direction_needs_significance_or_a_change_beyond_noise(bench, tmp_path
 
     a = edited_copy(bench.repeats[0], tmp_path, "base", base)
     b = edited_copy(bench.repeats[0], tmp_path, "noisy", noisy_but_faster_on_paper)
+    base_r1 = [0.30 + 0.02 * i for i in range(8)]
+    base_rl = [0.32 + 0.01 * i for i in range(8)]
+    rescored(a, base_r1, base_rl)
+    rescored(
+        b,
+        [s + (0.01 if i % 2 else -0.01) for i, s in enumerate(base_r1)],  # up and down: no direction
+        [s - 0.06 + (0.005 if i % 2 else 0) for i, s in enumerate(base_rl)],  # lower on every document
+    )
     v = verdicts(a, b)
     assert v["docs/s"] == "no clear change" and v["latency p99"] == "no clear change"
-    assert v["peak memory"] == "within noise"
-    assert v["ROUGE-1"] == "within noise"  # -0.5%: less than the quality gate's 1%
-    assert v["ROUGE-L"] == "worse"  # -16.7%
-    assert v["model load"] == "worse"  # +50%, no test: beyond the 5% threshold
+    assert v["peak memory"] == v["model load"] == v["warmup"] == "one sample"
+    assert v["ROUGE-1"] == "no clear change"
+    assert v["ROUGE-L"] == "worse"
     assert v["documents"] == ""  # no preferred direction
-
-    def more_memory(r: RunResult) -> None:
-        r.metrics.peak_memory_bytes = int(r.metrics.peak_memory_bytes * 1.2)
-
-    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "memory", more_memory))["peak memory"] == "worse"
 
     proc = in_process(["compare", str(a), str(b)])
     assert re.search(r"^\| docs/s \| .* \| \+20\.0% \| no clear change \|$", proc.stdout, re.M)
-    assert re.search(r"^\| peak memory \| .* \| within noise \|$", proc.stdout, re.M)
-    assert "better or worse only for a real difference" in proc.stdout
-    assert "significant at alpha = 0.05" in proc.stdout and "5% otherwise" in proc.stdout
+    assert re.search(r"^\| warmup \| .* \| \+200\.0% \| one sample \|$", proc.stdout, re.M)
+    assert re.search(
+        r"^- ROUGE-L per document: .*: -0\.0575 per document, significant \(paired t = ", proc.stdout, re.M
+    )
+    assert "better or worse only where a test finds the difference significant at alpha = 0.05" in proc.stdout
+    assert '"one sample": a figure measured once per run (peak memory, ' in proc.stdout
 
 
-def test_without_enough_batches_to_test_speed_falls_back_to_the_threshold(bench, tmp_path):
+def set_scores(rouge1: float):
+    def edit(r: RunResult) -> None:
+        r.metrics.rouge = Rouge(rouge1=rouge1, rouge2=0.2, rougeL=0.25)
+
+    return edit
+
+
+def test_rouge_better_on_every_document_is_better(bench, tmp_path):
+    def higher(r: RunResult) -> None:
+        r.metrics.rouge = Rouge(rouge1=0.35, rouge2=0.2, rougeL=0.30)
+
+    a = edited_copy(bench.repeats[0], tmp_path, "low", set_scores(0.30))
+    b = edited_copy(bench.repeats[0], tmp_path, "high", higher)
+    rescored(a, [0.28 + 0.01 * i for i in range(8)], [0.25] * 8)
+    rescored(b, [0.33 + 0.01 * i + 0.001 * (i % 3) for i in range(8)], [0.25] * 8)
+    cmp = compare_runs(load_run(a), load_run(b))
+    rouge1 = next(t for t in cmp.tests if t.name == "ROUGE-1 per document")
+    assert rouge1.welch.name == "paired" and rouge1.welch.n_a == 8 and rouge1.welch.significant
+    v = {m.spec.name: m.direction for m in cmp.metrics}
+    assert v["ROUGE-1"] == "better"
+    assert v["ROUGE-L"] == "no clear change"  # the same on every document, whatever result.json says
+
+
+def test_without_enough_batches_speed_is_untested(bench, tmp_path):
+    """One batch a run leaves nothing to test docs/s with, so no change in it is called a direction."""
+
     def one_batch(factor: float):
         def edit(r: RunResult) -> None:
             del r.metrics.batches[1:]
@@ -158,8 +202,9 @@ def test_without_enough_batches_to_test_speed_falls_back_to_the_threshold(bench,
         return edit
 
     a = edited_copy(bench.repeats[0], tmp_path, "one", one_batch(1.0))
-    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "faster", one_batch(1.2)))["docs/s"] == "better"
-    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "same", one_batch(1.02)))["docs/s"] == "within noise"
+    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "faster", one_batch(1.2)))["docs/s"] == "untested"
+    cmp = compare_runs(load_run(a), load_run(a))
+    assert "cannot test (1 vs 1 batches; each run needs at least 2: use more documents" in cmp.tests[0].sentence()
 
 
 def test_different_datasets_are_warned_about(bench, tmp_path):
@@ -195,6 +240,17 @@ def test_incomplete_beta_edges_and_symmetry():
     assert incomplete_beta(1, 1, 0.3) == pytest.approx(0.3)  # uniform distribution
     assert incomplete_beta(2.5, 1.5, 0.7) == pytest.approx(1 - incomplete_beta(1.5, 2.5, 0.3))
     assert t_two_sided_p(0.0, 5) == pytest.approx(1.0)
+
+
+def test_paired_test_known_example_and_degenerate_samples():
+    # Differences 1, 1, 2, 1: mean 1.25, standard deviation 0.5, so t = 1.25 / (0.5 / 2) = 5 with df = 3,
+    # between the two-sided critical values for p = 0.02 (4.541) and p = 0.01 (5.841).
+    p = paired_test([1.0, 2.0, 3.0, 4.0], [2.0, 3.0, 5.0, 5.0])
+    assert p.t == pytest.approx(5.0) and p.df == 3 and 0.01 < p.p < 0.02 and p.significant
+    assert p.mean_b - p.mean_a == pytest.approx(1.25) and p.name == "paired"
+    assert paired_test([0.3, 0.4], [0.3, 0.4]).p == 1.0  # no document moved
+    assert paired_test([0.3, 0.4], [0.4, 0.5]).significant  # every document moved by the same amount
+    assert paired_test([0.3], [0.4]) is None
 
 
 def test_welch_known_example_and_degenerate_samples():

@@ -425,6 +425,53 @@ def test_cpu_gate_takes_fp32_as_the_reference_even_beside_default(bench, tmp_pat
     assert gates["cpu-bf16"].ratio == pytest.approx(0.398 / 0.38)
 
 
+def test_summary_counts_runs_and_cells_in_plain_words(bench):
+    """Repeats fold into one cell; a failed run makes none. "1 cell", never "1 completed cells"."""
+    assert build_report(find_runs([bench.root]), with_plots=False).summary[0] == (
+        "5 runs on cpu: 4 completed in 3 cells, 1 failed."
+    )
+    assert build_report(find_runs([bench.fp32_bs4]), with_plots=False).summary[0] == (
+        "1 run on cpu: 1 completed in 1 cell."
+    )
+    assert build_report(find_runs([bench.failed]), with_plots=False).summary[0] == "1 run on cpu: 1 failed."
+
+
+def test_runs_that_did_different_work_are_told_apart(bench, tmp_path):
+    """Two cells that both read "fp32 | cpu | 4" but wrote 8 and 16 new tokens, and a third with another
+    model: the report warns, names what differs, and shows it in columns that a plain report does not have."""
+    root = tmp_path / "work"
+    root.mkdir()
+    shutil.copytree(bench.fp32_bs4, root / "short")
+
+    def longer(r: RunResult) -> None:
+        r.config.max_new_tokens = 16
+        r.metrics.docs_per_second *= 10  # the fastest row, to show that rows group by work before speed
+
+    def other_model(r: RunResult) -> None:
+        r.config.model = "/models/other-llama"
+
+    edited_copy(bench.fp32_bs4, root, "long", longer)
+    edited_copy(bench.fp32_bs4, root, "other-model", other_model)
+    proc = in_process(["report", str(root)])
+    assert proc.returncode == 0, proc.stderr
+    warning = (
+        "the runs did not all do the same work (models: other-llama, tiny-llama; output lengths: 8 new tokens, "
+        "16 new tokens). Rows that differ in it do not compare: the tables show it (Model, New tokens) and keep "
+        "such rows apart."
+    )
+    assert f"Warning: {warning}" in proc.stdout
+    assert f"warning: {warning}" in proc.stderr
+    assert json.loads(in_process(["report", str(root), "--format", "json"]).stdout)["warnings"] == [warning]
+    head = next(line for line in proc.stdout.splitlines() if line.startswith("| Model"))
+    assert head.startswith("| Model | Scenario | Image | Batch | New tokens | Docs/s |")
+    rows = re.findall(r"^\| ([\w-]+) \| fp32 \| cpu \| 4 \| (\d+) \|", proc.stdout, re.M)
+    assert rows == [("other-llama", "8"), ("tiny-llama", "8"), ("tiny-llama", "16")]
+
+    plain = in_process(["report", str(bench.root)])
+    assert "New tokens" not in plain.stdout and "| Model |" not in plain.stdout
+    assert "did not all do the same work" not in plain.stdout + plain.stderr
+
+
 def test_input_tokens_per_document_show_one_decimal_like_launch(bench):
     report = build_report(find_runs([bench.root]), with_plots=False)
     table = section(report, "results").table
@@ -450,15 +497,38 @@ def test_unfinished_and_corrupt_folders_are_skipped_with_warnings(bench, tmp_pat
     (root / "corrupt" / "result.json").write_text('{"schema_version": 1}')
     (root / "model").mkdir()
     (root / "model" / "config.json").write_text("{}")  # a checkpoint is not a run
+    shutil.copytree(bench.fp32_bs4, root / "not-utf8")
+    (root / "not-utf8" / "result.json").write_bytes(b"\xff\xfe")
     loaded = find_runs([root])
     assert [r.path.name for r in loaded.runs] == ["good"]
-    assert len(loaded.warnings) == 2
-    assert any("running: no result.json" in w for w in loaded.warnings)
-    assert any("corrupt" in w and "not a valid sumbench result" in w for w in loaded.warnings)
+    assert len(loaded.warnings) == 3
+    running = root / "nested" / "running"
+    assert f"skipped {running}: the run did not finish (8 documents done, " in loaded.warnings[1]
+    assert loaded.warnings[1].endswith(f"finish it with `runner launch --resume {running}`")
+    assert (
+        f"skipped {root / 'corrupt' / 'result.json'}: not a valid sumbench result (run_id: Field required"
+        in (loaded.warnings[0])
+    )
+    assert f"{root / 'not-utf8' / 'result.json'}: not a valid sumbench result (Invalid JSON" in loaded.warnings[2]
     # A run folder given directly works as well as its parent, and is read once.
     assert len(find_runs([root / "good", root]).runs) == 1
     with pytest.raises(UserError, match="no sumbench results"):
         find_runs([root / "model"])
+
+
+def test_a_folder_of_unfinished_runs_says_how_to_finish_them(bench, tmp_path, cli):
+    """A killed worker leaves config.json and docs.jsonl: the report says the run did not finish and how
+    to resume it, not that there are no results."""
+    killed = tmp_path / "results" / "killed"
+    shutil.copytree(bench.fp32_bs4, killed)
+    (killed / "result.json").unlink()
+    proc = cli(["report", str(killed.parent)])
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"error: no finished sumbench run under {killed.parent}: {killed}: the run did not finish (8 documents "
+        f"done, no result.json: its worker was stopped or killed); finish it with `runner launch --resume "
+        f"{killed}`\n"
+    )
 
 
 def test_pareto_front():

@@ -18,18 +18,38 @@ import click
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.05,
     show_default=True,
-    help="Significance level of Welch's t-test on per-batch docs/s and latency.",
+    help="Significance level of the t-tests on per-batch docs/s and latency and per-document ROUGE.",
 )
-def compare(run_a: Path, run_b: Path, fmt: str, alpha: float) -> None:
+@click.option(
+    "--allow-different",
+    is_flag=True,
+    help="Show the comparison even when the runs did different work (dataset, model, output length) or one "
+    "has no documents; the warnings stay, and a run without documents gets no verdicts.",
+)
+def compare(run_a: Path, run_b: Path, fmt: str, alpha: float, allow_different: bool) -> None:
     """Compare run folder RUN_B against RUN_A.
 
     Shows each metric side by side with its absolute and relative change, and tests whether docs/s and
-    latency differ beyond the runs' own batch-to-batch noise (Welch's t-test on per-batch timings).
+    latency differ beyond the runs' own batch-to-batch noise (Welch's t-test on per-batch timings), and
+    ROUGE beyond its per-document spread (a paired t-test). Runs that did different work (another
+    dataset sample, model or output length) or have no documents are refused with exit code 2.
+
+    \b
+    Examples:
+      runner compare results/RUN-A results/RUN-B
+      runner compare results/RUN-A results/RUN-B --format json --alpha 0.01
     """
+    from runner.errors import UserError
+    from runner.report.comparable import same_run
     from runner.report.compare import compare_runs
     from runner.report.loading import load_run
 
-    cmp = compare_runs(load_run(run_a), load_run(run_b), alpha)
+    a, b = load_run(run_a), load_run(run_b)
+    if warning := same_run(a, b):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    cmp = compare_runs(a, b, alpha)
+    if cmp.refusal and not allow_different:
+        raise UserError(f"{cmp.refusal}; pass --allow-different to compare anyway")
     click.echo(_json(cmp) if fmt == "json" else _markdown(cmp), nl=False)
 
 
@@ -57,6 +77,7 @@ def _json(cmp) -> str:
     data = {
         "a": str(cmp.a.path),
         "b": str(cmp.b.path),
+        "refusal": cmp.refusal,
         "warnings": cmp.warnings,
         "config": [{"field": name, "a": a, "b": b} for name, a, b in cmp.config],
         "metrics": [{k: v for k, v in m.row().items() if not k.endswith("_shown")} for m in cmp.metrics],
@@ -69,6 +90,7 @@ def _json(cmp) -> str:
                 "p": t.welch.p if t.welch else None,
                 "t": _finite(t.welch.t) if t.welch else None,
                 "df": t.welch.df if t.welch else None,
+                "t_test": t.welch.name if t.welch else None,
                 "alpha": t.welch.alpha if t.welch else None,
                 "summary": t.sentence(),
             }

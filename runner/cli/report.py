@@ -36,7 +36,15 @@ def report(
 
     Per GPU: one row per cell (repeats folded into mean ± stdev), fastest first, with throughput, tokens,
     ROUGE, the quality gate (ROUGE-1 ≥ 99% of the reference scenario), memory, $ per 1k docs and energy,
-    beside the lead-3 baseline; then the failed runs, and a warning when runs used different datasets.
+    beside the lead-3 baseline; then the failed runs. Runs that did different work (dataset, model, output
+    length) get a warning, and the column that tells their rows apart.
+
+    \b
+    Examples:
+      runner report results/
+      runner report results/MATRIX-ID --out report.html
+      runner report results/ --out report.md --plots plots/
+      runner report results/ --format csv > cells.csv
     """
     from runner.report.build import build_report
     from runner.report.loading import find_runs
@@ -49,6 +57,8 @@ def report(
     for warning in loaded.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     doc = build_report(loaded, reference, with_plots=fmt == "html" or plots_dir is not None)
+    for warning in doc.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)
         for figure in doc.figures:

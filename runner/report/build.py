@@ -11,8 +11,8 @@ from collections import Counter
 from runner import catalog
 from runner.errors import UserError
 from runner.report import plots
-from runner.report.cells import Cell, gpu_of, group_cells
-from runner.report.document import Report, Section
+from runner.report.cells import Cell, Work, gpu_of, group_cells, shown_values, work_differences
+from runner.report.document import Report, Section, counted
 from runner.report.gate import quality_gate
 from runner.report.loading import Loaded
 from runner.report.tables import (
@@ -33,15 +33,35 @@ def _gpu_title(gpu: str) -> str:
 
 
 def _summary(loaded: Loaded, cells: list[Cell]) -> list[str]:
-    statuses = Counter(run.result.status for run in loaded.runs)
-    counts = ", ".join(f"{statuses[s]} {s}" for s in ("completed", "partial", "failed") if statuses[s])
-    gpus = sorted({gpu_of(run.result) for run in loaded.runs})
-    lines = [f"{len(loaded.runs)} runs ({counts}) in {len(cells)} completed cells on {', '.join(gpus)}."]
-    if not loaded.runs:
-        lines = ["No run has finished yet."]
+    lines = [_runs_line(loaded, cells)] if loaded.runs else ["No run has finished yet."]
     if loaded.dropped:
-        lines.append(f"{len(loaded.dropped)} matrix cells were not run: a rule refused them (see Cells not run).")
+        n = len(loaded.dropped)
+        were, them = ("was", "it") if n == 1 else ("were", "them")
+        lines.append(f"{counted(n, 'matrix cell')} {were} not run: a rule refused {them} (see Cells not run).")
     return lines
+
+
+def _runs_line(loaded: Loaded, cells: list[Cell]) -> str:
+    """'5 runs on cpu: 4 completed in 3 cells, 1 failed.' Only completed runs make cells (repeats fold)."""
+    statuses = Counter(run.result.status for run in loaded.runs)
+    parts = [f"{statuses['completed']} completed in {counted(len(cells), 'cell')}"] if cells else []
+    parts += [f"{statuses[s]} {s}" for s in ("partial", "failed") if statuses[s]]
+    gpus = sorted({gpu_of(run.result) for run in loaded.runs})
+    return f"{counted(len(loaded.runs), 'run')} on {', '.join(gpus)}: {', '.join(parts)}."
+
+
+def work_warning(cells: list[Cell], differing: list[Work]) -> str | None:
+    """What the completed runs did not all share. Rows that differ in it can look alike (the same
+    scenario, image and batch) yet do not compare, so the reader hears it before the first table."""
+    if not differing:
+        return None
+    results = [r for c in cells for r in c.results]
+    what = "; ".join(f"{w.what}: {', '.join(shown_values(w, results))}" for w in differing)
+    columns = ", ".join(w.header for w in differing)
+    return (
+        f"the runs did not all do the same work ({what}). Rows that differ in it do not compare: "
+        f"the tables show it ({columns}) and keep such rows apart."
+    )
 
 
 def _lead3(cells: list[Cell]) -> float | None:
@@ -50,13 +70,19 @@ def _lead3(cells: list[Cell]) -> float | None:
 
 
 def _gpu_section(
-    gpu: str, cells: list[Cell], loaded: Loaded, gates, reference: str | None, style: plots.Style | None
+    gpu: str,
+    cells: list[Cell],
+    loaded: Loaded,
+    gates,
+    reference: str | None,
+    style: plots.Style | None,
+    differing: list[Work],
 ) -> Section:
     devices = sorted({run.result.environment.device.name for run in loaded.runs if gpu_of(run.result) == gpu})
     section = Section(
         f"GPU: {_gpu_title(gpu)}",
         paragraphs=[f"Device as detected: {', '.join(devices)}."],
-        table=results_table(cells, gates),
+        table=results_table(cells, gates, differing),
         footnotes=results_footnotes(cells, reference),
         kind="results",
     )
@@ -76,6 +102,11 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
     cells = group_cells(loaded.runs)
     gates = quality_gate(cells, reference)
     summary = _summary(loaded, cells)
+    # Across the whole report, not per GPU: each table then shows the column a reader compares tables by.
+    differing = work_differences(r for c in cells for r in c.results)
+    warning = work_warning(cells, differing)
+    warnings = [warning] if warning else []
+    summary += [f"Warning: {w}" for w in warnings]
     if with_plots and not plots.available():
         summary.append("Plots omitted: matplotlib is not installed (pip install 'sumbench[report]').")
         with_plots = False
@@ -98,7 +129,7 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
         )
     for gpu in sorted({c.key.gpu for c in cells}):
         gpu_cells = [c for c in cells if c.key.gpu == gpu]
-        sections.append(_gpu_section(gpu, gpu_cells, loaded, gates, reference, style))
+        sections.append(_gpu_section(gpu, gpu_cells, loaded, gates, reference, style, differing))
     if with_plots and cells:
         cost = plots.cost_per_gpu(cells, style)
         sections.append(
@@ -132,4 +163,4 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
         )
     if loaded.warnings:
         sections.append(Section("Skipped folders", paragraphs=loaded.warnings))
-    return Report("sumbench report", summary, sections)
+    return Report("sumbench report", summary, sections, warnings)

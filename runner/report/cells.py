@@ -8,7 +8,7 @@ that differ in any of them are different rows, so a number is never averaged acr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -38,6 +38,62 @@ def batch_label(results: Iterable[RunResult]) -> str:
     return f"{requested}→{shown}"
 
 
+def output_length(max_new_tokens: int, forced: bool) -> str:
+    """'8 new tokens', or '8 forced new tokens' when synthetic weights were made to write all of them."""
+    return f"{max_new_tokens} {'forced ' if forced else ''}new tokens"
+
+
+@dataclass(frozen=True)
+class Work:
+    """One part of the work a run was asked to do, as opposed to how it was run (image, scenario, GPU,
+    batch size: what one compares). Two runs that differ in one summarized other documents, with another
+    model, or to another length, so their speeds and scores measure that as much as the backends:
+    ``runner compare`` refuses such a pair and ``runner report`` warns and shows the column."""
+
+    what: str
+    """Plural, for "ran different ..."."""
+    header: str
+    """The results-table column that tells such rows apart..."""
+    key: str
+    """...and the ``cell_row`` key it shows."""
+    get: Callable[[RunResult], Hashable]
+    """The value runs must share; None where a run did not record it (it failed before loading data)."""
+    show: Callable[[RunResult], str]
+
+
+WORK: tuple[Work, ...] = (
+    Work(
+        "datasets",
+        "Dataset",
+        "dataset_sha256",
+        lambda r: r.dataset.sha256 if r.dataset else None,
+        lambda r: f"sha {r.dataset.sha256[:12]}…" if r.dataset else "none",
+    ),
+    # By name, not path: one checkpoint sits in another folder on each machine a comparison spans.
+    Work("models", "Model", "model", lambda r: model_label(r.config.model), lambda r: model_label(r.config.model)),
+    Work(
+        "output lengths",
+        "New tokens",
+        "max_new_tokens",
+        lambda r: (r.config.max_new_tokens, r.config.force_output_length),
+        lambda r: output_length(r.config.max_new_tokens, r.config.force_output_length),
+    ),
+)
+
+
+def work_differences(results: Iterable[RunResult]) -> list[Work]:
+    """The parts of the work that ``results`` do not all share. A value a run did not record does not
+    count as a difference: a run that failed before loading its dataset is caught by having no documents."""
+    results = list(results)
+    return [w for w in WORK if len({v for r in results if (v := w.get(r)) is not None}) > 1]
+
+
+def shown_values(work: Work, results: Iterable[RunResult]) -> list[str]:
+    """The distinct values of ``work`` among ``results``, in order (8 before 16 new tokens), as shown."""
+    recorded = sorted((r for r in results if work.get(r) is not None), key=work.get)  # type: ignore[arg-type]
+    return list(dict.fromkeys(work.show(r) for r in recorded))
+
+
 @dataclass(frozen=True, order=True)
 class CellKey:
     gpu: str
@@ -47,6 +103,7 @@ class CellKey:
     batch: str
     dataset: str
     max_new_tokens: int
+    forced_output: bool = False
 
     @property
     def quality_key(self) -> tuple[str, str, str, int]:
@@ -64,6 +121,7 @@ def cell_key(result: RunResult) -> CellKey:
         batch=str(c.batch_size),
         dataset=result.dataset.sha256 if result.dataset else "",
         max_new_tokens=c.max_new_tokens,
+        forced_output=c.force_output_length,
     )
 
 

@@ -1,13 +1,15 @@
-"""Two runs side by side: every metric with its change, and whether the speed difference is real.
+"""Two runs side by side: every metric with its change, and whether the difference is real.
 
 A 3% docs/s gain between two runs means nothing if batches of one run already vary by 10%. Like
 pyperf's ``compare_to``, the comparison tests the difference against the runs' own noise: each batch's
 docs/s (size / seconds) and latency (seconds) are samples, and Welch's t-test says at ``alpha`` whether
-the means differ. It also says when the two runs did not do the same work, which no test can fix.
+the means differ; each document's ROUGE is a sample too, paired across the runs by document id. Whether
+the two runs did the same work at all, which no test can fix, is ``comparable``'s question.
 
-The verdict beside each metric follows the same discipline: a speed metric is "better" or "worse" only when
-the test on the timings it comes from is significant, and a metric without a test only when it moved by
-more than its noise threshold; anything less is "no clear change" or "within noise", never a direction.
+The verdict beside each metric follows the same discipline: "better" or "worse" only when the test on the
+samples the metric comes from is significant. A figure measured once per run (model load, warmup, peak
+memory, energy, cost) has no noise to weigh a change against, so it gets "one sample", never a direction,
+however far it moved: a 0.03 s warmup that became 0.09 s is as likely a busy neighbour as a regression.
 """
 
 from __future__ import annotations
@@ -16,24 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from runner import rundir
 from runner.console import fmt_bytes
-from runner.repeats import CV_WARN
+from runner.errors import UserError
 from runner.report.cells import batch_label, gpu_of, model_label
+from runner.report.comparable import refusal, settings, warnings
 from runner.report.document import Column, Table, text
-from runner.report.gate import THRESHOLD
 from runner.report.loading import Run
-from runner.report.significance import ALPHA, Welch, welch_test
-from runner.schema import RunResult
+from runner.report.significance import ALPHA, Welch, paired_test, welch_test
+from runner.schema import DocRecord, RunResult
 
 Better = Literal["higher", "lower"] | None
 
 DOCS_TEST, LATENCY_TEST = "docs/s per batch", "latency per batch"
-
-NOISE = CV_WARN
-"""Relative change below which a metric without a test is "within noise": 5%, the run-to-run variation at
-which pyperf calls a benchmark unstable and the report warns about repeats."""
-ROUGE_NOISE = 1 - THRESHOLD
-"""ROUGE moves by less than 1% between runs that are equivalent for the quality gate, which accepts 99%."""
+ONE_SAMPLE, UNTESTED = "one sample", "untested"
 
 
 @dataclass(frozen=True)
@@ -44,8 +42,10 @@ class MetricSpec:
     better: Better = None
     unit: str = ""
     test: str | None = None
-    """The significance test on the per-batch timings this metric is computed from, if any."""
-    noise: float = NOISE
+    """The significance test on the samples (batches, documents) this metric is computed from, if any."""
+    generated: bool = True
+    """Measured while generating: a run without documents did not measure it, whatever default it holds
+    (a failed run's generate time is 0.0, which is no speed)."""
 
 
 def _rouge(name: str, lead3: bool = False) -> Callable[[RunResult], float | None]:
@@ -56,27 +56,33 @@ def _rouge(name: str, lead3: bool = False) -> Callable[[RunResult], float | None
     return get
 
 
+ROUGE = {"ROUGE-1": "rouge1", "ROUGE-2": "rouge2", "ROUGE-L": "rougeL"}
+
+
+def rouge_test(metric: str) -> str:
+    return f"{metric} per document"
+
+
 METRICS = (
     MetricSpec("docs/s", lambda r: r.metrics.docs_per_second, ".3f", "higher", test=DOCS_TEST),
     MetricSpec("output tokens/s", lambda r: r.metrics.output_tokens_per_second, ".1f", "higher", test=DOCS_TEST),
     MetricSpec("latency p50", lambda r: r.metrics.latency_p50_s, ".3f", "lower", " s", test=LATENCY_TEST),
     MetricSpec("latency p90", lambda r: r.metrics.latency_p90_s, ".3f", "lower", " s", test=LATENCY_TEST),
     MetricSpec("latency p99", lambda r: r.metrics.latency_p99_s, ".3f", "lower", " s", test=LATENCY_TEST),
-    MetricSpec("documents", lambda r: r.metrics.documents, "d"),
+    MetricSpec("documents", lambda r: r.metrics.documents, "d", generated=False),
     MetricSpec("avg input tokens", lambda r: r.metrics.avg_input_tokens, ".1f"),
     MetricSpec("avg output tokens", lambda r: r.metrics.avg_output_tokens, ".1f"),
-    MetricSpec("ROUGE-1", _rouge("rouge1"), ".4f", "higher", noise=ROUGE_NOISE),
-    MetricSpec("ROUGE-2", _rouge("rouge2"), ".4f", "higher", noise=ROUGE_NOISE),
-    MetricSpec("ROUGE-L", _rouge("rougeL"), ".4f", "higher", noise=ROUGE_NOISE),
+    *(MetricSpec(name, _rouge(key), ".4f", "higher", test=rouge_test(name)) for name, key in ROUGE.items()),
     MetricSpec("lead-3 ROUGE-1", _rouge("rouge1", lead3=True), ".4f"),
-    MetricSpec("peak memory", lambda r: r.metrics.peak_memory_bytes, "bytes", "lower"),
+    # The peak up to a failure is still a peak; load and warmup happen before any document.
+    MetricSpec("peak memory", lambda r: r.metrics.peak_memory_bytes, "bytes", "lower", generated=False),
     MetricSpec("energy / doc", lambda r: r.metrics.energy_per_doc_joules, ".1f", "lower", " J"),
     MetricSpec("$ / 1k docs", lambda r: r.metrics.cost_per_1k_docs_usd, ".4f", "lower"),
     MetricSpec("generate time", lambda r: r.metrics.generate_seconds, ".2f", "lower", " s", test=DOCS_TEST),
     # Of the generate time, the model's own: what a harness change moves is the difference between the two.
     MetricSpec("model generate time", lambda r: r.metrics.model_generate_seconds, ".2f", "lower", " s", test=DOCS_TEST),
-    MetricSpec("model load", lambda r: r.metrics.model_load_seconds, ".2f", "lower", " s"),
-    MetricSpec("warmup", lambda r: r.metrics.warmup_seconds, ".2f", "lower", " s"),
+    MetricSpec("model load", lambda r: r.metrics.model_load_seconds, ".2f", "lower", " s", generated=False),
+    MetricSpec("warmup", lambda r: r.metrics.warmup_seconds, ".2f", "lower", " s", generated=False),
 )
 
 CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
@@ -93,14 +99,11 @@ CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ),
     ("batch", lambda r: batch_label([r])),
     ("max new tokens", lambda r: r.config.max_new_tokens),
+    ("forced output length", lambda r: r.config.force_output_length),
     ("dataset sha256", lambda r: r.dataset.sha256[:12] if r.dataset else None),
     ("batches timed", lambda r: len(r.metrics.batches)),
-    ("settings", lambda r: _settings(r) or "-"),
+    ("settings", lambda r: settings(r) or "-"),
 )
-
-
-def _settings(r: RunResult) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(r.environment.settings.items()))
 
 
 def _show(value: float | None, spec: str, unit: str = "") -> str:
@@ -116,8 +119,10 @@ class MetricChange:
     spec: MetricSpec
     a: float | None
     b: float | None
-    test: SpeedTest | None = None
-    """The test named by ``spec.test`` (its ``welch`` is None when a run had too few batches for it)."""
+    test: SampleTest | None = None
+    """The test named by ``spec.test`` (its ``welch`` is None when a run had too few samples for it)."""
+    judged: bool = True
+    """False when a run has no documents: what either run recorded is shown, with no verdict beside it."""
 
     @property
     def change(self) -> float | None:
@@ -129,21 +134,22 @@ class MetricChange:
 
     @property
     def direction(self) -> str:
-        """'better' or 'worse' where the change is real, 'no clear change' where the metric's test says it
-        is not, 'within noise' where a metric without a test moved less than its noise threshold, and ''
-        when there is no change or no preferred direction."""
-        if not self.change or self.spec.better is None:
+        """'better' or 'worse' where the metric's test says the change is real, 'no clear change' where it
+        does not, 'untested' where a run had too few samples for it, 'one sample' for a figure measured once
+        per run, and '' without a change, a value on both sides, a preferred direction, or a verdict."""
+        if not self.judged or not self.change or self.spec.better is None:
             return ""
+        if self.spec.test is None:
+            return ONE_SAMPLE
+        if self.test is None or self.test.welch is None:
+            return UNTESTED
         better = (self.change > 0) == (self.spec.better == "higher")
-        if self.test is not None and self.test.welch is not None:
-            w = self.test.welch
-            test_better = (w.mean_b > w.mean_a) == self.test.higher_is_better
-            # A per-batch mean can move the other way from a whole-run figure (a slow tail batch); then
-            # neither direction is established.
-            if not w.significant or test_better != better:
-                return "no clear change"
-        elif self.a and abs(self.change / self.a) < self.spec.noise:
-            return "within noise"
+        w = self.test.welch
+        test_better = (w.mean_b > w.mean_a) == self.test.higher_is_better
+        # A per-sample mean can move the other way from a whole-run figure (a slow tail batch); then
+        # neither direction is established.
+        if not w.significant or test_better != better:
+            return "no clear change"
         return "better" if better else "worse"
 
     def row(self) -> dict[str, Any]:
@@ -170,8 +176,9 @@ class MetricChange:
 
 
 @dataclass(frozen=True)
-class SpeedTest:
-    """One significance test over per-batch samples, and how to say it."""
+class SampleTest:
+    """One significance test over a run's samples, and how to say it: per batch (Welch's test on two
+    independent samples) or per document (a paired test on the documents both runs scored)."""
 
     name: str
     unit: str
@@ -179,23 +186,44 @@ class SpeedTest:
     a: list[float]
     b: list[float]
     welch: Welch | None
+    per: Literal["batch", "document"] = "batch"
+    spec: str = ".3f"
 
     def sentence(self) -> str:
         if self.welch is None:
+            return f"{self.name}: cannot test ({self._too_few()})"
+        w, s, u = self.welch, self.spec, self.unit
+        return (
+            f"{self.name}: {w.mean_a:{s}} ± {w.stdev_a:{s}}{u} → {w.mean_b:{s}} ± {w.stdev_b:{s}}{u} "
+            f"({self._counted()}): {self._how()}, {w.verdict} "
+            f"({w.name} t = {w.t:.2f}, df = {w.df:.1f}, p = {w.p:.3g}, alpha = {w.alpha:g})"
+        )
+
+    def _too_few(self) -> str:
+        if self.per == "document":
             return (
-                f"{self.name}: cannot test ({len(self.a)} vs {len(self.b)} batches; "
-                "each run needs at least 2: use more documents or a smaller batch)"
+                f"{len(self.a)} documents scored in both runs; the test needs 2, with reference summaries "
+                "and each run's docs.jsonl beside its result.json"
             )
+        hint = ": use more documents or a smaller batch" if self.a and self.b else ""
+        return f"{len(self.a)} vs {len(self.b)} batches; each run needs at least 2{hint}"
+
+    def _counted(self) -> str:
         w = self.welch
+        assert w is not None
+        return f"{w.n_a} documents in both runs" if self.per == "document" else f"{w.n_a} vs {w.n_b} batches"
+
+    def _how(self) -> str:
+        w = self.welch
+        assert w is not None
+        if w.mean_b == w.mean_a:
+            return "no change"
+        if self.per == "document":  # a score near 0 makes a ratio meaningless; the difference is what moved
+            return f"{w.mean_b - w.mean_a:+{self.spec}} per document"
         ratio = w.mean_b / w.mean_a if w.mean_a else float("inf")
         faster = ratio > 1 if self.higher_is_better else ratio < 1
         factor = ratio if ratio >= 1 else (1 / ratio if ratio else float("inf"))
-        how = "no change" if ratio == 1 else f"{factor:.2f}x {'faster' if faster else 'slower'}"
-        return (
-            f"{self.name}: {w.mean_a:.3f} ± {w.stdev_a:.3f}{self.unit} → {w.mean_b:.3f} ± {w.stdev_b:.3f}{self.unit} "
-            f"({w.n_a} vs {w.n_b} batches): {how}, {w.verdict} "
-            f"(Welch t = {w.t:.2f}, df = {w.df:.1f}, p = {w.p:.3g}, alpha = {w.alpha:g})"
-        )
+        return f"{factor:.2f}x {'faster' if faster else 'slower'}"
 
 
 @dataclass
@@ -204,9 +232,12 @@ class Comparison:
     b: Run
     config: list[tuple[str, Any, Any]]
     metrics: list[MetricChange]
-    tests: list[SpeedTest]
+    tests: list[SampleTest]
     warnings: list[str] = field(default_factory=list)
     alpha: float = ALPHA
+    refusal: str | None = None
+    """Why no number of one run should be set against the other's (see ``comparable.refusal``); the CLI
+    stops on it unless told to compare anyway."""
 
 
 def batch_docs_per_second(result: RunResult) -> list[float]:
@@ -217,54 +248,77 @@ def batch_latencies(result: RunResult) -> list[float]:
     return [b.seconds for b in result.metrics.batches]
 
 
-def _warnings(a: RunResult, b: RunResult) -> list[str]:
-    out = []
-    if a.dataset and b.dataset and a.dataset.sha256 != b.dataset.sha256:
-        out.append(
-            f"the runs used different datasets (sha256 {a.dataset.sha256[:12]} vs {b.dataset.sha256[:12]}): "
-            "speed and quality differences include the documents themselves"
-        )
-    elif not (a.dataset and b.dataset):
-        out.append("one of the runs has no dataset record (it failed before loading one)")
-    if a.config.max_new_tokens != b.config.max_new_tokens:
-        out.append(f"max new tokens differ ({a.config.max_new_tokens} vs {b.config.max_new_tokens})")
-    if a.environment.settings != b.environment.settings:
-        out.append(
-            f"the runs' environment settings differ ({_settings(a) or 'none'} vs {_settings(b) or 'none'}): "
-            "allocator, attention and thread settings change memory and speed"
-        )
-    for label, r in (("A", a), ("B", b)):
-        if r.status != "completed":
-            out.append(f"{label} ({r.run_id}) is {r.status}" + (f": {r.error.error_class}" if r.error else ""))
-        if not r.quality_meaningful:
-            out.append(f"{label} ran synthetic weights: its ROUGE is not meaningful")
-    return out
-
-
-def compare_runs(a: Run, b: Run, alpha: float = ALPHA) -> Comparison:
-    ra, rb = a.result, b.result
-    config = [(name, get(ra), get(rb)) for name, get in CONFIG_FIELDS]
+def _speed_tests(ra: RunResult, rb: RunResult, alpha: float) -> list[SampleTest]:
     tests = []
     for name, unit, higher, samples in (
         (DOCS_TEST, "", True, batch_docs_per_second),
         (LATENCY_TEST, " s", False, batch_latencies),
     ):
         xa, xb = samples(ra), samples(rb)
-        tests.append(SpeedTest(name, unit, higher, xa, xb, welch_test(xa, xb, alpha)))
+        tests.append(SampleTest(name, unit, higher, xa, xb, welch_test(xa, xb, alpha)))
+    return tests
+
+
+def doc_records(run: Run, notes: list[str]) -> dict[str, DocRecord]:
+    """A run's per-document records by id. A docs.jsonl that cannot be read costs the ROUGE tests only
+    (the result's own numbers stand), so it becomes a warning rather than an error."""
+    try:
+        return {d.id: d for d in rundir.read_docs(run.path)}
+    except (UserError, OSError) as exc:
+        notes.append(f"{run.result.run_id}: per-document scores unreadable ({exc}): ROUGE is untested")
+        return {}
+
+
+def paired_scores(a: dict[str, DocRecord], b: dict[str, DocRecord], key: str) -> tuple[list[float], list[float]]:
+    """The scores of the documents both runs scored, in the same order: the pairs of a paired test."""
+    ids = [i for i, d in a.items() if getattr(d, key) is not None and i in b and getattr(b[i], key) is not None]
+    return [getattr(a[i], key) for i in ids], [getattr(b[i], key) for i in ids]
+
+
+def _rouge_tests(a: Run, b: Run, alpha: float, notes: list[str]) -> list[SampleTest]:
+    """Paired tests on per-document ROUGE, where both runs have scores at all."""
+    if a.result.metrics.rouge is None or b.result.metrics.rouge is None:
+        return []
+    docs_a, docs_b = doc_records(a, notes), doc_records(b, notes)
+    tests = []
+    for name, key in ROUGE.items():
+        xa, xb = paired_scores(docs_a, docs_b, key)
+        welch = paired_test(xa, xb, alpha)
+        tests.append(SampleTest(rouge_test(name), "", True, xa, xb, welch, per="document", spec=".4f"))
+    return tests
+
+
+def _value(spec: MetricSpec, r: RunResult) -> float | None:
+    return None if spec.generated and not r.metrics.documents else spec.get(r)
+
+
+def compare_runs(a: Run, b: Run, alpha: float = ALPHA) -> Comparison:
+    ra, rb = a.result, b.result
+    notes = warnings(ra, rb)
+    tests = _speed_tests(ra, rb, alpha) + _rouge_tests(a, b, alpha, notes)
     by_name = {t.name: t for t in tests}
-    metrics = [MetricChange(spec, spec.get(ra), spec.get(rb), by_name.get(spec.test or "")) for spec in METRICS]
-    return Comparison(a, b, config, metrics, tests, _warnings(ra, rb), alpha)
+    judged = bool(ra.metrics.documents and rb.metrics.documents)
+    metrics = [
+        MetricChange(spec, _value(spec, ra), _value(spec, rb), by_name.get(spec.test or ""), judged) for spec in METRICS
+    ]
+    config = [(name, get(ra), get(rb)) for name, get in CONFIG_FIELDS]
+    refused = refusal(a, b)
+    if not judged:
+        notes.insert(0, f"no verdicts: {refused}")
+    return Comparison(a, b, config, metrics, tests, notes, alpha, refused)
 
 
 def verdict_rule(alpha: float) -> str:
     """The footnote that says when the verdict column names a direction."""
-    timed = ", ".join(s.name for s in METRICS if s.test)
+    timed = ", ".join(s.name for s in METRICS if s.test in (DOCS_TEST, LATENCY_TEST))
+    once = ", ".join(s.name for s in METRICS if s.test is None and s.better)
     return (
-        f"The last column says better or worse only for a real difference. For {timed}: when Welch's test on "
-        f'the per-batch timings they come from is significant at alpha = {alpha:g}, otherwise "no clear '
-        f'change". For the other metrics (and when a run has too few batches to test): when the change is over '
-        f"{ROUGE_NOISE:.0%} for ROUGE (what the quality gate tolerates) or {NOISE:.0%} otherwise (the variation "
-        'at which pyperf calls a benchmark unstable), otherwise "within noise".'
+        f"The last column says better or worse only where a test finds the difference significant at alpha = "
+        f"{alpha:g}: for {timed}, Welch's t-test on the per-batch timings they come from; for ROUGE, a paired "
+        't-test on the per-document scores of the documents both runs summarized. "no clear change": the test '
+        'does not establish a direction; "untested": a run had too few batches or scored documents for it; '
+        f'"one sample": a figure measured once per run ({once}), which one run cannot tell from noise, so no '
+        "change in it is called better or worse."
     )
 
 

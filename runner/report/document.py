@@ -58,6 +58,8 @@ class Report:
     title: str
     summary: list[str]
     sections: list[Section]
+    warnings: list[str] = field(default_factory=list)
+    """Lines of the summary the CLI also prints on stderr, where a report written to a file is not read."""
 
     @property
     def figures(self) -> list[Figure]:
@@ -81,3 +83,8 @@ def number(key: str, spec: str, suffix: str = "") -> Callable[[Row], str]:
 
 def text(key: str) -> Callable[[Row], str]:
     return lambda row: "-" if row.get(key) is None else str(row[key])
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 cell', '2 cells', '0 runs': a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

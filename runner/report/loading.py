@@ -8,12 +8,16 @@ one corrupt folder out of fifty should not hide the other forty-nine.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from runner import rundir
 from runner.errors import UserError
+from runner.report.document import counted
 from runner.schema import RunResult
 
 
@@ -45,14 +49,62 @@ class Loaded:
 
 
 def load_run(path: Path) -> Run:
-    """One run folder; raises ``UserError`` when it is not a finished run."""
-    return Run(path, rundir.read_result(path))
+    """One run folder; raises ``UserError`` when it is not a finished run, saying why and what to do."""
+    return Run(path, read_result(path))
+
+
+def read_result(run_dir: Path) -> RunResult:
+    """``result.json``, or one line naming the file and what is wrong with it. Unlike a worker, which
+    wrote the file itself, the report reads whatever was copied back: a truncated file, a directory of
+    that name, bytes that are not UTF-8."""
+    path = run_dir / rundir.RESULT
+    if not path.exists():
+        raise UserError(unfinished(run_dir))
+    try:
+        return RunResult.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise UserError(f"{path}: not a valid sumbench result ({_first_error(exc)})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    """The first problem, with the field it is in ('metrics.documents: Input should be a valid integer')."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    more = exc.error_count() - 1
+    return (f"{where}: " if where else "") + first["msg"] + (f"; {counted(more, 'more error')}" if more else "")
+
+
+def unfinished(run_dir: Path) -> str:
+    """Why a folder has no ``result.json``: a run still going, one that stopped (resume it), or no run."""
+    if not (run_dir / rundir.CONFIG).exists():
+        return f"{run_dir} is not a sumbench run folder (no {rundir.RESULT} or {rundir.CONFIG})"
+    done = _documents_done(run_dir)
+    if rundir.in_use(run_dir):
+        return f"{run_dir}: the run has not finished yet ({done} so far): a worker is still writing to it"
+    return (
+        f"{run_dir}: the run did not finish ({done}, no {rundir.RESULT}: its worker was stopped or killed); "
+        f"finish it with `runner launch --resume {shlex.quote(str(run_dir))}`"
+    )
+
+
+def _documents_done(run_dir: Path) -> str:
+    """'3 documents done', counted from docs.jsonl's lines: a hint, so a torn last line may count."""
+    try:
+        with (run_dir / rundir.DOCS).open("rb") as f:
+            n = sum(1 for line in f if line.strip())
+    except OSError:
+        n = 0
+    return f"{counted(n, 'document')} done"
 
 
 def find_runs(paths: Iterable[Path]) -> Loaded:
     """Every run below ``paths``, in a stable order; unreadable or unfinished folders become warnings."""
+    paths = list(paths)
     loaded = Loaded()
     seen: set[Path] = set()
+    problems: list[str] = []
     for root in paths:
         if not root.exists():
             raise UserError(f"{root} does not exist")
@@ -61,18 +113,26 @@ def find_runs(paths: Iterable[Path]) -> Loaded:
             if key in seen:
                 continue
             seen.add(key)
-            if not (folder / rundir.RESULT).exists():
-                loaded.warnings.append(f"{folder}: no {rundir.RESULT} (still running, or the host was killed): skipped")
-                continue
             try:
                 loaded.runs.append(load_run(folder))
             except UserError as exc:
-                loaded.warnings.append(f"{exc}: skipped")
+                problems.append(str(exc))
+                loaded.warnings.append(f"skipped {exc}")
         loaded.dropped += _dropped_cells(root, loaded.warnings)
     if not loaded.runs and not loaded.dropped:
-        raise UserError(f"no sumbench results under {', '.join(map(str, paths))} (looked for */{rundir.RESULT})")
+        raise UserError(_nothing_found(paths, problems))
     loaded.runs.sort(key=lambda r: (r.result.started_at, r.result.run_id))
     return loaded
+
+
+def _nothing_found(paths: Iterable[Path], problems: list[str]) -> str:
+    """One line for a report with no run in it: why the folders that look like runs are not."""
+    where = ", ".join(map(str, paths))
+    if not problems:
+        return f"no sumbench results under {where} (looked for */{rundir.RESULT})"
+    others = len(problems) - 1
+    more = f" (and {counted(others, 'more folder')})" if others else ""
+    return f"no finished sumbench run under {where}: {problems[0]}{more}"
 
 
 def _dropped_cells(root: Path, warnings: list[str]) -> list[Dropped]:

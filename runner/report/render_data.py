@@ -38,6 +38,7 @@ def render_json(report: Report) -> str:
     data = {
         "title": report.title,
         "summary": report.summary,
+        "warnings": report.warnings,
         "sections": [
             {
                 "title": s.title,

@@ -1,9 +1,12 @@
-"""Is a difference between two runs real? Welch's t-test on per-batch timings.
+"""Is a difference between two runs real? Welch's t-test on per-batch timings, a paired one on scores.
 
 Every generate call is one sample of a run's speed, so a run of 20 batches gives 20 docs/s values.
 Welch's t-test compares their means without assuming equal variances (a batch-32 run is steadier than a
-batch-1 run). The p-value needs Student's t distribution; rather than pull in scipy for one function,
-it comes from the regularized incomplete beta function, evaluated by its continued fraction:
+batch-1 run). Quality is scored per document, and both runs scored the same documents, so ROUGE gets
+the paired test: each document's own difficulty cancels out, and what is left is the runs' difference.
+
+The p-value needs Student's t distribution; rather than pull in scipy for one function, it comes from
+the regularized incomplete beta function, evaluated by its continued fraction:
 P(|T| > t) = I_x(df/2, 1/2) with x = df / (df + t²).
 """
 
@@ -70,6 +73,8 @@ class Welch:
     df: float
     p: float
     alpha: float = ALPHA
+    name: str = "Welch"
+    """Which t-test: "Welch" (two independent samples) or "paired" (the same documents in both runs)."""
 
     @property
     def significant(self) -> bool:
@@ -94,3 +99,19 @@ def welch_test(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> 
         t = (mb - ma) / se
         df = (sa + sb) ** 2 / (sa**2 / (len(a) - 1) + sb**2 / (len(b) - 1))
     return Welch(ma, mb, math.sqrt(va), math.sqrt(vb), len(a), len(b), t, df, t_two_sided_p(t, df), alpha)
+
+
+def paired_test(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> Welch | None:
+    """Student's paired t-test of mean(b - a) == 0, where ``a[i]`` and ``b[i]`` score the same document;
+    None with fewer than two pairs."""
+    if len(a) != len(b) or len(a) < 2:
+        return None
+    diffs = [y - x for x, y in zip(a, b, strict=True)]
+    n, mean = len(diffs), statistics.fmean(diffs)
+    se = math.sqrt(statistics.variance(diffs) / n)
+    # Every document moved by the same amount (often none): no spread to weigh the move against.
+    flat = 0.0 if mean == 0 else math.copysign(math.inf, mean)
+    t = flat if se == 0.0 else mean / se
+    df = float(n - 1)
+    ma, mb, sa, sb = statistics.fmean(a), statistics.fmean(b), statistics.stdev(a), statistics.stdev(b)
+    return Welch(ma, mb, sa, sb, n, n, t, df, t_two_sided_p(t, df), alpha, name="paired")

@@ -12,7 +12,7 @@ from pathlib import PurePath
 
 from runner.console import fmt_bytes
 from runner.repeats import CV_WARN
-from runner.report.cells import Cell, CellKey, batch_label, gpu_of, model_label
+from runner.report.cells import Cell, CellKey, Work, batch_label, gpu_of, model_label, work_differences
 from runner.report.document import Column, Row, Table, number, text
 from runner.report.gate import THRESHOLD, GateResult
 from runner.report.loading import Dropped, Run
@@ -61,6 +61,7 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     row["gate_reference"] = gate.reference if gate else None
     row["dataset_sha256"] = key.dataset
     row["max_new_tokens"] = key.max_new_tokens
+    row["forced_output"] = key.forced_output
     row["run_ids"] = " ".join(r.result.run_id for r in cell.runs)
     return row
 
@@ -107,15 +108,41 @@ def _device_memory(row: Row) -> str:
     return fmt_bytes(row.get("peak_device_memory_bytes"))
 
 
-def results_table(cells: Sequence[Cell], gates: dict[CellKey, GateResult]) -> Table:
-    """One GPU's cells, fastest first, then the lead-3 baseline."""
-    rows = sorted((cell_row(c, gates.get(c.key)) for c in cells), key=lambda r: -(r["docs_per_second"] or 0.0))
+def _work_column(work: Work) -> Column:
+    """The column that tells apart rows that did different work (see ``cells.WORK``)."""
+    if work.key == "max_new_tokens":
+        return Column(work.key, work.header, _output_length, numeric=True)
+    if work.key == "dataset_sha256":
+        return Column(work.key, work.header, lambda r: (r.get(work.key) or "-")[:12])
+    return Column(work.key, work.header, text(work.key))
+
+
+def _output_length(row: Row) -> str:
+    n = row.get("max_new_tokens")
+    return "-" if n is None else f"{n} forced" if row.get("forced_output") else str(n)
+
+
+def results_table(
+    cells: Sequence[Cell], gates: dict[CellKey, GateResult], differing: Sequence[Work] | None = None
+) -> Table:
+    """One GPU's cells, fastest first among those that did the same work, then the lead-3 baseline.
+
+    ``differing`` is the work the report's runs did not all share (dataset, model, output length; by
+    default, this table's): each gets a column, and rows are grouped by it before speed, so that rows
+    which compare sit together and two rows that both read "fp32 | cpu | 2" are told apart."""
+    if differing is None:
+        differing = work_differences(r for c in cells for r in c.results)
+    rows = sorted(
+        (cell_row(c, gates.get(c.key)) for c in cells),
+        key=lambda r: (tuple(r[w.key] for w in differing), -(r["docs_per_second"] or 0.0)),
+    )
     rows += lead3_rows(cells)
-    columns = [Column("scenario", "Scenario", text("scenario")), Column("image", "Image", text("image"))]
-    if len({c.key.model for c in cells}) > 1:
-        columns.insert(0, Column("model", "Model", text("model")))
-    columns += [
+    columns = [
+        *(_work_column(w) for w in differing if w.key == "model"),
+        Column("scenario", "Scenario", text("scenario")),
+        Column("image", "Image", text("image")),
         Column("batch", "Batch", text("batch"), numeric=True),
+        *(_work_column(w) for w in differing if w.key != "model"),
         Column("docs_per_second", "Docs/s", number("docs_per_second", ".3f"), numeric=True),
         Column("output_tokens_per_second", "Output tok/s", number("output_tokens_per_second", ".1f"), numeric=True),
         Column("documents", "Docs", text("documents"), numeric=True),
@@ -134,8 +161,6 @@ def results_table(cells: Sequence[Cell], gates: dict[CellKey, GateResult]) -> Ta
         columns.insert(at, Column("peak_device_memory_bytes", "GPU mem", _device_memory, numeric=True))
     if any(len(c.runs) > 1 for c in cells):
         columns.append(Column("runs", "Runs", text("runs"), numeric=True))
-    if len({c.key.dataset for c in cells}) > 1:
-        columns.append(Column("dataset_sha256", "Dataset", lambda r: (r.get("dataset_sha256") or "-")[:12]))
     return Table(columns, rows)
 
 

@@ -1,0 +1,99 @@
+"""Whether two runs can be compared at all, before any number of theirs is.
+
+No significance test fixes runs that did different work: another dataset sample, another model, another
+output length. ``runner compare`` refuses such a pair (``refusal``) unless asked to go on, and then shows
+``warnings`` above the numbers. Image, scenario, GPU and batch size are not on that list: they are what a
+comparison is for, and the config table shows them side by side.
+"""
+
+from __future__ import annotations
+
+from runner.report.cells import Work, work_differences
+from runner.report.loading import Run
+from runner.schema import RunResult
+
+CONSEQUENCE = {
+    "datasets": "speed and quality differences include the documents themselves",
+    "models": "speed and quality differences include the models themselves",
+    "output lengths": "a longer output takes longer to write and scores differently",
+}
+
+
+def labels(a: Run, b: Run) -> tuple[str, str]:
+    """How messages name the runs: by run id, or by folder where both have the same id."""
+    ida, idb = a.result.run_id, b.result.run_id
+    return (ida, idb) if ida != idb else (str(a.path), str(b.path))
+
+
+def _values(work: Work, a: RunResult, b: RunResult) -> str:
+    """'sha ab12… vs sha cd34…': the two values as shown, in full where the short forms look alike."""
+    sa, sb = work.show(a), work.show(b)
+    if sa == sb:  # two checkpoints in folders of the same name
+        sa, sb = str(work.get(a)), str(work.get(b))
+    return f"{sa} vs {sb}"
+
+
+def _joined(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _empty(label: str, r: RunResult) -> str:
+    return f"{label} ({r.status}" + (f", {r.error.error_class})" if r.error else ")")
+
+
+def refusal(a: Run, b: Run) -> str | None:
+    """Why no number of these two runs can be set against the other's, in one sentence; None when they can.
+
+    A run without documents measured nothing to compare (its generate time is a default zero), so that
+    comes first; then whatever part of the work the runs did not share."""
+    la, lb = labels(a, b)
+    empty = [_empty(label, run.result) for label, run in ((la, a), (lb, b)) if not run.result.metrics.documents]
+    if empty:
+        verb = "has" if len(empty) == 1 else "have"
+        return f"{_joined(empty)} {verb} no documents, so there is no speed or score to compare"
+    differences = work_differences([a.result, b.result])
+    if not differences:
+        return None
+    what = _joined([f"{w.what} ({_values(w, a.result, b.result)})" for w in differences])
+    return f"{la} and {lb} ran different {what}: their speeds and scores are not comparable"
+
+
+def warnings(a: RunResult, b: RunResult) -> list[str]:
+    """What the reader of a comparison must know first: different work, settings, status or weights."""
+    out = [
+        f"the runs used different {w.what} ({_values(w, a, b)}): {CONSEQUENCE[w.what]}"
+        for w in work_differences([a, b])
+    ]
+    if not (a.dataset and b.dataset):
+        out.append("one of the runs has no dataset record (it failed before loading one)")
+    if a.environment.settings != b.environment.settings:
+        out.append(
+            f"the runs' environment settings differ ({settings(a) or 'none'} vs {settings(b) or 'none'}): "
+            "allocator, attention and thread settings change memory and speed"
+        )
+    for label, r in (("A", a), ("B", b)):
+        if r.status != "completed":
+            out.append(f"{label} ({r.run_id}) is {r.status}" + (f": {r.error.error_class}" if r.error else ""))
+        if not r.quality_meaningful:
+            out.append(f"{label} ran synthetic weights: its ROUGE is not meaningful")
+    return out
+
+
+def settings(r: RunResult) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(r.environment.settings.items()))
+
+
+def same_run(a: Run, b: Run) -> str | None:
+    """A warning when A and B are one run: the same folder, or copies of it. Every change is then zero,
+    and a reader who meant to pick two runs should hear so before reading the table."""
+    ra, rb = a.result, b.result
+    if a.path.resolve() == b.path.resolve():
+        return f"{a.path} is compared with itself (the same folder twice): every change is zero"
+    if ra.run_id != rb.run_id:
+        return None
+    if ra.started_at == rb.started_at:
+        return f"{a.path} and {b.path} are copies of one run ({ra.run_id}): this compares a run with itself"
+    return (
+        f"{a.path} and {b.path} both hold run id {ra.run_id}: "
+        "if one is a copy of the other, this compares a run with itself"
+    )
