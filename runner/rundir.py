@@ -203,13 +203,26 @@ class RunFolderBusy(UserError):
 
 
 def read_result(run_dir: Path) -> RunResult:
+    """``result.json``, or one line naming the file and what is wrong with it: a run folder may have been
+    copied back from elsewhere (a truncated file, a directory of that name, bytes that are not UTF-8)."""
     path = run_dir / RESULT
     try:
-        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
+        return RunResult.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         raise UserError(f"{run_dir} has no {RESULT}: the run never finished or was not a sumbench run") from None
     except ValidationError as exc:
-        raise UserError(f"{path}: not a valid sumbench result ({exc.errors()[0]['msg']})") from None
+        raise UserError(f"{path}: not a valid sumbench result ({first_error(exc)})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first problem, with the field it is in ('metrics.documents: Input should be a valid integer')."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    more = exc.error_count() - 1
+    plural = "s" if more > 1 else ""
+    return (f"{where}: " if where else "") + first["msg"] + (f"; {more} more error{plural}" if more else "")
 
 
 def completed(run_dir: Path) -> bool:

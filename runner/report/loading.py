@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from runner import rundir
 from runner.errors import UserError
 from runner.report.document import counted
@@ -54,26 +52,11 @@ def load_run(path: Path) -> Run:
 
 
 def read_result(run_dir: Path) -> RunResult:
-    """``result.json``, or one line naming the file and what is wrong with it. Unlike a worker, which
-    wrote the file itself, the report reads whatever was copied back: a truncated file, a directory of
-    that name, bytes that are not UTF-8."""
-    path = run_dir / rundir.RESULT
-    if not path.exists():
+    """``result.json`` as ``rundir.read_result`` reads it, but a folder without one is told apart: a run
+    still going, one that stopped (and how to finish it), or no run at all."""
+    if not (run_dir / rundir.RESULT).exists():
         raise UserError(unfinished(run_dir))
-    try:
-        return RunResult.model_validate_json(path.read_bytes())
-    except ValidationError as exc:
-        raise UserError(f"{path}: not a valid sumbench result ({_first_error(exc)})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    """The first problem, with the field it is in ('metrics.documents: Input should be a valid integer')."""
-    first = exc.errors()[0]
-    where = ".".join(map(str, first["loc"]))
-    more = exc.error_count() - 1
-    return (f"{where}: " if where else "") + first["msg"] + (f"; {counted(more, 'more error')}" if more else "")
+    return rundir.read_result(run_dir)
 
 
 def unfinished(run_dir: Path) -> str:
