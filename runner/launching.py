@@ -93,6 +93,7 @@ def check_launch_options(req: LaunchRequest) -> None:
         if problem := hub.download_problem(req.model):  # then a hub out of reach, which no token fixes
             raise UserError(problem)
         check_model(req.model, req.synthetic_weights)  # then a gated model's missing token
+    _check_host_memory(req)
 
 
 def _downloads_here(req: LaunchRequest) -> bool:
@@ -148,7 +149,6 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             "no path separators or '..')"
         )
     _check_model(req)
-    _check_host_memory(req, scenario, gpu)
     _check_prompt_template(req.prompt_template)
     documents = _check_data(req)
     dtype, notes = compat.adjustments(scenario, gpu)
@@ -208,14 +208,17 @@ def _check_model(req: LaunchRequest) -> None:
     check_model(req.model, req.synthetic_weights)
 
 
-def _check_host_memory(req: LaunchRequest, scenario, gpu: catalog.Gpu) -> None:
+def _check_host_memory(req: LaunchRequest) -> None:
     """A CPU cell in this machine's Python whose weights cannot fit its memory would load for minutes,
     then swap or be killed; say so first. Another machine (a Docker engine, a cluster) has its own memory,
-    and a model whose shape is unknown here (a hub id) is left to the worker."""
+    and a model whose shape is unknown here (a hub id) is left to the worker. ``runner launch`` only: a
+    matrix plans cells for machines it has not seen."""
     from runner.architectures import model_shape
 
+    gpu = catalog.get_gpu(req.gpu)
     if not gpu.is_cpu or req.force or req.executor != "process" or model_shape(req.model) is None:
         return
+    scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
     from runner.console import fmt_bytes
     from runner.memory_plan import footprint_for, host_shortfall
 

@@ -95,7 +95,7 @@ def test_compare_cli_markdown_and_json(bench, tmp_path):
     proc = in_process(["compare", str(bench.repeats[0]), str(slow)])
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert out.startswith("# slow (B) vs fp32-bs1-r1 (A)")
+    assert out.startswith("# fp32-bs1-r1 (A) vs slow (B)")
     assert re.search(r"^\| docs/s \| \d+\.\d{3} \| \d+\.\d{3} \| -\d+\.\d{3} \| -50\.0% \| worse \|$", out, re.M)
     assert re.search(r"^\| run id \| fp32-bs1-r1 \| slow \| ≠ \|$", out, re.M)
     assert re.search(r"^\| scenario \| fp32 \| fp32 \|  \|$", out, re.M)

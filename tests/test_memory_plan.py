@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -377,16 +378,20 @@ def test_host_memory_is_read_from_proc_meminfo():
     assert 0 < available <= total * 1024
 
 
-def test_launch_refuses_a_cpu_model_larger_than_this_machines_memory(tiny_model, monkeypatch):
+def test_launch_refuses_a_cpu_model_larger_than_this_machines_memory(tiny_model, tmp_path, monkeypatch, capsys):
+    from conftest import one_line
+
     from runner import memory_plan
-    from runner.launching import LaunchRequest, build_config
+    from runner.launching import LaunchRequest, build_config, check_launch_options
     from runner.paths import SAMPLE_DATASET
 
     monkeypatch.setattr(memory_plan, "host_memory_available", lambda: 64 * 1024)  # 64 KiB: the tiny model is bigger
+    line = one_line(capsys, ["launch", "--model", str(tiny_model), "--results", str(tmp_path / "results")])
+    assert re.fullmatch(r"error: .*tiny.* needs about 1\.\d MiB on the CPU .* or pass --force to try anyway", line)
+    assert not (tmp_path / "results").exists()
     request = LaunchRequest(model=str(tiny_model), data=str(SAMPLE_DATASET))
-    with pytest.raises(UserError, match=r"needs about 1\.\d MiB on the CPU .* or pass --force to try anyway"):
-        build_config(request)
-    build_config(LaunchRequest(model=str(tiny_model), data=str(SAMPLE_DATASET), force=True))  # --force tries anyway
-    build_config(LaunchRequest(model=str(tiny_model), data=str(SAMPLE_DATASET), executor="docker"))  # its own memory
+    check_launch_options(dataclasses.replace(request, force=True))  # --force tries anyway
+    check_launch_options(dataclasses.replace(request, executor="docker"))  # a Docker engine has its own memory
+    build_config(request)  # a matrix plans cells for machines it has not seen
     monkeypatch.setattr(memory_plan, "host_memory_available", lambda: 64 * GiB)
-    build_config(request)
+    check_launch_options(request)

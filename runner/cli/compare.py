@@ -57,7 +57,7 @@ def _markdown(cmp) -> str:
     from runner.report.compare import config_table, metrics_table, verdict_rule
     from runner.report.render_md import markdown_table
 
-    lines = [f"# {cmp.b.result.run_id} (B) vs {cmp.a.result.run_id} (A)", ""]
+    lines = [f"# {cmp.a.result.run_id} (A) vs {cmp.b.result.run_id} (B)", ""]
     lines += [f"- **warning:** {w}" for w in cmp.warnings]
     if cmp.warnings:
         lines.append("")
