@@ -569,3 +569,19 @@ def test_gpu_memory_column_compares_backends_on_the_whole_card(bench, tmp_path):
     assert re.search(r"^\| vllm \|.*\| 72\.0 GiB \| 72\.0 GiB \|", text, re.M)
     assert "compare backends on that one" in text
     assert "GPU mem" not in in_process(["report", str(bench.fp32_bs4)]).stdout, "CPU runs have no NVML peak"
+
+
+def test_plot_series_keep_output_lengths_apart(bench, tmp_path):
+    """Two output lengths of one scenario are two series (two kinds of work), named so; one length stays
+    the bare scenario."""
+    from runner.report.plots import Style
+
+    root = tmp_path / "lengths"
+    root.mkdir()
+    edited_copy(bench.fp32_bs4, root, "fp32-bs4-long", lambda r: setattr(r.config, "max_new_tokens", 16))
+    shutil.copytree(bench.fp32_bs4, root / "fp32-bs4")
+    cells = group_cells(find_runs([root]).runs)
+    labels = sorted(set(Style.for_cells(cells).labels.values()))
+    assert labels == ["fp32, 16 new tokens", "fp32, 8 new tokens"]
+    same = group_cells(find_runs([bench.fp32_bs4]).runs)
+    assert set(Style.for_cells(same).labels.values()) == {"fp32"}

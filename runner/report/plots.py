@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
-from runner.report.cells import Cell, CellKey, model_label
+from runner.report.cells import Cell, CellKey, model_label, output_length
 from runner.report.document import Figure
 
 DPI = 110
@@ -49,19 +49,30 @@ class Style:
 
     @classmethod
     def for_cells(cls, cells: Sequence[Cell]) -> Style:
-        """'scenario', qualified by image and model only where one GPU ran the same scenario in two
-        images or with two models, so a label is as short as it can be and still names one series."""
+        """'scenario', qualified by image, model, output length and dataset only where one GPU ran the
+        same scenario in two of them, so a label is as short as it can be and still names one series
+        (two output lengths on one line would draw one curve through two kinds of work)."""
         images: dict[tuple[str, str], set[str]] = {}
         models: dict[tuple[str, str, str], set[str]] = {}
+        work: dict[tuple[str, str, str, str], set[tuple[int, bool, str]]] = {}
         for c in cells:
             images.setdefault((c.key.gpu, c.key.scenario), set()).add(c.key.image)
             models.setdefault((c.key.gpu, c.key.image, c.key.scenario), set()).add(model_label(c.key.model))
+            series = (c.key.gpu, c.key.image, c.key.scenario, model_label(c.key.model))
+            work.setdefault(series, set()).add((c.key.max_new_tokens, c.key.forced_output, c.key.dataset))
         by_image = any(len(v) > 1 for v in images.values())
         by_model = any(len(v) > 1 for v in models.values())
+        by_length = any(len({(n, f) for n, f, _ in v}) > 1 for v in work.values())
+        by_dataset = any(len({d for _, _, d in v}) > 1 for v in work.values())
         labels = {}
         for c in cells:
             label = f"{c.key.image}/{c.key.scenario}" if by_image else c.key.scenario
-            labels[c.key] = f"{model_label(c.key.model)} {label}" if by_model else label
+            label = f"{model_label(c.key.model)} {label}" if by_model else label
+            if by_length:
+                label += f", {output_length(c.key.max_new_tokens, c.key.forced_output)}"
+            if by_dataset:
+                label += f", data {c.key.dataset[:8] or '?'}"
+            labels[c.key] = label
         colors = {label: f"C{i % 10}" for i, label in enumerate(sorted(set(labels.values())))}
         return cls(labels, colors)
 
