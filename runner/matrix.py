@@ -392,6 +392,11 @@ def _create_folder(results: Path, matrix_id: str, generated: bool) -> Path:
     return matrix_dir
 
 
+def _resolved(path: str) -> str:
+    local = Path(path).expanduser()
+    return str(local.resolve()) if local.exists() else path
+
+
 def _describe(req: MatrixRequest) -> dict[str, Any]:
     options = dataclasses.asdict(req.options) if dataclasses.is_dataclass(req.options) else {}
     return {
@@ -399,8 +404,10 @@ def _describe(req: MatrixRequest) -> dict[str, Any]:
         "scenarios": req.scenarios,
         "gpus": req.gpus,
         "batch_sizes": req.batch_sizes,
-        "model": req.base.model,
-        "data": req.base.data,
+        # Resolved, as each cell's config records them: the same matrix resumed from another folder (or
+        # with ./tiny for tiny) is the same model and data, and a relative path is not another one.
+        "model": _resolved(req.base.model),
+        "data": _resolved(req.base.data),
         "registry": req.registry,
         "tag": req.tag,
         "limit": req.base.limit,

@@ -7,6 +7,7 @@ because what matters there is which cells overlap in time, not what they compute
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -154,6 +155,18 @@ def test_a_matrix_id_asked_something_else_is_refused_and_its_record_kept(tmp_pat
     again = matrix.run(request(tmp_path, "docker", DockerOptions(verbose=True)), print, dry_run=True)
     assert again.created_at == first.created_at
     assert [c.run_id for c in again.cells] == [c.run_id for c in first.cells]
+
+
+def test_a_matrix_resumed_from_another_folder_names_the_same_data(tmp_path, monkeypatch):
+    """`--data data/x.jsonl` from the repo root and the absolute path are one dataset: resuming the
+    matrix from elsewhere must not be refused as other settings (nor point at another file)."""
+    monkeypatch.chdir(SAMPLE_DATASET.parent.parent)
+    relative = dataclasses.replace(request(tmp_path, "docker").base, data=str(SAMPLE_DATASET.relative_to(Path.cwd())))
+    first = matrix.run(request(tmp_path, "docker", base=relative), print, dry_run=True)
+    assert first.request["data"] == str(SAMPLE_DATASET.resolve())
+    monkeypatch.chdir(tmp_path)
+    again = matrix.run(request(tmp_path, "docker"), print, dry_run=True)  # the absolute path, from elsewhere
+    assert again.created_at == first.created_at
 
 
 def test_a_matrix_id_naming_another_folder_is_refused(tmp_path):

@@ -289,6 +289,11 @@ def _summary(manifest, matrix_dir: Path) -> None:
     console.print(f"matrix folder: {matrix_dir}  (matrix.json lists every cell)", markup=False, highlight=False)
     if any(cell.status == "done" for cell in manifest.cells):
         console.print(f"tables, failures and plots: runner report {matrix_dir}", markup=False, highlight=False)
+    console.print(
+        f"to resume or finish it: the same command with --matrix-id {manifest.matrix_id}",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _docs_per_second(run_dir: Path) -> str:
