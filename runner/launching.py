@@ -311,6 +311,11 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
                 )
             config = _same_cell(rundir.read_config(run_dir), config, run_dir)
         executor_name = req.executor
+    if done := len({r.id for r in rundir.read_docs(run_dir)}):
+        notes.append(
+            f"resumed: {done} documents were already done and are kept; docs/s covers every attempt's "
+            "batches, model load and warmup this attempt's"
+        )
     executor = create_executor(executor_name, **req.executor_options)
     try:
         config = executor.prepare(config, catalog.get_image(config.image), catalog.get_gpu(config.gpu))

@@ -117,6 +117,9 @@ def test_sigkill_mid_run_then_resume(tiny_model, small_dataset, tmp_path, refere
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert read_result(run_dir)["status"] == "completed"
     assert read_result(run_dir)["metrics"]["documents"] == 12
+    resumed = f"resumed: {len(kept)} documents were already done and are kept"
+    assert f"note: {resumed}" in proc.stderr + proc.stdout  # said as it starts, not only in worker.log
+    assert any(n.startswith(resumed) for n in read_result(run_dir)["notes"])  # and recorded
     same_outputs(run_dir, reference)
     for doc_id, record in kept.items():
         assert by_id(run_dir)[doc_id] == record, "records from before the kill are kept as they were"

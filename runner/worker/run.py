@@ -180,7 +180,7 @@ def describe(
     text = " ".join(str(exc).split()) or type(exc).__name__
     if error_class == "Interrupted":
         how = str(exc) or "Ctrl-C"
-        message = f"interrupted ({how}); finished documents are kept and --resume on this run folder continues it"
+        message = f"stopped by {how}; finished documents are kept and --resume on this run folder continues it"
     elif error_class == "HostGone":
         message = (
             "the host process that started this run went away (its end of the output pipe closed); "
