@@ -80,7 +80,8 @@ CELL_OPTIONS: list[Callable] = [
     click.option(
         "--max-batch-size",
         type=click.IntRange(1),
-        help="Upper bound for --batch-size auto (default: the memory plan; on a CPU 8).",
+        help="Upper bound for --batch-size auto, taken as given (default: the memory plan; on a CPU 8, and at "
+        "least two batches).",
     ),
 ]
 
