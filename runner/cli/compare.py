@@ -23,8 +23,8 @@ import click
 @click.option(
     "--allow-different",
     is_flag=True,
-    help="Show the comparison even when the runs did different work (dataset, model, output length) or one "
-    "has no documents; the warnings stay, and a run without documents gets no verdicts.",
+    help="Show the comparison even when the runs did different work (dataset, model, output length, number "
+    "of documents) or one has no documents; the warnings stay, and a run without documents gets no verdicts.",
 )
 def compare(run_a: Path, run_b: Path, fmt: str, alpha: float, allow_different: bool) -> None:
     """Compare run folder RUN_B against RUN_A.
@@ -32,7 +32,8 @@ def compare(run_a: Path, run_b: Path, fmt: str, alpha: float, allow_different: b
     Shows each metric side by side with its absolute and relative change, and tests whether docs/s and
     latency differ beyond the runs' own batch-to-batch noise (Welch's t-test on per-batch timings), and
     ROUGE beyond its per-document spread (a paired t-test). Runs that did different work (another
-    dataset sample, model or output length) or have no documents are refused with exit code 2.
+    dataset sample, model, output length or number of documents, as when one was interrupted) or have
+    no documents are refused with exit code 2.
 
     \b
     Examples:
@@ -91,6 +92,7 @@ def _json(cmp) -> str:
                 "t": _finite(t.welch.t) if t.welch else None,
                 "df": t.welch.df if t.welch else None,
                 "t_test": t.welch.name if t.welch else None,
+                "identical": t.identical,
                 "alpha": t.welch.alpha if t.welch else None,
                 "summary": t.sentence(),
             }

@@ -73,7 +73,12 @@ RESUME_OPTIONS = {"resume", "timeout", "verbose", "docker_host", "gpu_uuids", "d
 @click.option(
     "--price-per-hour", type=click.FloatRange(0), help="USD per GPU-hour for $/1k docs (default: the catalog's)."
 )
-@click.option("--timeout", type=click.FloatRange(1), help="Stop the worker after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    help="Stop the worker after this many seconds from its start (model load included); finished documents "
+    "are kept as a partial result with error Timeout, and --resume continues.",
+)
 @click.option(
     "--repeat",
     type=click.IntRange(1),

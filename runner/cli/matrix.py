@@ -98,7 +98,11 @@ def _names(value: str | None) -> list[str] | None:
     show_envvar=True,
     help="Image tag that was pushed.",
 )
-@click.option("--timeout", type=click.FloatRange(1), help="local/docker: stop a cell's worker after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    help="local/docker: stop a cell's worker after this many seconds from its start (model load included).",
+)
 @click.option(
     "--docker-host",
     multiple=True,
