@@ -105,7 +105,9 @@ def test_compare_cli_markdown_and_json(bench, tmp_path):
     data = json.loads(proc.stdout)
     names = ["docs/s per batch", "latency per batch", *(f"ROUGE-{n} per document" for n in "12L")]
     assert [t["name"] for t in data["tests"]] == names
-    assert [t["t_test"] for t in data["tests"]] == ["Welch", "Welch", "paired", "paired", "paired"]
+    assert [t["t_test"] for t in data["tests"]][:2] == ["Welch", "Welch"]
+    # Repeats of a greedy run usually score every document alike: then there is no paired test to run.
+    assert all(t["t_test"] == "paired" or (t["identical"] and t["p"] is None) for t in data["tests"][2:])
     assert 0 <= data["tests"][0]["p"] <= 1
     assert data["metrics"][0]["metric"] == "docs/s"
     assert data["metrics"][0]["a"] == pytest.approx(result_of(bench.repeats[0]).metrics.docs_per_second)
@@ -188,7 +190,30 @@ def test_rouge_better_on_every_document_is_better(bench, tmp_path):
     assert rouge1.welch.name == "paired" and rouge1.welch.n_a == 8 and rouge1.welch.significant
     v = {m.spec.name: m.direction for m in cmp.metrics}
     assert v["ROUGE-1"] == "better"
-    assert v["ROUGE-L"] == "no clear change"  # the same on every document, whatever result.json says
+    assert v["ROUGE-L"] == "no change"  # the same on every document, whatever result.json says
+
+
+def test_identical_scores_on_every_document_are_no_test(bench, tmp_path):
+    """A random model scores 0 on every document in both runs: a paired test is undefined at zero
+    variance, so the comparison says the scores are identical rather than "t = 0.00, p = 1"."""
+    slow = edited_copy(bench.repeats[0], tmp_path, "slow", slowed(2.0))  # the same docs.jsonl, slower
+    cmp = compare_runs(load_run(bench.repeats[0]), load_run(slow))
+    rouge = [t for t in cmp.tests if t.per == "document"]
+    assert len(rouge) == 3
+    for t in rouge:
+        assert t.welch is None and t.identical
+        assert re.fullmatch(
+            rf"{t.name}: \d\.\d{{4}} in both runs \(8 documents\): identical scores on every document: no test",
+            t.sentence(),
+        )
+    assert {m.direction for m in cmp.metrics if m.spec.name.startswith("ROUGE")} == {"no change"}
+
+    proc = in_process(["compare", str(bench.repeats[0]), str(slow), "--format", "json"])
+    tests = json.loads(proc.stdout)["tests"][2:]
+    assert [(t["t"], t["p"], t["significant"], t["identical"]) for t in tests] == [(None, None, None, True)] * 3
+    shown = in_process(["compare", str(bench.repeats[0]), str(slow)]).stdout
+    assert re.search(r"^\| ROUGE-1 \| .* \| no change \|$", shown, re.M)
+    assert "- ROUGE-1 per document: " in shown and "paired t = " not in shown
 
 
 def test_without_enough_batches_speed_is_untested(bench, tmp_path):
@@ -248,7 +273,7 @@ def test_paired_test_known_example_and_degenerate_samples():
     p = paired_test([1.0, 2.0, 3.0, 4.0], [2.0, 3.0, 5.0, 5.0])
     assert p.t == pytest.approx(5.0) and p.df == 3 and 0.01 < p.p < 0.02 and p.significant
     assert p.mean_b - p.mean_a == pytest.approx(1.25) and p.name == "paired"
-    assert paired_test([0.3, 0.4], [0.3, 0.4]).p == 1.0  # no document moved
+    assert paired_test([0.3, 0.4], [0.3, 0.4]) is None  # no document moved: no t, no p
     assert paired_test([0.3, 0.4], [0.4, 0.5]).significant  # every document moved by the same amount
     assert paired_test([0.3], [0.4]) is None
 

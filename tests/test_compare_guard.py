@@ -78,6 +78,27 @@ def test_runs_that_did_different_work_are_refused(bench, tmp_path, capsys, edit,
     assert re.search(r"^\| docs/s \| [\d.]+ \| [\d.]+ \|", out, re.M)
 
 
+def test_a_partial_run_against_a_complete_one_is_refused(bench, tmp_path, capsys):
+    """An interrupted run summarized fewer documents than the run it is set against: other work."""
+
+    def interrupted(r: RunResult) -> None:
+        r.status = "partial"
+        r.metrics.documents = 2
+        del r.metrics.batches[2:]
+
+    part = edited_copy(bench.repeats[1], tmp_path, "part", interrupted)
+    code, out, err = runner(capsys, "compare", bench.repeats[0], part)
+    assert code == 2 and out == ""
+    assert err == (
+        "error: fp32-bs1-r1 and part ran different documents (8 vs 2 summarized; part is partial): their speeds "
+        "and scores are not comparable; pass --allow-different to compare anyway\n"
+    )
+
+    code, out, err = runner(capsys, "compare", bench.repeats[0], part, "--allow-different")
+    assert code == 0, err
+    assert "- **warning:** the runs summarized different documents (8 vs 2 summarized; B is partial)" in out
+
+
 def test_several_differences_are_named_in_one_line(bench, tmp_path, capsys):
     def both(r: RunResult) -> None:
         other_dataset(r)

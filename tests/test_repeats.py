@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import statistics
 from pathlib import Path
 
@@ -93,3 +95,36 @@ def test_report_groups_the_repeats(bench):
     proc = in_process(["report", str(bench.root), "--format", "csv"])
     rows = [line for line in proc.stdout.splitlines() if ",fp32-bs1-r1 fp32-bs1-r2," in line]
     assert len(rows) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_set_and_the_same_command_finishes_it(tiny_model, small_dataset, tmp_path):
+    """Ctrl-C in the first repeat stops the set there (no second repeat starts on its own); the same
+    command again resumes the interrupted repeat, runs the ones never started, and summarizes all."""
+    from conftest import run_cli, wait_for
+    from test_resume import launch_args, start_launch
+
+    from runner.rundir import read_docs, read_result
+
+    results = tmp_path / "results"
+    args = [*launch_args(tiny_model, small_dataset, results, "rr"), "--repeat", "3"]
+    host = start_launch(args, {"SUMBENCH_INJECT_DELAY_S": "1"})
+    try:
+        wait_for(lambda: len(read_docs(results / "rr-r1")) >= 2, timeout=180, what="a first batch")
+        os.killpg(host.pid, signal.SIGINT)
+        _, err = host.communicate(timeout=90)
+    finally:
+        host.kill()
+    assert host.returncode == 3, err[-2000:]
+    assert read_result(results / "rr-r1").error.error_class == "Interrupted"
+    assert not (results / "rr-r2").exists() and not (results / "rr-r3").exists()
+    assert "stopped: 2 repeats not started; the same command with --run-id rr finishes the set" in err
+
+    again = run_cli(args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert all(read_result(results / f"rr-r{i}").status == "completed" for i in (1, 2, 3))
+    assert any(line.startswith("3 repeats: docs/s") for line in again.stdout.splitlines())
+
+    third = run_cli(args)  # nothing left to run: every repeat is kept and summarized again
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert third.stderr.count("already completed, kept") == 3

@@ -212,11 +212,49 @@ def test_repeats_fold_into_one_row_with_mean_and_stdev(bench):
     assert row["runs"] == 2
     assert row["docs_per_second"] == pytest.approx(statistics.fmean(speeds))
     assert row["docs_per_second_stdev"] == pytest.approx(statistics.stdev(speeds))
-    assert row["run_ids"] == "fp32-bs1-r1 fp32-bs1-r2"
+    assert row["run_ids"] == ["fp32-bs1-r1", "fp32-bs1-r2"]
     table = section(report, "results").table
     shown = dict(zip([c.key for c in table.columns], table.cells()[table.rows.index(row)], strict=True))
     assert re.fullmatch(r"\d+\.\d{3} ± \d+\.\d{3}", shown["docs_per_second"])
     assert shown["runs"] == "2"
+    # Every ROUGE column shows its spread alike; peak memory is the largest repeat, and the footnote says so.
+    for key in ("rouge1", "rouge2", "rougeL"):
+        assert re.fullmatch(r"\d\.\d{4} ± \d\.\d{4}", shown[key]), (key, shown[key])
+    peaks = [result_of(p).metrics.peak_memory_bytes for p in bench.repeats]
+    assert row["peak_memory_bytes"] == max(peaks)
+    assert any("Peak mem and GPU mem: the largest of the repeats" in n for n in section(report, "results").footnotes)
+
+
+def test_results_show_latency_p50_and_p90(bench):
+    report = build_report(find_runs([bench.root]), with_plots=False)
+    table = section(report, "results").table
+    row = next(r for r in table.rows if r.get("run_ids") == ["fp32-bs4"])
+    m = result_of(bench.fp32_bs4).metrics
+    assert row["latency_p50_s"] == pytest.approx(m.latency_p50_s)
+    assert row["latency_p90_s"] == pytest.approx(m.latency_p90_s)
+    shown = dict(zip([c.header for c in table.columns], table.cells()[table.rows.index(row)], strict=True))
+    assert shown["Latency p50/p90 s"] == f"{m.latency_p50_s:.3f} / {m.latency_p90_s:.3f}"
+    assert table.cells()[-1][[c.header for c in table.columns].index("Latency p50/p90 s")] == "-"  # lead-3
+
+    rows = list(csv.DictReader(io.StringIO(in_process(["report", str(bench.root), "--format", "csv"]).stdout)))
+    fp32 = next(r for r in rows if r["run_ids"] == "fp32-bs4")
+    assert float(fp32["latency_p50_s"]) == pytest.approx(m.latency_p50_s)
+    assert float(fp32["latency_p90_s"]) == pytest.approx(m.latency_p90_s)
+
+
+def test_json_rows_keep_run_ids_as_a_list_and_batch_sizes_as_numbers(bench):
+    data = json.loads(in_process(["report", str(bench.root), "--format", "json"]).stdout)
+    results, failures = (s["rows"] for s in data["sections"])
+    repeats = next(r for r in results if r.get("batch") == "1")
+    assert repeats["run_ids"] == ["fp32-bs1-r1", "fp32-bs1-r2"]
+    assert (repeats["batch_requested"], repeats["batch_final"]) == (1, 1)
+    assert next(r for r in results if r["run_ids"] == ["fp32-bs4"])["batch_requested"] == 4
+    (failed,) = failures
+    assert failed["batch_requested"] == 2 and "batch_final" in failed
+    assert all("batch_requested" in r and "batch_final" in r for r in results)
+    csv_rows = list(csv.DictReader(io.StringIO(in_process(["report", str(bench.root), "--format", "csv"]).stdout)))
+    cells = {r["run_ids"] for r in csv_rows if r["kind"] == "cell"}
+    assert cells == {"fp32-bs1-r1 fp32-bs1-r2", "fp32-bs4", "bf16-bs4"}
 
 
 def test_failed_run_is_listed_with_its_error(bench):
@@ -230,7 +268,7 @@ def test_failed_run_is_listed_with_its_error(bench):
     assert (row["scenario"], row["image"], row["gpu"], row["batch"]) == ("fp32", "cpu", "cpu", "2")
     assert row["documents_done"] == 0 and row["documents_total"] == 8
     # Failed runs are not cells: the results table holds only what completed.
-    assert all(r.get("run_ids", "").find("oom") < 0 for r in section(report, "results").table.rows)
+    assert all("oom-bs2" not in r.get("run_ids", []) for r in section(report, "results").table.rows)
 
 
 def test_markdown_cli_with_plot_files(bench, tmp_path):
@@ -475,7 +513,7 @@ def test_runs_that_did_different_work_are_told_apart(bench, tmp_path):
 def test_input_tokens_per_document_show_one_decimal_like_launch(bench):
     report = build_report(find_runs([bench.root]), with_plots=False)
     table = section(report, "results").table
-    row = next(r for r in table.rows if r.get("run_ids") == "fp32-bs4")
+    row = next(r for r in table.rows if r.get("run_ids") == ["fp32-bs4"])
     shown = dict(zip([c.key for c in table.columns], table.cells()[table.rows.index(row)], strict=True))
     assert shown["avg_input_tokens"] == f"{result_of(bench.fp32_bs4).metrics.avg_input_tokens:.1f}"
 

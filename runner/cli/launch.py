@@ -110,7 +110,8 @@ def launch(
       runner launch --image vllm-awq --gpu t4 --executor docker --model /models/llama-2-7b-chat-awq --batch-size dynamic
       runner launch --resume results/RUN-ID
     """
-    from runner.console import RunProgress, stdout_console, summary_table
+    from runner import rundir
+    from runner.console import RunProgress, console, stdout_console, summary_table
     from runner.launching import LaunchRequest, check_launch_options, execute, prepare
     from runner.repeats import repeat_requests, summarize, summary_lines, worst_status
 
@@ -132,13 +133,30 @@ def launch(
         check_launch_options(req)
     out = stdout_console()  # the progress bar and log lines stay on stderr; the summaries are the result
     results = []
-    for one in repeat_requests(req, repeat):
+    requests = repeat_requests(req, repeat)
+    for i, one in enumerate(requests):
+        if repeat > 1 and rundir.completed(done := one.results / str(one.run_id)):
+            # The same --repeat command again finishes the set: what completed stays, and counts.
+            kept = f"{one.run_id}: already completed, kept ({done})"
+            console.print(kept, markup=False, highlight=False, soft_wrap=True)
+            results.append(rundir.read_result(done))
+            continue
         prepared = prepare(one, resume)
         cfg = prepared.config
         with RunProgress(f"{cfg.image}/{cfg.scenario} on {cfg.gpu}", verbose=verbose) as progress:
             result = execute(prepared, progress.on_line)
         out.print(summary_table(result, prepared.run_dir))
         results.append(result)
+        if result.error and result.error.error_class == "Interrupted" and i + 1 < len(requests):
+            stem = str(one.run_id).rsplit("-r", 1)[0]
+            console.print(
+                f"stopped: {len(requests) - i - 1} repeats not started; the same command with --run-id {stem} "
+                "finishes the set",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,  # one line a script can find, whatever the terminal's width
+            )
+            break
     if repeat > 1:
         for line in summary_lines(summarize(results)):
             out.print(line, markup=False, highlight=False)

@@ -1,9 +1,10 @@
 """Whether two runs can be compared at all, before any number of theirs is.
 
 No significance test fixes runs that did different work: another dataset sample, another model, another
-output length. ``runner compare`` refuses such a pair (``refusal``) unless asked to go on, and then shows
-``warnings`` above the numbers. Image, scenario, GPU and batch size are not on that list: they are what a
-comparison is for, and the config table shows them side by side.
+output length, another number of documents (a run interrupted part-way). ``runner compare`` refuses such
+a pair (``refusal``) unless asked to go on, and then shows ``warnings`` above the numbers. Image,
+scenario, GPU and batch size are not on that list: they are what a comparison is for, and the config
+table shows them side by side.
 """
 
 from __future__ import annotations
@@ -51,11 +52,22 @@ def refusal(a: Run, b: Run) -> str | None:
     if empty:
         verb = "has" if len(empty) == 1 else "have"
         return f"{_joined(empty)} {verb} no documents, so there is no speed or score to compare"
-    differences = work_differences([a.result, b.result])
-    if not differences:
+    named = [f"{w.what} ({_values(w, a.result, b.result)})" for w in work_differences([a.result, b.result])]
+    if counts := _documents(a.result, b.result, la, lb):
+        named.append(f"documents ({counts})")
+    if not named:
         return None
-    what = _joined([f"{w.what} ({_values(w, a.result, b.result)})" for w in differences])
-    return f"{la} and {lb} ran different {what}: their speeds and scores are not comparable"
+    return f"{la} and {lb} ran different {_joined(named)}: their speeds and scores are not comparable"
+
+
+def _documents(a: RunResult, b: RunResult, la: str = "A", lb: str = "B") -> str | None:
+    """'6 vs 24 summarized; A is partial' when the runs summarized different numbers of documents: an
+    interrupted run stopped on another set of documents than the one it is set against, so it did other
+    work, whatever its dataset hash says."""
+    if a.metrics.documents == b.metrics.documents:
+        return None
+    unfinished = [f"{label} is {r.status}" for label, r in ((la, a), (lb, b)) if r.status != "completed"]
+    return f"{a.metrics.documents} vs {b.metrics.documents} summarized" + "".join(f"; {u}" for u in unfinished)
 
 
 def warnings(a: RunResult, b: RunResult) -> list[str]:
@@ -64,6 +76,8 @@ def warnings(a: RunResult, b: RunResult) -> list[str]:
         f"the runs used different {w.what} ({_values(w, a, b)}): {CONSEQUENCE[w.what]}"
         for w in work_differences([a, b])
     ]
+    if a.metrics.documents and b.metrics.documents and (counts := _documents(a, b)):
+        out.append(f"the runs summarized different documents ({counts}): their speeds and scores cover other work")
     if not (a.dataset and b.dataset):
         out.append("one of the runs has no dataset record (it failed before loading one)")
     if a.environment.settings != b.environment.settings:

@@ -14,6 +14,7 @@ however far it moved: a 0.03 s warmup that became 0.09 s is as likely a busy nei
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,7 +32,7 @@ from runner.schema import DocRecord, RunResult
 Better = Literal["higher", "lower"] | None
 
 DOCS_TEST, LATENCY_TEST = "docs/s per batch", "latency per batch"
-ONE_SAMPLE, UNTESTED = "one sample", "untested"
+ONE_SAMPLE, UNTESTED, NO_CHANGE = "one sample", "untested", "no change"
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,14 @@ class MetricChange:
     @property
     def direction(self) -> str:
         """'better' or 'worse' where the metric's test says the change is real, 'no clear change' where it
-        does not, 'untested' where a run had too few samples for it, 'one sample' for a figure measured once
-        per run, and '' without a change, a value on both sides, a preferred direction, or a verdict."""
-        if not self.judged or not self.change or self.spec.better is None:
+        does not, 'no change' where both runs scored every document alike, 'untested' where a run had too
+        few samples for it, 'one sample' for a figure measured once per run, and '' without a change, a value
+        on both sides, a preferred direction, or a verdict."""
+        if not self.judged or self.spec.better is None:
+            return ""
+        if self.test is not None and self.test.identical:
+            return NO_CHANGE
+        if not self.change:
             return ""
         if self.spec.test is None:
             return ONE_SAMPLE
@@ -189,7 +195,17 @@ class SampleTest:
     per: Literal["batch", "document"] = "batch"
     spec: str = ".3f"
 
+    @property
+    def identical(self) -> bool:
+        """Both runs gave every document the same score: nothing moved, so there is nothing to test."""
+        return self.per == "document" and len(self.a) >= 2 and self.a == self.b
+
     def sentence(self) -> str:
+        if self.identical:
+            return (
+                f"{self.name}: {statistics.fmean(self.a):{self.spec}} in both runs ({len(self.a)} documents): "
+                "identical scores on every document: no test"
+            )
         if self.welch is None:
             return f"{self.name}: cannot test ({self._too_few()})"
         w, s, u = self.welch, self.spec, self.unit
@@ -316,7 +332,8 @@ def verdict_rule(alpha: float) -> str:
         f"The last column says better or worse only where a test finds the difference significant at alpha = "
         f"{alpha:g}: for {timed}, Welch's t-test on the per-batch timings they come from; for ROUGE, a paired "
         't-test on the per-document scores of the documents both runs summarized. "no clear change": the test '
-        'does not establish a direction; "untested": a run had too few batches or scored documents for it; '
+        'does not establish a direction; "no change": both runs gave every document the same score; "untested": '
+        "a run had too few batches or scored documents for it; "
         f'"one sample": a figure measured once per run ({once}), which one run cannot tell from noise, so no '
         "change in it is called better or worse."
     )

@@ -30,7 +30,8 @@ def render_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, restval="", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # A list (a cell's run ids) becomes one space-separated field; JSON keeps it a list.
+    writer.writerows({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 

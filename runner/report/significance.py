@@ -103,10 +103,13 @@ def welch_test(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> 
 
 def paired_test(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> Welch | None:
     """Student's paired t-test of mean(b - a) == 0, where ``a[i]`` and ``b[i]`` score the same document;
-    None with fewer than two pairs."""
+    None with fewer than two pairs, or when no pair differs: with every difference zero there is no spread
+    and no mean to test, and a "t = 0, p = 1" would report a test that was never defined."""
     if len(a) != len(b) or len(a) < 2:
         return None
     diffs = [y - x for x, y in zip(a, b, strict=True)]
+    if not any(diffs):
+        return None
     n, mean = len(diffs), statistics.fmean(diffs)
     se = math.sqrt(statistics.variance(diffs) / n)
     # Every document moved by the same amount (often none): no spread to weigh the move against.

@@ -20,7 +20,15 @@ from runner.schema import RunResult
 
 SYNTHETIC_MARK = "†"
 _WITH_STDEV = ("docs_per_second", "output_tokens_per_second")
-_MEANS = ("avg_input_tokens", "avg_output_tokens", "cost_per_1k_docs_usd", "energy_per_doc_joules")
+_MEANS = (
+    "latency_p50_s",
+    "latency_p90_s",
+    "avg_input_tokens",
+    "avg_output_tokens",
+    "cost_per_1k_docs_usd",
+    "energy_per_doc_joules",
+)
+_ROUGE = ("rouge1", "rouge2", "rougeL")
 
 
 def cell_row(cell: Cell, gate: GateResult | None) -> Row:
@@ -33,7 +41,7 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
         "image": key.image,
         "scenario": key.scenario,
         "batch": cell.batch,
-        "batch_requested": key.batch,
+        "batch_requested": cell.results[0].config.batch_size,  # an int, or "auto" / "dynamic"; repeats share it
         "batch_final": cell.final_batch,
         "runs": len(cell.runs),
     }
@@ -45,11 +53,10 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     for name in _MEANS:
         s = cell.metric(name)
         row[name] = s.mean if s else None
-    for name in ("rouge1", "rouge2", "rougeL"):
+    for name in _ROUGE:
         s = cell.rouge(name)
         row[name] = s.mean if s else None
-    r1 = cell.rouge("rouge1")
-    row["rouge1_stdev"] = r1.stdev if r1 and r1.n > 1 else None
+        row[f"{name}_stdev"] = s.stdev if s and s.n > 1 else None
     peaks = [r.metrics.peak_memory_bytes for r in cell.results if r.metrics.peak_memory_bytes is not None]
     row["peak_memory_bytes"] = max(peaks) if peaks else None
     device = [r.metrics.peak_device_memory_bytes for r in cell.results if r.metrics.peak_device_memory_bytes]
@@ -62,7 +69,7 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     row["dataset_sha256"] = key.dataset
     row["max_new_tokens"] = key.max_new_tokens
     row["forced_output"] = key.forced_output
-    row["run_ids"] = " ".join(r.result.run_id for r in cell.runs)
+    row["run_ids"] = [r.result.run_id for r in cell.runs]
     return row
 
 
@@ -79,12 +86,14 @@ def lead3_rows(cells: Sequence[Cell]) -> list[Row]:
             "scenario": "lead-3 baseline",
             "image": None,
             "batch": None,
+            "batch_requested": None,
+            "batch_final": None,
             "documents": max(r.metrics.documents for r in source.results),
             "quality_meaningful": True,
             "dataset_sha256": dataset,
             "gate_label": None,
         }
-        for name in ("rouge1", "rouge2", "rougeL"):
+        for name in _ROUGE:
             row[name] = source.rouge(name, lead3=True).mean  # type: ignore[union-attr]
         rows.append(row)
     return rows
@@ -106,6 +115,12 @@ def _memory(row: Row) -> str:
 
 def _device_memory(row: Row) -> str:
     return fmt_bytes(row.get("peak_device_memory_bytes"))
+
+
+def _latency(row: Row) -> str:
+    """'1.412 / 1.450': a cell's per-batch latency at p50 and p90, the mean over its repeats."""
+    p50, p90 = row.get("latency_p50_s"), row.get("latency_p90_s")
+    return "-" if p50 is None and p90 is None else " / ".join("-" if v is None else f"{v:.3f}" for v in (p50, p90))
 
 
 def _work_column(work: Work) -> Column:
@@ -145,6 +160,7 @@ def results_table(
         *(_work_column(w) for w in differing if w.key != "model"),
         Column("docs_per_second", "Docs/s", number("docs_per_second", ".3f"), numeric=True),
         Column("output_tokens_per_second", "Output tok/s", number("output_tokens_per_second", ".1f"), numeric=True),
+        Column("latency_p50_s", "Latency p50/p90 s", _latency, numeric=True),
         Column("documents", "Docs", text("documents"), numeric=True),
         Column("avg_input_tokens", "In tok/doc", number("avg_input_tokens", ".1f"), numeric=True),
         Column("avg_output_tokens", "Out tok/doc", number("avg_output_tokens", ".1f"), numeric=True),
@@ -180,7 +196,10 @@ def results_footnotes(cells: Sequence[Cell], reference: str | None) -> list[str]
         "dataset and output length (MLPerf's rule for summarization)."
     )
     if any(len(c.runs) > 1 for c in cells):
-        notes.append("Cells with several runs show mean ± sample standard deviation over the repeats.")
+        notes.append(
+            "Cells with several runs show mean ± sample standard deviation over the repeats (latency: the mean); "
+            "Peak mem and GPU mem: the largest of the repeats."
+        )
     for c in cells:
         dps = c.metric("docs_per_second")
         if dps is not None and dps.cv is not None and dps.cv > CV_WARN:
@@ -211,6 +230,8 @@ def failures_table(runs: Sequence[Run]) -> Table | None:
                 "image": r.config.image,
                 "gpu": gpu_of(r),
                 "batch": batch_label([r]),
+                "batch_requested": r.config.batch_size,
+                "batch_final": r.batching.final,
                 "status": r.status,
                 "error_class": r.error.error_class if r.error else None,
                 "error_message": _short(r.error.message) if r.error else None,
@@ -293,7 +314,7 @@ def datasets_table(runs: Sequence[Run]) -> Table | None:
                 "batch": batch_label(results),
                 "runs": len(results),
                 "status": ", ".join(sorted({r.status for r in results})),
-                "run_ids": " ".join(r.run_id for r in results),
+                "run_ids": [r.run_id for r in results],
             }
         )
     columns = [
