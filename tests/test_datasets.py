@@ -70,3 +70,14 @@ def test_data_inspect_prints_its_result_on_stdout(cli):
     assert proc.stderr == ""
     assert f"sha256: {load_dataset(SAMPLE_DATASET).sha256}\n" in proc.stdout
     assert f"{SAMPLE_DATASET}: 24 documents" in proc.stdout
+
+
+def test_data_inspect_with_limit_gives_the_hash_a_limited_run_records(cli):
+    """`launch --limit 6` records the hash of the first 6 documents; `data inspect --limit 6` reproduces it."""
+    proc = cli(["data", "inspect", str(SAMPLE_DATASET), "--limit", "6"])
+    assert proc.returncode == 0, proc.stderr
+    assert f"sha256: {load_dataset(SAMPLE_DATASET, limit=6).sha256}\n" in proc.stdout
+    assert load_dataset(SAMPLE_DATASET, limit=6).sha256 != load_dataset(SAMPLE_DATASET).sha256
+    assert f"{SAMPLE_DATASET}: 6 documents (the first 6)" in proc.stdout
+    one = cli(["data", "inspect", str(SAMPLE_DATASET), "--limit", "1"])
+    assert f"{SAMPLE_DATASET}: 1 document (the first 1)" in one.stdout

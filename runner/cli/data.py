@@ -17,17 +17,25 @@ def data() -> None:
 @click.option("--text-field", help="Field holding the document (default: detect).")
 @click.option("--summary-field", help="Field holding the reference summary (default: detect).")
 @click.option("--id-field", help="Field holding the id (default: detect, else line numbers).")
-def inspect(path: str, text_field: str | None, summary_field: str | None, id_field: str | None) -> None:
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help="Only the first N documents, as `runner launch --limit N` reads them: the hash such a run records.",
+)
+def inspect(
+    path: str, text_field: str | None, summary_field: str | None, id_field: str | None, limit: int | None
+) -> None:
     """Check a JSONL dataset and print its fields, size and content hash."""
     from rich.markup import escape
 
     from runner.console import stdout_console
     from runner.datasets import load_dataset
 
-    ds = load_dataset(path, text_field=text_field, summary_field=summary_field, id_field=id_field)
+    ds = load_dataset(path, text_field=text_field, summary_field=summary_field, id_field=id_field, limit=limit)
     words = [len(d.text.split()) for d in ds.documents]
     out = stdout_console()
-    out.print(f"[bold]{escape(path)}[/]: {len(ds)} documents")
+    first = f" (the first {limit})" if limit else ""
+    out.print(f"[bold]{escape(path)}[/]: {len(ds)} document{'' if len(ds) == 1 else 's'}{first}")
     fields = f"text={ds.text_field} summary={ds.summary_field} id={ds.id_field or '(line numbers)'}"
     out.print(f"fields: {escape(fields)}")
     out.print(f"words per document: mean {sum(words) / len(words):.0f}, min {min(words)}, max {max(words)}")
