@@ -421,8 +421,36 @@ def run(req: MatrixRequest, on_line, dry_run: bool = False) -> MatrixManifest:
     matrix = plan(req, dry_run)
     matrix.target.render(matrix)
     if not dry_run and matrix.cells:
-        matrix.target.launch(matrix, on_line)
+        try:
+            matrix.target.launch(matrix, on_line)
+        except KeyboardInterrupt:
+            _settle_interrupted(matrix)
+            raise MatrixInterrupted(matrix.store.manifest, matrix.dir) from None
     return matrix.store.manifest
+
+
+class MatrixInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a matrix, once matrix.json says where each cell stands: the command can still show
+    what ran and how to finish it (its id may have been generated, so only the matrix knows it)."""
+
+    def __init__(self, manifest: MatrixManifest, matrix_dir: Path) -> None:
+        super().__init__(f"matrix {manifest.matrix_id} interrupted")
+        self.manifest, self.matrix_dir = manifest, matrix_dir
+
+
+def _settle_interrupted(matrix: Matrix) -> None:
+    """After Ctrl-C, a cell still marked launched is done if its worker wrote a result (a partial one,
+    as an interrupted worker does), and an error otherwise: matrix.json then says what the same command
+    will resume. Cells never started stay planned."""
+    for cell in matrix.store.manifest.cells:
+        if cell.status != "launched":
+            continue
+        try:
+            result = rundir.read_result(matrix.dir / cell.run_id)
+        except UserError:
+            matrix.store.update(cell.run_id, status="error", reason="interrupted before its worker wrote a result")
+        else:
+            matrix.store.update(cell.run_id, status="done", result_status=result.status, reason=None)
 
 
 def collect(matrix_dir: Path, on_line) -> MatrixManifest:

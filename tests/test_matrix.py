@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -508,3 +509,30 @@ def test_docker_matrix_end_to_end(cli, tiny_model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = check_matrix_tree(tmp_path, "docker-e2e", "docker")
     assert {c["where"] for c in manifest["cells"] if c["status"] == "done"} == {"docker local engine"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_matrix_leaves_a_manifest_that_says_where_it_stopped(tiny_model, tmp_path):
+    """Ctrl-C mid-cell: the cell's worker writes its partial result and matrix.json says so (not
+    'launched'); the cell never started stays planned; the closing table and the resume command show."""
+    from conftest import wait_for
+    from test_resume import start_launch
+
+    from runner.rundir import read_docs
+
+    args = ["matrix", "--images", "cpu", "--scenarios", "fp32", "--batch-sizes", "1,2", "--limit", "6",
+            "--max-new-tokens", "8", "--model", str(tiny_model), "--results", str(tmp_path)]  # fmt: skip
+    host = start_launch(args, {"SUMBENCH_INJECT_DELAY_S": "1"})
+    try:
+        first = lambda: next(tmp_path.glob("*-matrix/cpu-cpu-fp32-bs1"), None)  # noqa: E731
+        wait_for(lambda: first() is not None and len(read_docs(first())) >= 1, timeout=180, what="a first batch")
+        os.killpg(host.pid, signal.SIGINT)
+        _, err = host.communicate(timeout=90)
+    finally:
+        host.kill()
+    assert host.returncode == 130, err[-2000:]
+    matrix_dir = first().parent
+    cells = {c["run_id"]: c for c in json.loads((matrix_dir / "matrix.json").read_text())["cells"]}
+    assert (cells["cpu-cpu-fp32-bs1"]["status"], cells["cpu-cpu-fp32-bs1"]["result_status"]) == ("done", "partial")
+    assert cells["cpu-cpu-fp32-bs2"]["status"] == "planned"
+    assert f"the same command with --matrix-id {matrix_dir.name}" in " ".join(err.split())

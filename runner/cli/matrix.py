@@ -182,7 +182,7 @@ def matrix(**opts: Any) -> None:
       runner matrix --target k8s --registry registry.example.com/you --k8s-results-pvc sumbench-results --dry-run ...
     """
     from runner.console import console
-    from runner.matrix import collect, run
+    from runner.matrix import MatrixInterrupted, collect, run
 
     def on_line(line: str) -> None:
         console.print(line, markup=False, highlight=False)
@@ -192,7 +192,11 @@ def matrix(**opts: Any) -> None:
         _summary(manifest, opts["collect_dir"])
         sys.exit(_exit_code(manifest))
     request = _request(opts)
-    manifest = run(request, on_line, dry_run=opts["dry_run"])
+    try:
+        manifest = run(request, on_line, dry_run=opts["dry_run"])
+    except MatrixInterrupted as stopped:
+        _summary(stopped.manifest, stopped.matrix_dir)  # what ran, and the command that finishes it
+        sys.exit(130)
     _summary(manifest, request.results / manifest.matrix_id)
     sys.exit(0 if opts["dry_run"] else _exit_code(manifest))
 

@@ -116,36 +116,49 @@ class DispatchTarget(Target):
 
     def launch(self, matrix: Any, on_line: Callable[[str], None]) -> None:
         stop = threading.Event()
+        groups = self.groups(matrix.cells)
+        finished = [threading.Event() for _ in groups]
         threads = [
             threading.Thread(
                 target=self._run_host,
-                args=(matrix, host, cells, on_line, stop),
+                args=(matrix, host, cells, on_line, stop, done),
                 name=f"sumbench-{host or 'local'}",
                 daemon=True,
             )
-            for host, cells in self.groups(matrix.cells).items()
+            for (host, cells), done in zip(groups.items(), finished, strict=True)
         ]
         for thread in threads:
             thread.start()
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.5)
+            for done in finished:
+                while not done.wait(0.5):
+                    pass
         except KeyboardInterrupt:
-            # The workers got the same Ctrl-C and are writing partial results; start nothing new.
+            # The workers got the same Ctrl-C and are writing partial results; start nothing new. The
+            # threads' own events say when they end: a join cut by Ctrl-C can leave a live thread
+            # looking finished (CPython), and the matrix would be closed while its cells still write.
             stop.set()
             on_line("interrupted: letting the running cells write their results, starting no more")
-            for thread in threads:
-                thread.join()
+            for done in finished:
+                done.wait()
             raise
 
     def _run_host(
-        self, matrix: Any, host: str | None, cells: list[Any], on_line: Callable[[str], None], stop: threading.Event
+        self,
+        matrix: Any,
+        host: str | None,
+        cells: list[Any],
+        on_line: Callable[[str], None],
+        stop: threading.Event,
+        done: threading.Event,
     ) -> None:
-        for cell in cells:
-            if stop.is_set():
-                return
-            self.run_cell(matrix, cell, host, on_line)
+        try:
+            for cell in cells:
+                if stop.is_set():
+                    return
+                self.run_cell(matrix, cell, host, on_line)
+        finally:
+            done.set()
 
     def run_cell(self, matrix: Any, cell: Any, host: str | None, on_line: Callable[[str], None]) -> None:
         store, run_id = matrix.store, cell.run_id
