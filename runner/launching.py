@@ -361,10 +361,16 @@ def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult
     exit_info = launch.executor.execute(config, run_dir, on_line, launch.timeout)
     if (run_dir / rundir.RESULT).exists():
         result = rundir.read_result(run_dir)
-        if exit_info.timed_out and result.error and result.error.error_class == "Interrupted":
-            # The host stopped the worker the way Ctrl-C does; the cause was the clock.
+        if exit_info.timed_out and result.error:
+            # The host stopped the worker the way Ctrl-C does; the cause was the clock. A stop that lands
+            # inside a library's import or loading can surface as that library's own error (seen once as a
+            # RuntimeError under load in CI), so any error after the deadline is the timeout's; the
+            # worker's own words are kept in a note.
+            worker_said = result.error
             result.error = _timeout_error(launch.timeout)
             launch.notes.append("result written by the worker when --timeout stopped it")
+            if worker_said.error_class != "Interrupted":
+                launch.notes.append(f"the worker recorded {worker_said.error_class}: {worker_said.message}")
         elif result.error and (explained := _engine_root_cause(run_dir, result.error)):
             launch.notes.append(
                 f"error restated from output.log by the host; the worker recorded: {result.error.message}"

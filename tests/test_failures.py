@@ -489,3 +489,25 @@ def test_reserve_space_gives_result_json_room(tmp_path, small_disk):
     assert read_result(run_dir)["run_id"] == "r"
     assert not (run_dir / rundir.RESERVE).exists()
     assert os.path.getsize(run_dir / "result.json") > 0
+
+
+def test_any_error_after_the_timeout_is_recorded_as_the_timeout(make_run_dir, run_worker, monkeypatch):
+    """A stop that lands inside a library can surface as that library's own error (CI once saw a
+    RuntimeError where Interrupted was expected); once the host's deadline fired, the result says
+    Timeout and keeps the worker's words in a note. The worker here is real; only the deadline is told."""
+    from runner.executors.base import Executor
+    from runner.launching import PreparedLaunch, execute
+
+    class DeadlinePassed(Executor):
+        name = "process"
+
+        def execute(self, config, run_dir, on_line, timeout):
+            run_worker(run_dir)  # fails with the injected RuntimeError, writing its result
+            return ExitInfo(exit_code=1, timed_out=True)
+
+    monkeypatch.setenv("SUMBENCH_INJECT_ERROR", "RuntimeError@0:torn by a stop signal")
+    run_dir = make_run_dir()
+    result = execute(PreparedLaunch(run_dir, rundir.read_config(run_dir), DeadlinePassed(), [], 5.0), print)
+    assert (result.error.error_class, result.status) == ("Timeout", "failed")
+    assert "the worker recorded RuntimeError: torn by a stop signal" in result.notes
+    assert read_result(run_dir)["error"]["error_class"] == "Timeout"
