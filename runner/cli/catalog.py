@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import click
+
+from runner.report.document import Column, Table
+from runner.report.render_md import markdown_table
 
 
 def _text(value: Any) -> str:
@@ -25,16 +27,9 @@ def _text(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
-@dataclass(frozen=True)
-class Column:
-    """A column: its header, the field of the JSON record it shows, how it shows it, and whether it may
-    wrap in a narrow terminal (all but the names other commands take and image references, which are
-    copied whole)."""
-
-    header: str
-    key: str
-    show: Callable[[Any], str] = _text
-    wrap: bool = True
+def column(header: str, key: str, show: Callable[[Any], str] = _text) -> Column:
+    """A column of the report's own table model, showing field ``key`` of a JSON record."""
+    return Column(key, header, lambda row: show(row[key]))
 
 
 def output_options(command: Callable) -> Callable:
@@ -45,38 +40,30 @@ def output_options(command: Callable) -> Callable:
 
 
 def emit(rows: list[dict[str, Any]], columns: list[Column], as_json: bool, markdown: bool) -> None:
-    """Print ``rows`` in the form asked for; JSON keeps every field with its type, the others show ``columns``."""
+    """Print ``rows`` in the form asked for; JSON keeps every field with its type, the others show ``columns``.
+    In the terminal table only the first column (the name other commands take) and an image reference,
+    both copied whole, never wrap."""
     if as_json and markdown:
         raise click.UsageError("--json and --markdown: choose one")
+    table = Table(columns, rows)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     elif markdown:
-        click.echo("\n".join(markdown_table(rows, columns)))
+        click.echo("\n".join(markdown_table(table)))
     else:
-        _console().print(_table(rows, columns))
+        _console().print(_rich_table(table, whole={columns[0].key, "reference"}))
 
 
-def markdown_table(rows: list[dict[str, Any]], columns: list[Column]) -> list[str]:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+def _rich_table(table: Table, whole: set[str]):
+    from rich.table import Table as RichTable
 
-    return [
-        line([c.header for c in columns]),
-        line(["---"] * len(columns)),
-        *(line([c.show(row[c.key]) for c in columns]) for row in rows),
-    ]
-
-
-def _table(rows: list[dict[str, Any]], columns: list[Column]):
-    from rich.table import Table
-
-    table = Table()
-    for column in columns:
+    out = RichTable()
+    for c in table.columns:
         # A wrapping column folds a word too long for it rather than cutting it with "…".
-        table.add_column(column.header, no_wrap=not column.wrap, overflow="fold")
-    for row in rows:
-        table.add_row(*(c.show(row[c.key]) for c in columns))
-    return table
+        out.add_column(c.header, no_wrap=c.key in whole, overflow="fold")
+    for cells in table.cells():
+        out.add_row(*cells)
+    return out
 
 
 def _console():
@@ -115,12 +102,12 @@ def images(as_json: bool, markdown: bool) -> None:
         for img in cat.images().values()
     ]
     columns = [
-        Column("image", "image", wrap=False),
-        Column("reference", "reference", wrap=False),
-        Column("backend", "backend"),
-        Column("scenarios", "scenarios"),
-        Column("CUDA archs", "cuda_archs", lambda archs: ", ".join(archs) or "cpu"),
-        Column("description", "description"),
+        column("image", "image"),
+        column("reference", "reference"),
+        column("backend", "backend"),
+        column("scenarios", "scenarios"),
+        column("CUDA archs", "cuda_archs", lambda archs: ", ".join(archs) or "cpu"),
+        column("description", "description"),
     ]
     emit(rows, columns, as_json, markdown)
 
@@ -147,16 +134,16 @@ def gpus(as_json: bool, markdown: bool) -> None:
         for g in cat.gpus().values()
     ]
     columns = [
-        Column("gpu", "gpu", wrap=False),
-        Column("name", "name"),
-        Column("memory GiB", "memory_mib", lambda mib: f"{mib / 1024:.1f}"),
-        Column("capability", "compute_capability"),
-        Column("bf16", "bf16"),
-        Column("fp8", "fp8"),
-        Column("GB/s", "bandwidth_gbs"),
-        Column("fp16 TFLOP/s", "fp16_tflops"),
-        Column("$/h", "price_usd_per_hour", lambda price: f"{price:.3f}"),
-        Column("price source", "price_source"),
+        column("gpu", "gpu"),
+        column("name", "name"),
+        column("memory GiB", "memory_mib", lambda mib: f"{mib / 1024:.1f}"),
+        column("capability", "compute_capability"),
+        column("bf16", "bf16"),
+        column("fp8", "fp8"),
+        column("GB/s", "bandwidth_gbs"),
+        column("fp16 TFLOP/s", "fp16_tflops"),
+        column("$/h", "price_usd_per_hour", lambda price: f"{price:.3f}"),
+        column("price source", "price_source"),
     ]
     emit(rows, columns, as_json, markdown)
 
@@ -179,11 +166,11 @@ def scenarios(as_json: bool, markdown: bool) -> None:
         for s in SCENARIOS.values()
     ]
     columns = [
-        Column("scenario", "scenario", wrap=False),
-        Column("backend", "backend"),
-        Column("dtype", "dtype"),
-        Column("attention", "attention"),
-        Column("quantization", "quantization"),
-        Column("description", "description"),
+        column("scenario", "scenario"),
+        column("backend", "backend"),
+        column("dtype", "dtype"),
+        column("attention", "attention"),
+        column("quantization", "quantization"),
+        column("description", "description"),
     ]
     emit(rows, columns, as_json, markdown)
