@@ -25,6 +25,7 @@ from runner.schema import (
     Batching,
     BatchSize,
     DeviceInfo,
+    DocRecord,
     Environment,
     ErrorInfo,
     RunConfig,
@@ -220,11 +221,11 @@ def _check_host_memory(req: LaunchRequest) -> None:
         return
     scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
     from runner.console import fmt_bytes
-    from runner.memory_plan import footprint_for, host_shortfall
+    from runner.memory_plan import footprint_for, host_memory_available, host_shortfall
 
     fp = footprint_for(req.model, scenario, gpu, max_new_tokens=req.max_new_tokens)
-    if short := host_shortfall(fp):
-        missing, available = short
+    available = host_memory_available()
+    if missing := host_shortfall(fp, available):
         raise UserError(
             f"{req.model} in {fp.dtype} needs about {fmt_bytes(available + missing)} on the CPU (weights and "
             f"one sequence's KV cache), and this machine has {fmt_bytes(available)} available: pick a smaller "
@@ -286,7 +287,7 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
     if resume is not None:
         run_dir = resume
         config = rundir.read_config(run_dir)
-        _check_resumable(run_dir)
+        kept = _check_resumable(run_dir)
         if rundir.completed(run_dir):
             raise UserError(
                 f"{run_dir} already completed: there is nothing to resume, and its result.json stands; "
@@ -303,15 +304,16 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
         config, notes = build_config(req)
         fresh = not (req.results / config.run_id).exists()
         run_dir = prepare_run_dir(req.results, config.run_id)
+        kept = []
         if (run_dir / rundir.CONFIG).exists():  # re-running into the same folder resumes it
-            _check_resumable(run_dir)
+            kept = _check_resumable(run_dir)
             if rundir.completed(run_dir):
                 raise UserError(
                     f"{run_dir} already completed; use a new --run-id for a new run (its result.json stands)"
                 )
             config = _same_cell(rundir.read_config(run_dir), config, run_dir)
         executor_name = req.executor
-    if done := len({r.id for r in rundir.read_docs(run_dir)}):
+    if done := len({r.id for r in kept}):
         notes.append(
             f"resumed: {done} documents were already done and are kept; docs/s covers every attempt's "
             "batches, model load and warmup this attempt's"
@@ -343,11 +345,12 @@ def _same_cell(existing: RunConfig, new: RunConfig, run_dir: Path) -> RunConfig:
     return existing
 
 
-def _check_resumable(run_dir: Path) -> None:
-    """Refuse a folder a live worker holds, or whose records are damaged beyond the last line."""
+def _check_resumable(run_dir: Path) -> list[DocRecord]:
+    """Refuse a folder a live worker holds, or whose records are damaged beyond the last line; returns the
+    records it keeps (a torn last line is fine: the worker cuts it; a damaged middle is not)."""
     if rundir.in_use(run_dir):
         raise rundir.RunFolderBusy(run_dir)
-    rundir.read_docs(run_dir)  # a torn last line is fine (the worker cuts it); a damaged middle is not
+    return rundir.read_docs(run_dir)
 
 
 def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult:

@@ -420,26 +420,25 @@ def host_memory_available() -> int | None:
     return None
 
 
-def host_shortfall(fp: Footprint) -> tuple[int, int] | None:
-    """(bytes short, bytes available) when one sequence's weights and KV cache exceed this machine's
-    available memory; None when they fit or the memory is unknown. A CPU cell runs on this machine."""
-    available = host_memory_available()
+def host_shortfall(fp: Footprint, available: int | None) -> int | None:
+    """Bytes short when one sequence's weights and KV cache exceed ``available`` (this machine's memory,
+    ``host_memory_available``: a CPU cell runs here); None when they fit or the memory is unknown."""
     need = fp.weights + fp.kv_per_sequence
     if available is None or need <= available:
         return None
-    return need - available, available
+    return need - available
 
 
 def _host_plan(image: Image, scenario: Scenario, fp: Footprint, sizes: dict, notes: list[str]) -> CellPlan:
     """A CPU cell against this machine's available memory: whether the weights fit at all. Batches are
     not planned: on a CPU the cores, not memory, bound them (see launching.CPU_AUTO_BATCH)."""
-    short = host_shortfall(fp)
-    if short is not None:
-        return CellPlan(
-            image.key, scenario.name, "does_not_fit", **sizes, budget_bytes=short[1], shortfall_bytes=short[0],
-            host=True, notes=notes,
-        )  # fmt: skip
-    return CellPlan(image.key, scenario.name, "unplanned", **sizes, budget_bytes=host_memory_available(), notes=notes)
+    available = host_memory_available()
+    short = host_shortfall(fp, available)
+    status = "unplanned" if short is None else "does_not_fit"
+    return CellPlan(
+        image.key, scenario.name, status, **sizes, budget_bytes=available, shortfall_bytes=short,
+        host=short is not None, notes=notes,
+    )  # fmt: skip
 
 
 def plan_all(

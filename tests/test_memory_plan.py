@@ -364,7 +364,8 @@ def test_a_cpu_cell_is_planned_against_this_machines_memory(monkeypatch):
     assert fits.status == "unplanned" and "fits the 20.0 GiB available here" in fits.verdict()
     monkeypatch.setattr(memory_plan, "host_memory_available", lambda: None)  # not Linux: nothing claimed
     assert plan_cell("llama-2-7b", image, get_scenario("fp32"), cpu).verdict().endswith("not planned")
-    assert memory_plan.host_shortfall(memory_plan.footprint_for("llama-2-7b", get_scenario("fp32"), cpu)) is None
+    fp32 = memory_plan.footprint_for("llama-2-7b", get_scenario("fp32"), cpu)
+    assert memory_plan.host_shortfall(fp32, memory_plan.host_memory_available()) is None
 
 
 def test_host_memory_is_read_from_proc_meminfo():
