@@ -52,6 +52,10 @@ def forced_output(r: RunResult) -> None:
     r.config.force_output_length = True
 
 
+def own_prompt(r: RunResult) -> None:
+    r.config.prompt_template = "Summarize this   how-to article in three sentences:\n\n{document}"
+
+
 @pytest.mark.parametrize(
     ("edit", "difference"),
     [
@@ -59,6 +63,7 @@ def forced_output(r: RunResult) -> None:
         (longer_output, r"output lengths \(8 new tokens vs 16 new tokens\)"),
         (other_model, r"models \(tiny-llama vs other-llama\)"),
         (forced_output, r"output lengths \(8 new tokens vs 8 forced new tokens\)"),
+        (own_prompt, r"prompts \(model's own prompt vs 'Summarize this how-to article in…'\)"),
     ],
 )
 def test_runs_that_did_different_work_are_refused(bench, tmp_path, capsys, edit, difference):

@@ -507,7 +507,30 @@ def test_runs_that_did_different_work_are_told_apart(bench, tmp_path):
 
     plain = in_process(["report", str(bench.root)])
     assert "New tokens" not in plain.stdout and "| Model |" not in plain.stdout
+    assert "| Prompt |" not in plain.stdout
     assert "did not all do the same work" not in plain.stdout + plain.stderr
+
+
+def test_runs_with_another_prompt_template_are_other_cells(bench, tmp_path):
+    """A --prompt-template run is not a repeat of a run with the model's own prompt: its own row, in a
+    Prompt column, and a warning that the rows do not compare."""
+    root = tmp_path / "prompts"
+    root.mkdir()
+    shutil.copytree(bench.fp32_bs4, root / "own")
+
+    def templated(r: RunResult) -> None:
+        r.config.prompt_template = "Summary of:\n{document}"
+
+    edited_copy(bench.fp32_bs4, root, "templated", templated)
+    report = build_report(find_runs([root]), with_plots=False)
+    table = section(report, "results").table
+    assert "Prompt" in [c.header for c in table.columns]
+    shown = {r["run_ids"][0]: cells for r, cells in zip(table.rows, table.cells(), strict=False) if "run_ids" in r}
+    assert len(shown) == 2, "the two runs were folded as repeats"
+    prompt_at = [c.key for c in table.columns].index("prompt_template")
+    assert shown["fp32-bs4"][prompt_at] == "model's own prompt"
+    assert shown["templated"][prompt_at] == "'Summary of: {document}'"
+    assert any("prompts: model's own prompt, 'Summary of: {document}'" in w for w in report.warnings)
 
 
 def test_input_tokens_per_document_show_one_decimal_like_launch(bench):

@@ -1,7 +1,7 @@
 """Cells: runs of the same configuration folded together.
 
 A cell is what a person means by "hf fp16 at batch 8 on an A100": image, scenario, GPU, model, requested
-batch size and the work asked for (dataset content, output length). Runs that agree on all of these
+batch size and the work asked for (dataset content, output length, prompt template). Runs that agree on all of these
 are repeats, whatever their run ids, and the report shows them as one row with mean ± stdev; runs
 that differ in any of them are different rows, so a number is never averaged across datasets.
 """
@@ -36,6 +36,14 @@ def batch_label(results: Iterable[RunResult]) -> str:
         return str(requested)
     shown = "/".join(map(str, finals)) or "?"
     return f"{requested}→{shown}"
+
+
+def prompt_label(template: str | None) -> str:
+    """'model's own prompt', or the start of the template a run was given with --prompt-template."""
+    if not template:
+        return "model's own prompt"
+    flat = " ".join(template.split())
+    return repr(flat if len(flat) <= 32 else flat[:33].rsplit(" ", 1)[0] + "…")
 
 
 def output_length(max_new_tokens: int, forced: bool) -> str:
@@ -78,6 +86,14 @@ WORK: tuple[Work, ...] = (
         lambda r: (r.config.max_new_tokens, r.config.force_output_length),
         lambda r: output_length(r.config.max_new_tokens, r.config.force_output_length),
     ),
+    # "" is the model's own (chat) template: one value, not "unrecorded".
+    Work(
+        "prompts",
+        "Prompt",
+        "prompt_template",
+        lambda r: r.config.prompt_template or "",
+        lambda r: prompt_label(r.config.prompt_template),
+    ),
 )
 
 
@@ -104,11 +120,12 @@ class CellKey:
     dataset: str
     max_new_tokens: int
     forced_output: bool = False
+    prompt_template: str = ""
 
     @property
-    def quality_key(self) -> tuple[str, str, str, int]:
-        """What a quality comparison must hold equal: GPU, model, dataset and output length."""
-        return (self.gpu, self.model, self.dataset, self.max_new_tokens)
+    def quality_key(self) -> tuple[str, str, str, int, str]:
+        """What a quality comparison must hold equal: GPU, model, dataset, output length and prompt."""
+        return (self.gpu, self.model, self.dataset, self.max_new_tokens, self.prompt_template)
 
 
 def cell_key(result: RunResult) -> CellKey:
@@ -122,6 +139,7 @@ def cell_key(result: RunResult) -> CellKey:
         dataset=result.dataset.sha256 if result.dataset else "",
         max_new_tokens=c.max_new_tokens,
         forced_output=c.force_output_length,
+        prompt_template=c.prompt_template or "",
     )
 
 

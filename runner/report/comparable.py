@@ -1,10 +1,10 @@
 """Whether two runs can be compared at all, before any number of theirs is.
 
 No significance test fixes runs that did different work: another dataset sample, another model, another
-output length, another number of documents (a run interrupted part-way). ``runner compare`` refuses such
-a pair (``refusal``) unless asked to go on, and then shows ``warnings`` above the numbers. Image,
-scenario, GPU and batch size are not on that list: they are what a comparison is for, and the config
-table shows them side by side.
+output length, another prompt template, another number of documents (a run interrupted part-way).
+``runner compare`` refuses such a pair (``refusal``) unless asked to go on, and then shows ``warnings``
+above the numbers. Image, scenario, GPU and batch size are not on that list: they are what a comparison
+is for, and the config table shows them side by side.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ CONSEQUENCE = {
     "datasets": "speed and quality differences include the documents themselves",
     "models": "speed and quality differences include the models themselves",
     "output lengths": "a longer output takes longer to write and scores differently",
+    "prompts": "another prompt changes the input length, what the model writes and how it scores",
 }
 
 

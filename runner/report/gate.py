@@ -3,7 +3,7 @@
 Speed from a quantized model or a faster kernel is only worth having if quality holds. MLPerf
 Inference's summarization benchmarks accept a submission whose ROUGE reaches 99% of the reference
 implementation's, and sumbench applies the same rule: each scenario's ROUGE-1 must be at least 99% of
-the reference scenario's on the same GPU, model, dataset and output length. The reference is fp16
+the reference scenario's on the same GPU, model, dataset, output length and prompt. The reference is fp16
 (``default``) on a GPU and ``fp32`` on a CPU, unless ``--reference`` names another. On a CPU ``default``
 still runs fp16 (``runner.scenarios``), a precision most CPUs only emulate, while fp32 is the cpu image's own
 default scenario: there ``default`` is the reference only when no fp32 run exists.

@@ -12,7 +12,16 @@ from pathlib import PurePath
 
 from runner.console import fmt_bytes
 from runner.repeats import CV_WARN
-from runner.report.cells import Cell, CellKey, Work, batch_label, gpu_of, model_label, work_differences
+from runner.report.cells import (
+    Cell,
+    CellKey,
+    Work,
+    batch_label,
+    gpu_of,
+    model_label,
+    prompt_label,
+    work_differences,
+)
 from runner.report.document import Column, Row, Table, number, text
 from runner.report.gate import THRESHOLD, GateResult
 from runner.report.loading import Dropped, Run
@@ -69,6 +78,7 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     row["dataset_sha256"] = key.dataset
     row["max_new_tokens"] = key.max_new_tokens
     row["forced_output"] = key.forced_output
+    row["prompt_template"] = key.prompt_template
     row["run_ids"] = [r.result.run_id for r in cell.runs]
     return row
 
@@ -129,6 +139,8 @@ def _work_column(work: Work) -> Column:
         return Column(work.key, work.header, _output_length, numeric=True)
     if work.key == "dataset_sha256":
         return Column(work.key, work.header, lambda r: (r.get(work.key) or "-")[:12])
+    if work.key == "prompt_template":  # a lead-3 row has no prompt: it copies the document's first sentences
+        return Column(work.key, work.header, lambda r: "-" if r.get("kind") == "lead3" else prompt_label(r[work.key]))
     return Column(work.key, work.header, text(work.key))
 
 
@@ -193,7 +205,7 @@ def results_footnotes(cells: Sequence[Cell], reference: str | None) -> list[str]
     ref = reference or "default (fp16) on a GPU, fp32 on a CPU"
     notes.append(
         f"Gate: ROUGE-1 at least {THRESHOLD:.0%} of the reference scenario ({ref}) on the same GPU, model, "
-        "dataset and output length (MLPerf's rule for summarization)."
+        "dataset, output length and prompt (MLPerf's rule for summarization)."
     )
     if any(len(c.runs) > 1 for c in cells):
         notes.append(
