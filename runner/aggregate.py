@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from runner.schema import BatchTiming, DocRecord, Metrics, Rouge
+from runner.schema import BatchTiming, DocRecord, ErrorInfo, Metrics, Rouge, Status
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -74,3 +74,24 @@ def aggregate(records: Sequence[DocRecord], *, skipped_too_long: int = 0, skippe
         rouge=mean_rouge(records),
         batches=batches,
     )
+
+
+INTERRUPTED = "Interrupted"
+"""The error class of a run a person stopped (Ctrl-C, SIGTERM): the worker's ``classify``, and the host's
+for a worker that ended without a result after an interruption."""
+
+
+def run_status(error: ErrorInfo | None, documents: int) -> Status:
+    """A run's status from how it ended and how many documents it has; the worker and the host decide it
+    the same way.
+
+    An interruption is ``partial`` even before its first document: a person stopped the run, nothing
+    about its cell failed, and ``--resume`` finishes it. Any other error is ``failed`` until a document
+    is done, and so are too many skipped prompts, which no resume fixes."""
+    if error is None:
+        return "completed"
+    if error.error_class == INTERRUPTED:
+        return "partial"
+    if documents and error.error_class != "TooManyPromptsSkipped":
+        return "partial"
+    return "failed"

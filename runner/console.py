@@ -10,6 +10,7 @@ from rich.table import Table
 
 from runner import events
 from runner.schema import Metrics, RunResult
+from runner.weights import RANDOM, SYNTHETIC, weights_kind
 
 console = Console(stderr=True)
 """Progress, warnings and diagnostics: stderr, so they never mix with what a command prints as its result."""
@@ -128,7 +129,7 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     table = Table(title=f"sumbench run {result.run_id}", show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value")
-    quality_note = "" if result.quality_meaningful else "  (not meaningful: synthetic weights)"
+    quality_note = _quality_note(result)
     energy = f"{fmt(m.energy_per_doc_joules, '.1f')} J" if m.energy_per_doc_joules is not None else "- (no counter)"
     rows = [
         ("status", _status(result)),
@@ -165,6 +166,19 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+QUALITY_NOTES = {
+    SYNTHETIC: "  (not meaningful: synthetic weights, output length forced)",
+    RANDOM: "  (not meaningful: random weights from `runner model tiny`; speed and memory are real)",
+}
+
+
+def _quality_note(result: RunResult) -> str:
+    """Beside ROUGE, in plain words, when the weights were never trained: a demo's reader sees numbers
+    there and must not take them for the model's quality."""
+    kind = weights_kind(result)
+    return "" if kind is None else QUALITY_NOTES[kind]
 
 
 def _status(result: RunResult) -> str:

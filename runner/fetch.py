@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +27,13 @@ class HubDataset:
     text: str
     summary: str
     id: str | None
+
+    def describe(self) -> str:
+        """Where a name's documents come from and the columns they are read from, for help and errors:
+        "wikilingua" alone does not say that it is GEM/wiki_lingua's English (``en``) config."""
+        config = f" (config {self.config})" if self.config else ""
+        ids = f", id {self.id}" if self.id else ""
+        return f"{self.hub_id}{config}: text {self.text}, summary {self.summary}{ids}"
 
 
 HUB_DATASETS: dict[str, HubDataset] = {
@@ -49,7 +58,8 @@ def fetch(name: str, n: int, seed: int, out_dir: Path, *, split: str | None = No
     except ImportError:
         raise UserError("fetching needs the datasets library: pip install 'sumbench[data]'") from None
     split = split or spec.split
-    ds = _read_source(datasets, source, split) if source else _read_hub(datasets, name, spec, split)
+    with _no_progress_bars(datasets):
+        ds = _read_source(datasets, source, split) if source else _read_hub(datasets, name, spec, split)
     for field in (spec.text, spec.summary):
         if field not in ds.column_names:
             raise UserError(f"{name}: expected a {field!r} column, found {', '.join(ds.column_names)}")
@@ -81,6 +91,20 @@ def fetch(name: str, n: int, seed: int, out_dir: Path, *, split: str | None = No
     return path
 
 
+@contextmanager
+def _no_progress_bars(datasets) -> Iterator[None]:
+    """Turn off the library's bars ("Generating test split: 41 examples") for the block, then put back
+    what was there: they are about its cache, not the sample, and ``data fetch`` answers with one line
+    (the CLI shows a spinner of its own while this runs)."""
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
+
+
 def _read_source(datasets, source: str, split: str):
     """A local parquet or JSON(L) file; a file ``datasets`` cannot parse is the user's to fix, not a bug."""
     builder = "parquet" if source.endswith(".parquet") else "json"
@@ -95,9 +119,10 @@ def _read_source(datasets, source: str, split: str):
 
 
 def _read_hub(datasets, name: str, spec: HubDataset, split: str):
+    config = f", config {spec.config}" if spec.config else ""
     offline = (
-        f"download {spec.hub_id}'s {split} split (a parquet file) on a machine that can reach the hub and pass it "
-        "with --source FILE"
+        f"download the {split} split of {spec.hub_id}{config} (a parquet file) on a machine that can reach the "
+        "hub and pass it with --source FILE"
     )
     if not datasets.config.HF_HUB_OFFLINE and (reason := hub.unreachable()):
         raise UserError(f"cannot reach the Hugging Face hub ({reason}): {offline}")

@@ -14,15 +14,18 @@ only talks to remote engines) it cannot tell, and says nothing.
 from __future__ import annotations
 
 
-def unreachable() -> str | None:
-    """Why the hub does not answer from here (endpoint and error), or None when it does or we cannot tell."""
+def unreachable(timeout: float | None = None) -> str | None:
+    """Why the hub does not answer from here (endpoint and error), or None when it does or we cannot tell.
+
+    ``timeout`` defaults to the client's own (``HF_HUB_ETAG_TIMEOUT``), what a download would wait;
+    ``runner doctor`` waits less, as a network that drops packets would otherwise hold up its report."""
     try:
         from huggingface_hub import constants
         from huggingface_hub.utils import get_session
     except ImportError:
         return None
     try:
-        get_session().head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+        get_session().head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT if timeout is None else timeout)
     except Exception as exc:  # the client's transport errors (DNS, refused, timeout) share no stdlib base
         return f"{constants.ENDPOINT}: {str(exc).strip() or type(exc).__name__}"
     return None

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runner import catalog, compat, engine_failures, hub, rundir
-from runner.aggregate import aggregate
+from runner.aggregate import INTERRUPTED, aggregate, run_status
 from runner.errors import UserError
 from runner.executors import Executor, ExitInfo, create_executor
 from runner.scenarios import get_scenario
@@ -31,6 +31,7 @@ from runner.schema import (
     RunConfig,
     RunResult,
 )
+from runner.weights import quality_caveat
 
 
 @dataclass
@@ -155,7 +156,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     dtype, notes = compat.adjustments(scenario, gpu)
     notes += compat.awq_note(scenario, gpu)
     run_id = req.run_id or rundir.new_run_id(image.key, gpu.key, scenario.name, req.batch_size)
-    price = req.price_per_hour if req.price_per_hour is not None else (gpu.price_usd_per_hour or None)
+    price, price_source = catalog.price_for(gpu, req.price_per_hour)
     max_batch = req.max_batch_size
     if req.batch_size == "auto" and max_batch is None and gpu.is_cpu:
         max_batch = min(CPU_AUTO_BATCH, max(1, math.ceil(documents / 2)))
@@ -194,6 +195,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         forced=bool(reasons),
         incompatibility="; ".join(reasons) or None,
         price_per_hour_usd=price,
+        price_source=price_source,
     )
     return config, notes
 
@@ -302,8 +304,7 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
             )
     else:
         config, notes = build_config(req)
-        fresh = not (req.results / config.run_id).exists()
-        run_dir = prepare_run_dir(req.results, config.run_id)
+        run_dir = req.results / config.run_id  # made once the executor accepts the run, below
         kept = []
         if (run_dir / rundir.CONFIG).exists():  # re-running into the same folder resumes it
             kept = _check_resumable(run_dir)
@@ -318,13 +319,13 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
             f"resumed: {done} documents were already done and are kept; docs/s covers every attempt's "
             "batches, model load and warmup this attempt's"
         )
-    executor = create_executor(executor_name, **req.executor_options)
-    try:
-        config = executor.prepare(config, catalog.get_image(config.image), catalog.get_gpu(config.gpu))
-    except UserError:
-        if resume is None and fresh:  # refused before anything ran: leave no empty run folder behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    options = dict(req.executor_options)
+    if executor_name == "docker":
+        options.setdefault("force", req.force)  # --force also goes past the engine host's driver check
+    executor = create_executor(executor_name, **options)
+    config = executor.prepare(config, catalog.get_image(config.image), catalog.get_gpu(config.gpu))
+    if resume is None:  # only now: a launch refused above leaves no folder behind, not even --results
+        prepare_run_dir(req.results, run_dir.name)
     rundir.write_config(run_dir, config)
     return PreparedLaunch(run_dir, config, executor, notes, req.timeout)
 
@@ -333,7 +334,7 @@ def _same_cell(existing: RunConfig, new: RunConfig, run_dir: Path) -> RunConfig:
     """The folder's own config, if the new options describe the same cell; a resumed run must not mix
     documents generated under two settings (say, two --max-new-tokens) into one result. How it is
     launched, priced, or explained (the rules' wording) may change between attempts."""
-    ignore = {"launch", "price_per_hour_usd", "incompatibility"}
+    ignore = {"launch", "price_per_hour_usd", "price_source", "incompatibility"}
     old_fields, new_fields = existing.model_dump(exclude=ignore), new.model_dump(exclude=ignore)
     changed = [k for k in old_fields if old_fields[k] != new_fields.get(k)]
     if changed:
@@ -362,6 +363,9 @@ def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult
     if stale.exists():  # a previous attempt's result; docs.jsonl carries what it finished
         shutil.move(stale, run_dir / f"result.previous-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json")
     exit_info = launch.executor.execute(config, run_dir, on_line, launch.timeout)
+    # The worker has ended: a disk reserve still here is no one's (a copy of the folder a remote engine
+    # worked on never had it removed, or an earlier attempt was killed), and a finished folder keeps none.
+    rundir.release_space(run_dir)
     if (run_dir / rundir.RESULT).exists():
         result = rundir.read_result(run_dir)
         if exit_info.timed_out and result.error:
@@ -371,8 +375,9 @@ def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult
             # worker's own words are kept in a note.
             worker_said = result.error
             result.error = _timeout_error(launch.timeout)
+            result.status = run_status(result.error, result.metrics.documents)  # the clock's, not a person's stop
             launch.notes.append("result written by the worker when --timeout stopped it")
-            if worker_said.error_class != "Interrupted":
+            if worker_said.error_class != INTERRUPTED:
                 launch.notes.append(f"the worker recorded {worker_said.error_class}: {worker_said.message}")
         elif result.error and (explained := _engine_root_cause(run_dir, result.error)):
             launch.notes.append(
@@ -417,6 +422,10 @@ def _timeout_error(timeout: float | None) -> ErrorInfo:
 def dead_worker_error(exit_info: ExitInfo, timeout: float | None = None) -> ErrorInfo:
     """Why a worker ended without writing a result, from what its exit looked like from outside."""
     code = exit_info.exit_code
+    if exit_info.start_error:
+        return ErrorInfo(
+            error_class="ContainerStartFailed", message=f"the container could not start: {exit_info.start_error}"
+        )
     if exit_info.oom_killed:
         return ErrorInfo(
             error_class="ContainerOOMKilled",
@@ -427,7 +436,7 @@ def dead_worker_error(exit_info: ExitInfo, timeout: float | None = None) -> Erro
         return _timeout_error(timeout)
     if exit_info.interrupted:
         return ErrorInfo(
-            error_class="Interrupted", message="interrupted before the worker could write a result; --resume continues"
+            error_class=INTERRUPTED, message="interrupted before the worker could write a result; --resume continues"
         )
     if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
         return ErrorInfo(
@@ -461,13 +470,14 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeo
     rundir.release_space(run_dir)  # a dead worker's disk reserve, returned before anything is written
     rundir.repair_docs(run_dir)
     records = rundir.read_docs(run_dir)
+    caveat = quality_caveat(config)
     try:
         started = datetime.fromtimestamp((run_dir / rundir.CONFIG).stat().st_mtime, timezone.utc)
     except OSError:
         started = datetime.now(timezone.utc)
     result = RunResult(
         run_id=config.run_id,
-        status="partial" if records else "failed",
+        status=run_status(error, len(records)),
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         config=config,
@@ -482,8 +492,8 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeo
         ),
         batching=Batching(requested=config.batch_size, planned_max=config.max_batch_size),
         metrics=aggregate(records),
-        quality_meaningful=not config.synthetic_weights,
-        notes=["result written by the host: the worker ended without one"],
+        quality_meaningful=caveat is None,
+        notes=["result written by the host: the worker ended without one", *([caveat] if caveat else [])],
         error=error,
     )
     rundir.write_text_best_effort(

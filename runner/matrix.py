@@ -17,7 +17,8 @@ the manifest adds what no run folder can say: which cells were dropped, and why.
       "updated_at": "...",
       "request": {"images": [...], "scenarios": [...] or null (each image's default), "gpus": [...],
                   "batch_sizes": [1, 8, "auto"], "model": "...", "data": "...",
-                  "registry": "...", "tag": "...", "options": {target options}},
+                  "registry": "...", "tag": "...", "prices": {"t4": 0.2, "*": 1.0} (--price-per-hour),
+                  "options": {target options}},
       "cells": [
         {
           "run_id": "hf-t4-default-bs8",     # the run folder's name, unique in the matrix
@@ -72,6 +73,8 @@ from runner.launching import LaunchRequest, build_config
 from runner.model_names import gated_error, is_gated, token_checked_elsewhere
 from runner.scenarios import get_scenario
 from runner.schema import BatchSize, RunConfig, Status
+
+ANY_GPU = "*"  # a --price-per-hour without GPU= : every GPU of the matrix without its own price
 
 MANIFEST = "matrix.json"
 SCHEMA_VERSION = 1
@@ -221,6 +224,35 @@ class MatrixRequest:
     registry: str = ""
     tag: str = __version__
     options: Any = None  # the target's options dataclass (DockerOptions, SkyOptions, K8sOptions)
+    prices: dict[str, float] = dataclasses.field(default_factory=dict)  # GPU key or "*" -> USD per GPU-hour
+
+    def price(self, gpu: str) -> float | None:
+        """The --price-per-hour given for a GPU type (its own, else the bare one); None: none given."""
+        return self.prices.get(gpu, self.prices.get(ANY_GPU))
+
+
+def parse_prices(values: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """``--price-per-hour GPU=USD`` (repeatable) or a bare ``USD`` for every GPU without its own.
+
+    Parsed like ``--docker-host GPU=URL``: a matrix crosses GPU types whose prices differ, and the one price
+    ``runner launch`` takes would price them all alike.
+    """
+    prices: dict[str, float] = {}
+    for value in values:
+        gpu, sep, amount = value.rpartition("=")
+        key = catalog.get_gpu(gpu.strip()).key if sep else ANY_GPU
+        try:
+            price = float(amount)
+        except ValueError:
+            price = -1.0
+        if not 0 <= price < float("inf"):
+            raise UserError(
+                f"--price-per-hour {value!r}: give USD per GPU-hour, for one GPU type (t4=0.35) or for every GPU (0.35)"
+            )
+        if key in prices:
+            raise UserError(f"--price-per-hour names {key if key != ANY_GPU else 'a price for every GPU'} twice")
+        prices[key] = price
+    return prices
 
 
 @dataclasses.dataclass
@@ -251,6 +283,7 @@ class Matrix:
     store: ManifestStore
     cells: list[Cell]
     target: Any  # runner.targets.Target
+    warnings: list[str] = dataclasses.field(default_factory=list)  # shown before anything launches
 
 
 def new_matrix_id(results: Path) -> str:
@@ -274,10 +307,13 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", matrix_id):
         raise UserError(f"--matrix-id {matrix_id!r}: use letters, digits, '.', '_' and '-'")
     matrix_dir = req.results / matrix_id
+    if unknown := sorted(set(req.prices) - {ANY_GPU} - {catalog.get_gpu(g).key for g in req.gpus}):
+        raise UserError(f"--price-per-hour names {', '.join(unknown)}, which --gpus does not ({', '.join(req.gpus)})")
     previous = _previous_manifest(matrix_dir, req)
     old_cells = {cell.run_id: cell for cell in previous.cells} if previous else {}
     cells = expand(req.images, req.scenarios, req.gpus, req.batch_sizes)
     kept: list[Cell] = []
+    unpriced: dict[str, list[str]] = {}  # why the catalog's price does not apply -> the GPUs it left unpriced
     for i, entry in enumerate(cells):
         if entry.status == "dropped":
             continue
@@ -302,16 +338,29 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
             run_id=entry.run_id,
             executor=target.executor,
             executor_options={},
+            price_per_hour=req.price(entry.gpu),
         )
         with token_checked_elsewhere():  # the target says below where its workers get a token
             config, notes = build_config(request)
+        if request.price_per_hour is None and (why := target.catalog_price_problem(catalog.get_gpu(entry.gpu))):
+            # No price beats a wrong one: a cost of None shows as missing, a wrong one as a fact.
+            config = config.model_copy(update={"price_per_hour_usd": None, "price_source": f"none: {why}"})
+            unpriced.setdefault(why, []).append(entry.gpu)
         kept.append(Cell(entry, request, config, notes))
     if all(cell.status == "dropped" for cell in cells):
         raise UserError(f"no cell of the matrix can run: {_reasons(cells)}")
-    downloads_gated = kept and not dry_run and is_gated(req.base.model, req.base.synthetic_weights)
-    if downloads_gated and (fix := target.hf_token_missing()) is not None:
-        raise gated_error(req.base.model, fix)
+    warnings = [
+        f"no price recorded for {', '.join(_unique(gpus))} ($/1k docs will be missing): {why}"
+        for why, gpus in unpriced.items()
+    ]
+    if kept and is_gated(req.base.model, req.base.synthetic_weights) and (fix := target.hf_token_missing()):
+        if not dry_run or target.token_in_command:
+            # A dry run checks what the command itself must carry (--hf-token, --hf-token-secret): the
+            # command it prints for the real run would be refused, or its pods would fail at download.
+            raise gated_error(req.base.model, fix)
+        warnings.append(f"{gated_error(req.base.model, fix)} before the real run (a dry run downloads nothing)")
     target.check(req, kept, launching=not dry_run)
+    warnings += target.warnings(req, kept, launching=not dry_run)
 
     matrix_dir = _create_folder(req.results, matrix_id, generated=req.matrix_id is None)
     if matrix_dir.name != matrix_id:  # another matrix took the generated id meanwhile
@@ -327,7 +376,7 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
         cells=cells,
     )
     store = ManifestStore(matrix_dir / MANIFEST, manifest)
-    return Matrix(matrix_id, matrix_dir, req, store, kept, target)
+    return Matrix(matrix_id, matrix_dir, req, store, kept, target, warnings)
 
 
 def _reasons(cells: list[MatrixCell]) -> str:
@@ -355,8 +404,8 @@ def _previous_manifest(matrix_dir: Path, req: MatrixRequest) -> MatrixManifest |
     return previous
 
 
-# How a command shows or waits for its cells, not what they are: a resumed matrix may change these.
-_NOT_SETTINGS = {"options.verbose", "options.wait", "options.poll_seconds"}
+# How a command shows, paces or prices its cells, not what they are: a resumed matrix may change these.
+_NOT_SETTINGS = {"options.verbose", "options.wait", "options.poll_seconds", "options.max_parallel", "prices"}
 
 
 def _differences(before: dict[str, Any], asked: dict[str, Any]) -> list[str]:
@@ -412,6 +461,7 @@ def _describe(req: MatrixRequest) -> dict[str, Any]:
         "tag": req.tag,
         "limit": req.base.limit,
         "max_new_tokens": req.base.max_new_tokens,
+        "prices": req.prices,
         "options": options,
     }
 
@@ -419,6 +469,8 @@ def _describe(req: MatrixRequest) -> dict[str, Any]:
 def run(req: MatrixRequest, on_line, dry_run: bool = False) -> MatrixManifest:
     """Plan the matrix, render what the target needs, and (unless ``dry_run``) launch and collect it."""
     matrix = plan(req, dry_run)
+    for warning in matrix.warnings:
+        on_line(f"warning: {warning}")
     matrix.target.render(matrix)
     if not dry_run and matrix.cells:
         try:
@@ -451,6 +503,16 @@ def _settle_interrupted(matrix: Matrix) -> None:
             matrix.store.update(cell.run_id, status="error", reason="interrupted before its worker wrote a result")
         else:
             matrix.store.update(cell.run_id, status="done", result_status=result.status, reason=None)
+
+
+def submit_steps(manifest: MatrixManifest, matrix_dir: Path, command: str) -> list[str]:
+    """What to do after a dry run to run the matrix for real: ``command`` is the same command without
+    ``--dry-run`` (with its ``--matrix-id``, so the real run continues the manifest the dry run wrote), and
+    the target adds what it needs in place first (volumes, Secrets, where the manifests are)."""
+    from runner.targets import create_target
+
+    target = create_target(manifest.target, manifest.request.get("options") or {})
+    return target.submit_steps(manifest, matrix_dir, command)
 
 
 def collect(matrix_dir: Path, on_line) -> MatrixManifest:

@@ -41,6 +41,24 @@ def _nvml() -> Iterator[object | None]:
         pynvml.nvmlShutdown()
 
 
+def unavailable() -> str | None:
+    """Why NVML cannot be used here, in its own words ("NVML Shared Library Not Found": no driver), or
+    None when it starts.
+
+    ``list_gpus`` answers [] alike for no library, no driver and a driver that sees no card, which is all
+    a launch needs; a person setting up a machine (``runner doctor``) needs to know which it is."""
+    try:
+        import pynvml
+    except ImportError:
+        return "nvidia-ml-py is not installed"
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:
+        return str(exc).strip() or type(exc).__name__
+    pynvml.nvmlShutdown()
+    return None
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

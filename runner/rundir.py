@@ -78,12 +78,39 @@ def new_run_id(image: str, gpu: str, scenario: str, batch_size: object) -> str:
     return f"{stamp}-{slug}"
 
 
+_PROC_STATUS = Path("/proc/self/status")
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it where the kernel says it (Linux 4.7+, ``Umask:`` in
+    /proc/self/status). Elsewhere the only way is to set one and put it back, which is process-wide: a
+    thread creating a file in between would get the temporary mask, so it is the fallback only."""
+    try:
+        for line in _PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def plain_file_mode() -> int:
+    """The permissions ``open(path, "w")`` gives a new file (0666 less the umask): what docs.jsonl and the
+    logs get. A temporary file is made 0600, which would keep result.json from a teammate, or a CI job
+    under another uid, that can read every other file of the run."""
+    return 0o666 & ~current_umask()
+
+
 def write_json_atomic(path: Path, data: dict | str) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
+    """Write JSON so that readers see the old file or the new one, never half of one; with the
+    permissions a plain write would give it (``plain_file_mode``), not the temporary file's 0600."""
     text = data if isinstance(data, str) else json.dumps(data, indent=2, ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), plain_file_mode())
             f.write(text + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -108,24 +135,26 @@ def read_config(run_dir: Path) -> RunConfig:
 
 
 def write_result(run_dir: Path, result: RunResult) -> None:
-    """Write ``result.json``; on a full disk, give back the reserved space and try once more."""
-    text = result.model_dump_json(indent=2)
-    try:
-        write_json_atomic(run_dir / RESULT, text)
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC or not release_space(run_dir):
-            raise
-        write_json_atomic(run_dir / RESULT, text)
+    """Write ``result.json``, giving back the reserved space first.
+
+    The reserve exists for this write: on a full disk it is the room the write needs. Freed before the
+    write rather than after, a folder that has a result never keeps a reserve, even when the worker (or
+    the host and the worker together) is killed the moment after."""
+    release_space(run_dir)
+    write_json_atomic(run_dir / RESULT, result.model_dump_json(indent=2))
 
 
 def reserve_space(run_dir: Path, size: int = RESERVE_BYTES) -> bool:
     """Set ``size`` bytes of disk aside for the end of the run; False where the disk has no room.
 
     Filesystems refuse a write when they are full, even a small one, and a run that fills the disk
-    would otherwise be unable to record that it did.
+    would otherwise be unable to record that it did. A reserve left by an attempt that was killed
+    (SIGKILL gives no chance to free it) is removed first, so its space counts again and a file this
+    process could not open (another user's, from a container) does not stand in the way.
     """
     path = run_dir / RESERVE
     try:
+        path.unlink(missing_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             try:
@@ -137,16 +166,17 @@ def reserve_space(run_dir: Path, size: int = RESERVE_BYTES) -> bool:
         finally:
             os.close(fd)
     except OSError:
-        path.unlink(missing_ok=True)
+        release_space(run_dir)
         return False
     return True
 
 
 def release_space(run_dir: Path) -> bool:
-    """Free the space ``reserve_space`` set aside; True when there was some."""
+    """Free the space ``reserve_space`` set aside; True when there was some. A reserve that cannot be
+    removed is left, never raised about: the write that follows (``result.json``) matters more."""
     try:
         (run_dir / RESERVE).unlink()
-    except FileNotFoundError:
+    except OSError:
         return False
     return True
 

@@ -64,6 +64,12 @@ class RunConfig(_Model):
     forced: bool = Field(False, description="Launched with --force despite a known incompatibility.")
     incompatibility: str | None = None
     price_per_hour_usd: float | None = None
+    price_source: str | None = Field(
+        None,
+        description="Where price_per_hour_usd comes from: 'given: --price-per-hour', 'catalog: <instance, region, "
+        "on-demand, year>' (runner/catalog/gpus.toml), or 'none: <why no price was recorded>' (a spot instance, "
+        "another cloud than the catalog's); None in results written before it was recorded.",
+    )
     seed: int = 0
     launch: LaunchInfo = Field(default_factory=LaunchInfo)
 

@@ -133,7 +133,7 @@ def test_incompatible_cell_without_force(tiny_model, earlier_run, capsys):
 def test_missing_model_path(earlier_run, capsys, model):
     before = snapshot(earlier_run)
     line = one_line(capsys, ["launch", "--model", model, "--results", str(earlier_run)])
-    assert f"model {model!r} is neither a folder nor a hub id" in line and "runner model tiny" in line
+    assert f"model folder {model} does not exist:" in line and "runner model tiny" in line
     assert snapshot(earlier_run) == before
 
 

@@ -193,9 +193,9 @@ def test_remote_engines_are_told_apart(url, remote):
 
 
 NVIDIA_SMI_OUTPUT = """\
-NVIDIA H100 80GB HBM3, GPU-aaaa-1111, 81559, 9.0
-Tesla T4, GPU-bbbb-2222, 15360, 7.5
-NVIDIA A100-SXM4-40GB, GPU-cccc-3333, 40960, 8.0
+NVIDIA H100 80GB HBM3, GPU-aaaa-1111, 81559, 9.0, 580.65.06
+Tesla T4, GPU-bbbb-2222, 15360, 7.5, 580.65.06
+NVIDIA A100-SXM4-40GB, GPU-cccc-3333, 40960, 8.0, 580.65.06
 """
 
 
@@ -274,8 +274,8 @@ def test_files_option_is_checked():
 
 
 def test_nvml_and_nvidia_smi_describe_gpus_the_same_way():
-    row = parse_nvidia_smi("Tesla T4, GPU-b, 15360, 7.5")[0]
-    assert isinstance(row, NvmlGpu) and row.index == 0 and row.name == "Tesla T4"
+    row = parse_nvidia_smi("Tesla T4, GPU-b, 15360, 7.5, 550.54.15")[0]
+    assert isinstance(row, NvmlGpu) and row.index == 0 and row.name == "Tesla T4" and row.driver == "550.54.15"
 
 
 # --- real containers --------------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ def test_gpu_entries_are_sourced_and_sane(gpu: Gpu):
     assert gpu.memory_mib > 8 * 1024
     assert gpu.capability is not None and gpu.capability >= (7, 0)
     assert gpu.bandwidth_gbs > 0 and gpu.fp16_tflops > 0
-    assert gpu.nvml_names and gpu.k8s_product and gpu.skypilot
+    assert gpu.nvml_names and gpu.k8s_products and gpu.price_cloud
+    # SkyPilot's "H100" also names PCIe offers, so it has no name that means only an H100 PCIe.
+    assert gpu.skypilot or gpu.key == "h100-pcie"
     assert gpu.bf16 == (gpu.capability >= (8, 0)), "bf16 arrives with Ampere (8.0)"
     assert gpu.fp8 == (gpu.capability >= (8, 9)), "fp8 arrives with Ada and Hopper (8.9)"
 
@@ -49,6 +51,8 @@ def test_cpu_entry_has_a_price_note():
         ("NVIDIA A100-SXM4-80GB", 81920, "a100-80gb"),
         ("NVIDIA A100 80GB PCIe", 81920, "a100-80gb"),
         ("NVIDIA H100 80GB HBM3", 81559, "h100"),
+        ("NVIDIA H100 PCIe", 81559, "h100-pcie"),
+        ("NVIDIA H100 NVL", 95830, "h100-nvl"),
         ("NVIDIA H200", 143771, "h200"),
     ],
 )
@@ -61,6 +65,13 @@ def test_nvml_names_map_to_the_catalog(nvml_name: str, memory_mib: int, expected
 def test_lookalike_names_do_not_match(nvml_name: str):
     """An L40S is no L4 and an A10 no A10G: a wrong match would price and plan the wrong card."""
     assert match_gpu(nvml_name, 46068 * MiB) is None
+
+
+def test_pcie_and_nvl_h100s_are_not_priced_and_planned_as_the_sxm():
+    """The closest name wins over the shared token "H100": the forms differ in bandwidth, memory and price."""
+    sxm, pcie, nvl = get_gpu("h100"), get_gpu("h100-pcie"), get_gpu("h100-nvl")
+    assert pcie.bandwidth_gbs < sxm.bandwidth_gbs < nvl.bandwidth_gbs and nvl.memory_mib > sxm.memory_mib
+    assert len({sxm.price_source, pcie.price_source, nvl.price_source}) == 3
 
 
 def test_torch_reported_memory_still_picks_the_right_size():

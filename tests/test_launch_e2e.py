@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 
 import jsonschema
+from conftest import run_cli
 
+from runner import rundir
 from runner.datasets import load_dataset
+from runner.executors import ExitInfo
+from runner.launching import finish_dead_run
 from runner.paths import SAMPLE_DATASET, SCHEMA_FILE
+from runner.weights import RANDOM_WEIGHTS_KEY
 
 
 def test_result_is_schema_valid_and_complete(finished_run):
@@ -45,7 +50,8 @@ def test_rouge_in_range_and_lead3_beside_it(finished_run):
         assert all(0.0 <= v <= 1.0 for v in scores.values())
     # Lead-3 copies real sentences of a how-to article, so it overlaps its reference summary.
     assert m["lead3_rouge"]["rouge1"] > 0.15
-    assert result["quality_meaningful"] is True
+    # The tiny model's weights are random (its config.json says so): its own ROUGE is noise, lead-3's is not.
+    assert result["quality_meaningful"] is False
 
 
 def test_provenance_is_recorded(finished_run):
@@ -62,3 +68,27 @@ def test_logs_written(finished_run):
     log = (finished_run / "worker.log").read_text()
     assert "loaded" in log and "dataset" in log
     assert not (finished_run / "error.log").exists()
+
+
+def test_a_tiny_checkpoint_says_its_rouge_is_not_meaningful(tiny_model, small_dataset, make_run_dir, tmp_path):
+    """`runner model tiny` writes random weights that load like a trained checkpoint; its config.json marks
+    them, so the worker's result, the host's result for a dead worker and the summary on the console all
+    say ROUGE is not meaningful, and why."""
+    assert json.loads((tiny_model / "config.json").read_text())[RANDOM_WEIGHTS_KEY] is True
+
+    proc = run_cli(
+        ["launch", "--model", str(tiny_model), "--data", str(small_dataset), "--limit", "4", "--batch-size", "2",
+         "--max-new-tokens", "8", "--results", str(tmp_path / "results"), "--run-id", "tiny"]
+    )  # fmt: skip
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "results" / "tiny" / "result.json").read_text())
+    assert result["quality_meaningful"] is False and result["metrics"]["rouge"] is not None
+    (note,) = [n for n in result["notes"] if n.startswith("random weights:")]
+    assert "runner model tiny" in note and "ROUGE is not meaningful" in note
+    rouge_line = next(line for line in proc.stdout.splitlines() if "ROUGE-1/2/L" in line)
+    assert "(not meaningful: random weights from `runner model tiny`" in rouge_line
+
+    dead = make_run_dir()
+    by_host = finish_dead_run(dead, rundir.read_config(dead), ExitInfo(exit_code=-9))
+    assert by_host.quality_meaningful is False and note in by_host.notes, "host and worker say the same"

@@ -241,6 +241,8 @@ def test_a_local_matrix_of_a_gated_model_needs_a_local_token_unless_dry_run(tmp_
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     base = LaunchRequest(model=GATED_MODEL, data=str(SAMPLE_DATASET), limit=3)
+    # The token is checked before the target's own checks; a launch's engine check needs an engine, not a token.
+    monkeypatch.setattr(DispatchTarget, "check", lambda self, request, cells, launching: None)
     for target in ("local", "docker"):
         req = request(
             tmp_path / target, target, images=["cpu"], scenarios=None, gpus=["cpu"], batch_sizes=[1], base=base
@@ -248,10 +250,73 @@ def test_a_local_matrix_of_a_gated_model_needs_a_local_token_unless_dry_run(tmp_
         with pytest.raises(UserError, match=f"{GATED_MODEL} is gated on the Hugging Face hub: .* set HF_TOKEN$"):
             matrix.plan(req)
         assert not (tmp_path / target).exists()
-        assert matrix.run(req, print, dry_run=True).cells[0].status == "planned"  # nothing downloads
+        lines: list[str] = []
+        assert matrix.run(req, lines.append, dry_run=True).cells[0].status == "planned"  # nothing downloads
+        # ... but the real run will be refused until HF_TOKEN is set where it runs: a dry run says so.
+        assert lines == [
+            f"warning: {GATED_MODEL} is gated on the Hugging Face hub: accept its licence there and set HF_TOKEN "
+            "before the real run (a dry run downloads nothing)"
+        ]
         monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 30)
         assert matrix.plan(req).cells
         monkeypatch.delenv("HF_TOKEN")
+
+
+# --- prices ----------------------------------------------------------------------------------------------
+
+
+def test_prices_parse_per_gpu_and_for_every_gpu():
+    assert matrix.parse_prices(["t4=0.2", "A100-80GB=1.5", "0.9"]) == {"t4": 0.2, "a100-80gb": 1.5, "*": 0.9}
+    assert matrix.parse_prices([]) == {}
+    for bad, message in (
+        ("t4=cheap", "give USD per GPU-hour"),
+        ("t4=-1", "give USD per GPU-hour"),
+        ("nan", "give USD per GPU-hour"),
+        ("t5=1", "unknown GPU"),
+    ):
+        with pytest.raises(UserError, match=message):
+            matrix.parse_prices([bad])
+    with pytest.raises(UserError, match="names t4 twice"):
+        matrix.parse_prices(["t4=1", "t4=2"])
+
+
+def test_each_cell_records_its_price_and_where_it_comes_from(tmp_path):
+    req = request(tmp_path, "docker", images=["hf"], scenarios=None, gpus=["t4", "h100"], batch_sizes=[1])
+    req.prices = {"h100": 2.5}
+    by_gpu = {cell.entry.gpu: cell for cell in matrix.plan(req, dry_run=True).cells}
+    assert by_gpu["h100"].request.price_per_hour == 2.5  # a docker cell is launched with it
+    assert (by_gpu["h100"].config.price_per_hour_usd, by_gpu["h100"].config.price_source) == (
+        2.5,
+        "given: --price-per-hour",
+    )
+    t4 = by_gpu["t4"].config
+    assert t4.price_per_hour_usd == 0.526 and t4.price_source == f"catalog: {catalog.get_gpu('t4').price_source}"
+    assert "on-demand" in t4.price_source and by_gpu["t4"].request.price_per_hour is None
+
+    req = request(tmp_path, "docker", images=["hf"], scenarios=None, gpus=["t4"], matrix_id="m2")
+    req.prices = {"h100": 2.5}
+    with pytest.raises(UserError, match=r"--price-per-hour names h100, which --gpus does not \(t4\)"):
+        matrix.plan(req, dry_run=True)
+    cpu = matrix.plan(request(tmp_path, "local", images=["cpu"], scenarios=None, gpus=["cpu"], matrix_id="m3"))
+    assert cpu.cells[0].config.price_per_hour_usd is None
+    assert cpu.cells[0].config.price_source == "none: the catalog has no price for cpu; pass --price-per-hour"
+
+
+def test_a_dry_run_ends_with_the_command_that_runs_it(tmp_path, capsys):
+    from runner.cli import main
+
+    args = ["matrix", "--images", "cpu", "--model", HUB_MODEL, "--limit", "2", "--price-per-hour", "0.1"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--results", str(tmp_path), "--dry-run"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 0, err
+    (matrix_id,) = [p.name for p in tmp_path.iterdir()]
+    assert "the same command with --matrix-id" not in err, "the same command would only dry-run again"
+    (line,) = [line for line in err.splitlines() if line.startswith("dry run: nothing was launched")]
+    assert line == (
+        f"dry run: nothing was launched. To run it: runner matrix --images cpu --model {HUB_MODEL} --limit 2 "
+        f"--results {tmp_path} --price-per-hour 0.1 --matrix-id {matrix_id}"
+    )
 
 
 # --- dispatch --------------------------------------------------------------------------------------------
@@ -292,6 +357,7 @@ def test_cells_of_one_host_run_in_turn_and_hosts_at_once(tmp_path, monkeypatch):
         return tmp_path, SimpleNamespace(status=status, metrics=SimpleNamespace(documents=3), error=None)
 
     monkeypatch.setattr("runner.launching.launch", fake_launch)
+    monkeypatch.setattr(DispatchTarget, "check_engines", lambda *_: None)  # stand-in hosts: no engines to check
     options = DockerOptions(hosts={"t4": "ssh://me@t4-vm", "*": "ssh://me@big-vm"})
     req = request(
         tmp_path,
@@ -327,6 +393,7 @@ def test_a_cell_that_cannot_launch_is_an_error_and_the_rest_run(tmp_path, monkey
         return tmp_path, SimpleNamespace(status="completed", metrics=SimpleNamespace(documents=3), error=None)
 
     monkeypatch.setattr("runner.launching.launch", fake_launch)
+    monkeypatch.setattr(DispatchTarget, "check_engines", lambda *_: None)  # stand-in hosts: no engines to check
     manifest = matrix.run(request(tmp_path, "docker", images=["hf"], scenarios=None, gpus=["t4"]), lambda _: None)
     by = {c.batch_size: c for c in manifest.cells}
     assert by[8].status == "error" and "not found" in by[8].reason

@@ -34,6 +34,7 @@ from runner.report.gate import quality_gate
 from runner.report.loading import find_runs
 from runner.report.plots import pareto_front
 from runner.report.render_html import render_html
+from runner.scenarios import get_scenario
 from runner.schema import Rouge, RunResult
 
 RUN_ARGS = ["--limit", "8", "--max-new-tokens", "8", "--price-per-hour", "0.5"]
@@ -149,8 +150,11 @@ def edited_copy(src: Path, dest_root: Path, name: str, edit: Callable[[RunResult
 
 
 def set_rouge(value: float) -> Callable[[RunResult], None]:
+    """Scores as a trained model's: the tiny model's own are marked not meaningful (random weights)."""
+
     def edit(r: RunResult) -> None:
         r.metrics.rouge = Rouge(rouge1=value, rouge2=value / 2, rougeL=value * 0.8)
+        r.quality_meaningful = True
 
     return edit
 
@@ -192,12 +196,11 @@ def test_results_table_has_every_cell_fastest_first_and_lead3_last(bench):
     assert fp32_bs4["energy_per_doc_joules"] is None  # no GPU energy counter on a CPU
     assert fp32_bs4["gate"] == "reference"  # fp32 is the CPU reference when no fp16 run exists
 
-    # Random weights score (almost surely) ROUGE 0, and a ratio to 0 means nothing: the table says why.
+    # The tiny model's weights are random (its config.json says so): no gate verdict, and the table says why.
     bf16 = next(r for r in cells if r["scenario"] == "bf16")
-    if fp32_bs4["rouge1"] == 0:
-        assert bf16["gate_label"] == "n/a (fp32 ROUGE-1 is 0)"
-    else:
-        assert bf16["gate"] in ("pass", "fail") and bf16["gate_reference"] == "fp32"
+    assert bf16["gate_label"] == "n/a (random weights)" and not bf16["quality_meaningful"]
+    footnotes = section(report, "results").footnotes
+    assert any(n.startswith("† random weights: the model was built by runner model tiny") for n in footnotes)
 
     shown = table.cells()
     headers = [c.header for c in table.columns]
@@ -217,12 +220,13 @@ def test_repeats_fold_into_one_row_with_mean_and_stdev(bench):
     shown = dict(zip([c.key for c in table.columns], table.cells()[table.rows.index(row)], strict=True))
     assert re.fullmatch(r"\d+\.\d{3} ± \d+\.\d{3}", shown["docs_per_second"])
     assert shown["runs"] == "2"
-    # Every ROUGE column shows its spread alike; peak memory is the largest repeat, and the footnote says so.
+    # Every ROUGE column shows its spread alike (marked †: the tiny model's weights are random); peak memory
+    # is the largest repeat, and the footnote says so.
     for key in ("rouge1", "rouge2", "rougeL"):
-        assert re.fullmatch(r"\d\.\d{4} ± \d\.\d{4}", shown[key]), (key, shown[key])
+        assert re.fullmatch(r"\d\.\d{4} ± \d\.\d{4}†", shown[key]), (key, shown[key])
     peaks = [result_of(p).metrics.peak_memory_bytes for p in bench.repeats]
     assert row["peak_memory_bytes"] == max(peaks)
-    assert any("Peak mem and GPU mem: the largest of the repeats" in n for n in section(report, "results").footnotes)
+    assert any("Peak RSS: the largest of the repeats" in n for n in section(report, "results").footnotes)
 
 
 def test_results_show_latency_p50_and_p90(bench):
@@ -369,8 +373,14 @@ def on_gpu(gpu: str) -> Callable[[RunResult], None]:
 
 
 def as_scenario(name: str) -> Callable[[RunResult], None]:
+    """Relabel a real result as a run of scenario ``name``, with the dtype such a run records: a fp32 run
+    renamed "default" would otherwise be reported as default that ran fp32 ("default→fp32")."""
+
     def edit(r: RunResult) -> None:
         r.config.scenario = name
+        r.config.dtype = get_scenario(name).dtype
+        if r.backend is not None:
+            r.backend.dtype = r.config.dtype
 
     return edit
 
@@ -382,12 +392,13 @@ def gate_tree(bench, tmp_path) -> Path:
     root.mkdir()
 
     def synthetic(r: RunResult) -> None:
-        r.config.scenario = "eager"
-        r.quality_meaningful = False
+        as_scenario("eager")(r)
         set_rouge(0.41)(r)
+        r.config.synthetic_weights = True
+        r.quality_meaningful = False
 
     def other_dataset(r: RunResult) -> None:
-        r.config.scenario = "eager"
+        as_scenario("eager")(r)
         r.config.batch_size = 2
         r.dataset.sha256 = "f" * 64
         set_rouge(0.30)(r)
@@ -617,7 +628,8 @@ def test_gpu_memory_column_compares_backends_on_the_whole_card(bench, tmp_path):
         r.metrics.peak_device_memory_bytes = 21 << 30
 
     def vllm(r: RunResult) -> None:
-        r.config.scenario, r.config.image = "vllm", "vllm"
+        as_scenario("vllm")(r)
+        r.config.image = "vllm"
         r.metrics.peak_memory_bytes = r.metrics.peak_device_memory_bytes = 72 << 30
         r.metrics.peak_memory_source = "nvml_device_used"
 

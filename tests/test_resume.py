@@ -144,7 +144,7 @@ def test_torn_last_line_is_repaired_on_resume(make_run_dir, run_worker, referenc
 def test_interrupting_launch_leaves_a_partial_result(tiny_model, small_dataset, tmp_path):
     """Ctrl-C in a terminal reaches the host and the worker together (SIGINT to the process group);
     SIGTERM from a scheduler or `kill` reaches the host only. Either way the worker flushes, writes
-    result.json as partial/Interrupted with what it finished, and stops; the host exits non-zero without
+    result.json as partial/Interrupted with what it finished, and stops; the host exits 130 without
     a traceback and leaves no worker running. (The two launches run side by side to halve the wait.)"""
     results = tmp_path / "results"
     ways = {"ctrl-c": (signal.SIGINT, True), "sigterm-to-host": (signal.SIGTERM, False)}
@@ -173,7 +173,7 @@ def test_interrupting_launch_leaves_a_partial_result(tiny_model, small_dataset, 
             host.kill()
     for name, host in hosts.items():
         out, err = outputs[name]
-        assert host.returncode == 3, f"{name}: {err[-2000:]}"
+        assert host.returncode == 130, f"{name}: {err[-2000:]}"  # a person's stop, not a partial failure
         run_dir = results / name
         result = read_result(run_dir)
         assert (result["status"], result["error"]["error_class"]) == ("partial", "Interrupted"), name
@@ -185,6 +185,79 @@ def test_interrupting_launch_leaves_a_partial_result(tiny_model, small_dataset, 
         for pid in workers[name]:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+def test_interrupt_before_the_first_document_is_resumable_not_failed(tiny_model, small_dataset, tmp_path, reference):
+    """Ctrl-C before any document is done (here: the model loaded, the first batch not yet generated) is a
+    person's stop like any later one: partial/Interrupted with nothing lost, exit 130, the report says it
+    was interrupted, and --resume finishes the run as if it had never stopped."""
+    results = tmp_path / "results"
+    run_dir = results / "early"
+    host = start_launch(launch_args(tiny_model, small_dataset, results, "early"), {"SUMBENCH_INJECT_DELAY_S": "60"})
+    try:
+        # docs.jsonl is opened right before the first batch, which the injected delay holds back.
+        wait_for(lambda: (run_dir / "docs.jsonl").exists(), timeout=180, what="the worker to reach its first batch")
+        assert child_pids(host.pid), "the worker runs"
+        os.killpg(host.pid, signal.SIGINT)
+        out, err = host.communicate(timeout=90)
+    finally:
+        host.kill()
+    assert host.returncode == 130, err[-2000:]
+    result = read_result(run_dir)
+    assert (result["status"], result["error"]["error_class"]) == ("partial", "Interrupted")
+    assert "--resume" in result["error"]["message"] and result["metrics"]["documents"] == 0
+    assert read_docs(run_dir) == [] and "Traceback" not in out + err
+    assert "partial (Interrupted: stopped by signal" in out
+
+    from runner.report.build import build_report
+    from runner.report.loading import find_runs
+
+    report = build_report(find_runs([run_dir]), with_plots=False)
+    failures = next(s for s in report.sections if s.kind == "failures")
+    assert [(r["status"], r["error_class"], r["documents_done"]) for r in failures.table.rows] == [
+        ("partial", "Interrupted", 0)
+    ]
+    assert any("1 run was interrupted (Ctrl-C or SIGTERM)" in p and "--resume" in p for p in failures.paragraphs)
+
+    proc = run_cli(["launch", "--resume", str(run_dir)])
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_result(run_dir)["status"] == "completed"
+    same_outputs(run_dir, reference)
+
+
+def test_sigkill_of_host_and_worker_leaves_no_disk_reserve(tiny_model, small_dataset, tmp_path, reference):
+    """kill -9 of the whole process group (host and worker together) gives nobody a chance to free the
+    worker's disk reserve. The report skips the unfinished folder, --resume replaces the reserve, and the
+    finished folder keeps none, even when the group is killed again the moment its result is written
+    (the worker held there by fault injection). Report and compare read the folder as any other."""
+    results = tmp_path / "results"  # beside the reference run
+    host, run_dir, _ = launch_past_first_batch(tiny_model, small_dataset, results, "group-killed")
+    try:
+        os.killpg(host.pid, signal.SIGKILL)
+        host.communicate(timeout=60)
+    finally:
+        host.kill()
+    assert (run_dir / rundir.RESERVE).exists() and not (run_dir / rundir.RESULT).exists()
+    report = run_cli(["report", str(results)])
+    assert report.returncode == 0 and "group-killed: the run did not finish" in report.stderr + report.stdout
+
+    resumed = start_launch(["launch", "--resume", str(run_dir)], {"SUMBENCH_INJECT_HOLD_AFTER_RESULT_S": "120"})
+    try:
+        wait_for(lambda: rundir.completed(run_dir), timeout=180, what="the resumed run's result")
+        os.killpg(resumed.pid, signal.SIGKILL)
+        resumed.communicate(timeout=60)
+    finally:
+        resumed.kill()
+
+    assert not (run_dir / rundir.RESERVE).exists()
+    assert read_result(run_dir)["metrics"]["documents"] == 12
+    same_outputs(run_dir, reference)
+    report = run_cli(["report", str(results)])
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "2 runs on cpu: 2 completed in 1 cell." in report.stdout and "skipped" not in report.stderr
+    compare = run_cli(["compare", str(reference), str(run_dir)])
+    assert compare.returncode == 0, compare.stderr[-2000:]
 
 
 def test_resume_of_a_finished_run_adds_nothing(make_run_dir, run_worker):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,7 +35,7 @@ GPUS = ["t4", "a100-80gb", "h100"]
 SKYPILOT_NAMES = {"t4": "T4:1", "a100-80gb": "A100-80GB:1", "h100": "H100:1"}
 
 
-def render(tmp_path: Path, options: SkyOptions, model: str = HUB_MODEL, **kw) -> matrix.MatrixManifest:
+def render(tmp_path: Path, options: SkyOptions, model: str = HUB_MODEL, on_line=print, **kw) -> matrix.MatrixManifest:
     fields = dict(
         images=IMAGES,
         scenarios=SCENARIOS,
@@ -48,12 +50,12 @@ def render(tmp_path: Path, options: SkyOptions, model: str = HUB_MODEL, **kw) ->
         options=options,
     )
     fields.update(kw)
-    return matrix.run(matrix.MatrixRequest(**fields), print, dry_run=True)
+    return matrix.run(matrix.MatrixRequest(**fields), on_line, dry_run=True)
 
 
 @pytest.fixture
 def spot_matrix(tmp_path) -> tuple[Path, matrix.MatrixManifest]:
-    options = SkyOptions(bucket="s3://my-bucket/sumbench", spot=True, max_restarts=2)
+    options = SkyOptions(bucket="s3://my-bucket/sumbench", spot=True, max_restarts=2)  # MOUNT_CACHED by default
     return tmp_path / "sky-m", render(tmp_path, options)
 
 
@@ -83,9 +85,9 @@ def test_task_names_gpu_image_inputs_and_worker(spot_matrix):
         mounts = task["file_mounts"]
         assert mounts["/sumbench/data/howto-sample.jsonl"] == str(SAMPLE_DATASET)
         assert mounts["/sumbench/config/config.json"] == str(folder / cell.run_id / "config.json")
-        assert mounts["/sumbench/results"] == {"source": "s3://my-bucket/sumbench", "mode": "MOUNT"}
+        assert mounts["/sumbench/results"] == {"source": "s3://my-bucket/sumbench", "mode": "MOUNT_CACHED"}
         assert 'python -m runner.worker "$run_dir"' in task["run"]
-        assert f'"/sumbench/results/sky-m/{cell.run_id}"' in task["run"]  # copied into the bucket at the end
+        assert task["run"].startswith(f'run_dir="/sumbench/results/sky-m/{cell.run_id}"')  # in the bucket itself
 
         config = RunConfig.model_validate_json((folder / cell.run_id / "config.json").read_text())
         assert config.data == "/sumbench/data/howto-sample.jsonl" and config.model == HUB_MODEL
@@ -129,11 +131,92 @@ def test_cpu_cells_ask_for_cpus_not_accelerators(tmp_path):
     assert "accelerators" not in task["resources"] and task["resources"]["cpus"] == "4+"
 
 
+def configs(folder: Path, manifest: matrix.MatrixManifest) -> dict[str, RunConfig]:
+    return {
+        c.run_id: RunConfig.model_validate_json((folder / c.run_id / "config.json").read_text())
+        for c in planned(manifest)
+    }
+
+
+def test_spot_cells_record_no_price_unless_one_is_given(tmp_path):
+    """The catalog's prices are on-demand ones (AWS us-east-1): a spot cell priced by them would show a cost
+    several times too high, as a fact. No price shows as missing, and says why."""
+    lines: list[str] = []
+    fields = dict(images=["hf"], scenarios=None, gpus=["t4", "h100"], batch_sizes=[1], on_line=lines.append)
+    manifest = render(tmp_path / "a", SkyOptions(spot=True, bucket="s3://b/s"), prices={"t4": 0.2}, **fields)
+    by_gpu = {config.gpu: config for config in configs(tmp_path / "a" / "sky-m", manifest).values()}
+    assert (by_gpu["t4"].price_per_hour_usd, by_gpu["t4"].price_source) == (0.2, "given: --price-per-hour")
+    assert by_gpu["h100"].price_per_hour_usd is None
+    assert by_gpu["h100"].price_source.startswith("none: --spot bills at a spot price")
+    assert lines == [
+        "warning: no price recorded for h100 ($/1k docs will be missing): --spot bills at a spot price, which "
+        "moves and is below the catalog's on-demand one; pass --price-per-hour GPU=USD to record it"
+    ]
+
+    # On demand, the catalog's price where the catalog's cloud is in reach, with where it comes from.
+    manifest = render(tmp_path / "b", SkyOptions(infra="aws/us-east-1"), **fields)
+    by_gpu = {config.gpu: config for config in configs(tmp_path / "b" / "sky-m", manifest).values()}
+    assert by_gpu["t4"].price_per_hour_usd == 0.526
+    assert by_gpu["t4"].price_source == "catalog: AWS g4dn.xlarge (1x T4), us-east-1, on-demand, 2024"
+    # --infra on another cloud: the AWS price is not what that cloud bills.
+    manifest = render(tmp_path / "c", SkyOptions(infra="gcp"), prices={"*": 1.5, "t4": 0.35}, **fields)
+    by_gpu = {config.gpu: config for config in configs(tmp_path / "c" / "sky-m", manifest).values()}
+    assert {g: c.price_per_hour_usd for g, c in by_gpu.items()} == {"t4": 0.35, "h100": 1.5}
+    manifest = render(tmp_path / "d", SkyOptions(infra="gcp"), **fields)
+    assert all(
+        c.price_per_hour_usd is None and c.price_source.startswith("none: --infra gcp: the catalog's")
+        for c in configs(tmp_path / "d" / "sky-m", manifest).values()
+    )
+
+
+def test_spot_keeps_its_run_folders_in_the_bucket_and_says_when_it_cannot(tmp_path):
+    """A preempted managed job resumes only from a run folder in the bucket (MOUNT_CACHED)."""
+    assert SkyOptions(spot=True, bucket="s3://b/s").bucket_mode == "MOUNT_CACHED"
+    assert SkyOptions(max_restarts=1, bucket="s3://b/s").bucket_mode == "MOUNT_CACHED"
+    assert SkyOptions(bucket="s3://b/s").bucket_mode == "MOUNT"  # on demand nothing restarts it
+    fields = dict(images=["hf"], scenarios=None, gpus=["t4"], batch_sizes=[1], prices={"t4": 0.2})
+    for options, warning in (
+        (SkyOptions(spot=True, bucket="s3://b/s", bucket_mode="MOUNT"), "--spot with --bucket-mode MOUNT: a "),
+        (SkyOptions(spot=True), "--spot without --bucket: a restarted cell starts over"),
+        (SkyOptions(max_restarts=2), "--max-restarts 2 without --bucket: "),
+        (SkyOptions(spot=True, bucket="s3://b/s"), None),
+    ):
+        lines: list[str] = []
+        render(tmp_path / str(len(list(tmp_path.iterdir()))), options, on_line=lines.append, **fields)
+        assert [line.startswith(f"warning: {warning}") for line in lines] == ([True] if warning else [])
+
+
+def test_a_dry_run_ends_with_the_command_that_launches_it(tmp_path, capsys):
+    from runner.cli import main
+
+    args = ["matrix", "--target", "sky", "--images", "hf", "--gpus", "t4", "--model", HUB_MODEL, "--spot"]
+    args += ["--bucket", "s3://b/s", "--price-per-hour", "t4=0.2", "--max-parallel", "2"]
+    args += ["--results", str(tmp_path), "--matrix-id", "m1", "--batch-sizes", "1,auto"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--dry-run"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 0, err
+    assert "the same command with --matrix-id" not in err, "the same command would only dry-run again"
+    assert f"SkyPilot tasks: {tmp_path / 'm1'}/*/task.yaml" in err
+    launch = next(line for line in err.splitlines() if line.startswith("to launch them")).split(": ", 2)[2]
+    words = shlex.split(launch)
+    assert words[:2] == ["runner", "matrix"] and "--dry-run" not in words and launch.endswith("--matrix-id m1")
+    assert "--spot" in words and "--batch-sizes 1,auto" in launch and "--price-per-hour t4=0.2" in launch
+
+    base = LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET))
+    again = matrix.MatrixRequest(images=["hf"], gpus=["t4"], batch_sizes=[1, "auto"], base=base, target="sky")
+    again.results, again.matrix_id, again.prices = tmp_path, "m1", {"t4": 0.2}
+    again.options = SkyOptions(spot=True, bucket="s3://b/s", max_parallel=2)
+    assert matrix.plan(again, dry_run=True).id == "m1"  # the same settings: it continues that matrix
+
+
 def test_option_mistakes_are_user_errors():
     with pytest.raises(UserError, match="bucket URL"):
         SkyOptions(bucket="my-bucket")
     with pytest.raises(UserError, match="managed jobs"):
         SkyOptions(spot=True, keep_clusters=True)
+    with pytest.raises(UserError, match="--max-parallel"):
+        SkyOptions(max_parallel=-1)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("sky") is not None, reason="SkyPilot is installed here")
@@ -270,7 +353,9 @@ class FakeSky:
         return iter(["(task, pid=1) ", self.result_line, "\n"])
 
 
-def launch_with(fake: FakeSky, tmp_path: Path, options: SkyOptions, monkeypatch) -> matrix.MatrixManifest:
+def launch_with(
+    fake: FakeSky, tmp_path: Path, options: SkyOptions, monkeypatch, on_line=lambda line: None, **kw
+) -> matrix.MatrixManifest:
     from runner.targets import sky as sky_target
 
     monkeypatch.setattr(sky_target, "require", lambda *args: fake)
@@ -285,7 +370,7 @@ def launch_with(fake: FakeSky, tmp_path: Path, options: SkyOptions, monkeypatch)
         base=LaunchRequest(model=HUB_MODEL, data=str(SAMPLE_DATASET)),
         options=options,
     )
-    return matrix.run(matrix.MatrixRequest(**fields), lambda line: None)
+    return matrix.run(matrix.MatrixRequest(**{**fields, **kw}), on_line)
 
 
 def test_each_cell_is_launched_torn_down_and_its_result_read_from_the_log(tmp_path, monkeypatch, finished_run):
@@ -315,12 +400,48 @@ def test_spot_cells_are_managed_jobs_and_the_token_stays_out_of_files(tmp_path, 
     assert "hf_xxxx" not in written
 
 
+def test_at_most_max_parallel_cells_run_at_once(tmp_path, monkeypatch, finished_run):
+    """Each cell is a cluster: a matrix of 18 cells must not ask a cloud for 18 GPU machines at once."""
+    result = json.loads((finished_run / "result.json").read_text())
+    running, most, expected, turn = [0], [0], [0], threading.Condition()
+
+    class SlowSky(FakeSky):
+        def tail_logs(self, cluster_name, job_id, follow, preload_content):
+            with turn:  # each job runs until as many as may run at once are running (or 5 s pass)
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                turn.notify_all()
+                turn.wait_for(lambda: running[0] >= expected[0], timeout=5)
+            with turn:
+                running[0] -= 1
+            return super().tail_logs(cluster_name, job_id, follow, preload_content)
+
+    lines: list[str] = []
+    for limit, at_once in ((2, 2), (0, 6)):
+        running[0], most[0], expected[0] = 0, 0, at_once
+        fake = SlowSky(result)
+        options = SkyOptions(max_parallel=limit)
+        manifest = launch_with(fake, tmp_path / str(limit), options, monkeypatch, lines.append, batch_sizes=[1, 2, 3])
+        assert most[0] == at_once and len([c for c in fake.calls if c[0] == "launch"]) == 6
+        assert all(c.status == "done" for c in manifest.cells)
+    assert "6 cells, 2 at a time (--max-parallel 2)" in lines
+
+
 def test_a_gated_model_needs_no_local_token_to_render_and_hf_token_to_launch(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     gated = "meta-llama/Llama-2-7b-chat-hf"
-    manifest = render(tmp_path, SkyOptions(), gated, images=["hf"], scenarios=None, gpus=["a100-80gb", "h100"])
-    assert {c.status for c in manifest.cells} == {"planned"}
+    fields = dict(images=["hf"], scenarios=None, gpus=["a100-80gb", "h100"])
+    # A dry run asks for what the command must carry: without --hf-token the real run would be refused.
+    with pytest.raises(UserError, match=f"{gated} is gated .* pass --hf-token to hand each task your HF_TOKEN"):
+        render(tmp_path, SkyOptions(), gated, **fields)
+    assert not (tmp_path / "sky-m").exists()
+    lines: list[str] = []
+    manifest = render(tmp_path, SkyOptions(hf_token=True), gated, on_line=lines.append, **fields)
+    assert {c.status for c in manifest.cells} == {"planned"}  # no token here: a dry run hands none on
+    assert lines == [
+        "warning: --hf-token hands on this machine's HF_TOKEN, which is not set: set it before the real run"
+    ]
     base = LaunchRequest(model=gated, data=str(SAMPLE_DATASET))
     request = matrix.MatrixRequest(images=["hf"], gpus=["h100"], batch_sizes=[1], base=base, target="sky")
     request.results, request.options = tmp_path / "real", SkyOptions()

@@ -30,9 +30,10 @@ class Gpu:
     fp16_tflops: float
     price_usd_per_hour: float
     price_source: str
+    price_cloud: str = ""  # the SkyPilot cloud the price was read from (aws, lambda, azure, ...)
     nvml_names: tuple[str, ...] = ()
-    k8s_product: str = ""
-    gke_accelerator: str = ""
+    k8s_products: tuple[str, ...] = ()  # every nvidia.com/gpu.product value of this card (SXM and PCIe forms)
+    gke_accelerators: tuple[str, ...] = ()
     skypilot: str = ""
 
     @property
@@ -50,6 +51,15 @@ class Gpu:
     def is_cpu(self) -> bool:
         return self.key == "cpu"
 
+    @property
+    def k8s_product(self) -> str:
+        """The card's main GPU feature discovery product name ("" when it has none)."""
+        return self.k8s_products[0] if self.k8s_products else ""
+
+    @property
+    def gke_accelerator(self) -> str:
+        return self.gke_accelerators[0] if self.gke_accelerators else ""
+
 
 @dataclass(frozen=True)
 class Image:
@@ -60,6 +70,10 @@ class Image:
     scenarios: tuple[str, ...]
     default_scenario: str
     cuda_archs: tuple[str, ...] = ()
+    cuda: str = ""
+    """The CUDA version of the image's torch build; "" for a CPU image."""
+    min_driver: str = ""
+    """The oldest NVIDIA driver that runs that build (images.toml says where the numbers come from)."""
     description: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -67,10 +81,27 @@ class Image:
     def bake_target(self) -> str:
         return self.key
 
+    def runs_on_driver(self, driver: str) -> bool:
+        """Whether a host with NVIDIA driver ``driver`` (as NVML or nvidia-smi print it) runs this image.
+
+        An image without a minimum, or a driver version that cannot be read, is not refused: the check is
+        there to say early what CUDA would say late, never to block a host it cannot judge."""
+        needed, found = driver_version(self.min_driver), driver_version(driver)
+        return needed is None or found is None or found >= needed
+
     def reference(self, registry: str = "", tag: str = __version__) -> str:
         """The image reference docker-bake.hcl tags this image with."""
         prefix = f"{registry.rstrip('/')}/" if registry else ""
         return f"{prefix}{self.repository}:{tag}"
+
+
+def driver_version(text: str) -> tuple[int, ...] | None:
+    """``"580.65.06"`` as ``(580, 65, 6, 0)``, padded so that ``"580"`` compares as ``580.0.0``; None when
+    ``text`` is no dotted version."""
+    if not re.fullmatch(r"\d+(\.\d+)*", text.strip()):
+        return None
+    parts = tuple(int(part) for part in text.strip().split("."))
+    return parts + (0,) * (4 - len(parts)) if len(parts) < 4 else parts
 
 
 def _load(name: str) -> dict:
@@ -82,7 +113,8 @@ def _load(name: str) -> dict:
 def gpus() -> dict[str, Gpu]:
     out = {}
     for key, entry in _load("gpus.toml").items():
-        entry["nvml_names"] = tuple(entry.get("nvml_names", ()))
+        for name in ("nvml_names", "k8s_products", "gke_accelerators"):
+            entry[name] = tuple(entry.get(name, ()))
         out[key] = Gpu(key=key, **entry)
     return out
 
@@ -112,15 +144,36 @@ def get_image(key: str) -> Image:
 
 
 def match_gpu(nvml_name: str, memory_bytes: int | None) -> Gpu | None:
-    """The catalog entry for a device NVML reports, using memory to tell 16/32 GB or 40/80 GB apart."""
+    """The catalog entry for a device NVML reports, using memory to tell 16/32 GB or 40/80 GB apart.
+
+    The entry naming the device most closely wins: "NVIDIA H100 PCIe" holds the token "H100" of the SXM
+    entry and "H100 PCIe" of its own, and a PCIe card given the SXM's bandwidth and price would be
+    planned and priced as a card it is not.
+    """
 
     def names_it(token: str) -> bool:
         # Whole tokens only: "L4" must not match "L40S", nor "A10G" match "A100".
         return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", nvml_name, re.I) is not None
 
-    candidates = [g for g in gpus().values() if any(names_it(n) for n in g.nvml_names)]
+    closeness = {g.key: max((len(n) for n in g.nvml_names if names_it(n)), default=0) for g in gpus().values()}
+    best = max(closeness.values())
+    candidates = [g for g in gpus().values() if best and closeness[g.key] == best]
     if not candidates:
         return None
     if memory_bytes is None:
         return candidates[0]
     return min(candidates, key=lambda g: abs(g.memory_bytes - memory_bytes))
+
+
+def price_for(gpu: Gpu, given: float | None) -> tuple[float | None, str]:
+    """The price per GPU-hour a run records, and where it comes from (``RunConfig.price_source``).
+
+    A given price wins. The catalog's is a list price on one cloud, so its source goes with it; a GPU
+    without one (a CPU) records no price rather than a made-up zero, and a cost of ``None`` shows as
+    missing in reports.
+    """
+    if given is not None:
+        return given, "given: --price-per-hour"
+    if gpu.price_usd_per_hour:
+        return gpu.price_usd_per_hour, f"catalog: {gpu.price_source}"
+    return None, f"none: the catalog has no price for {gpu.key}; pass --price-per-hour"

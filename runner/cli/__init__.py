@@ -14,7 +14,7 @@ import click
 
 from runner import __version__
 from runner.cli.failures import os_error_line, run_in_command_context, usage_line
-from runner.errors import UserError
+from runner.errors import INTERRUPTED_EXIT_CODE, UserError
 
 # name -> (module, attribute, one-line help shown by `runner --help` without importing the module)
 COMMANDS = {
@@ -27,6 +27,7 @@ COMMANDS = {
     "model": ("runner.cli.model", "model", "Models without downloads: build a tiny random Llama."),
     "catalog": ("runner.cli.catalog", "catalog", "List the images, GPUs and scenarios sumbench knows."),
     "schema": ("runner.cli.schema", "schema", "Write or check the JSON Schema of result.json."),
+    "doctor": ("runner.cli.doctor", "doctor", "Check what this machine or a Docker host can run, before launching."),
 }
 
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         _error(exc.format_message(), exc.exit_code)
     except click.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED_EXIT_CODE)
     except OSError as exc:  # outside any command (a CommandContext turns those into a UserError)
         if isinstance(exc, BrokenPipeError):
             raise

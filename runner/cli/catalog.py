@@ -8,12 +8,12 @@ Each list prints as a table fitted to the terminal (or to ``COLUMNS``), as ``--j
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from runner.cli.tables import rich_table, table_console
 from runner.report.document import Column, Table
 from runner.report.render_md import markdown_table
 
@@ -51,30 +51,7 @@ def emit(rows: list[dict[str, Any]], columns: list[Column], as_json: bool, markd
     elif markdown:
         click.echo("\n".join(markdown_table(table)))
     else:
-        _console().print(_rich_table(table, whole={columns[0].key, "reference"}))
-
-
-def _rich_table(table: Table, whole: set[str]):
-    from rich.table import Table as RichTable
-
-    out = RichTable()
-    for c in table.columns:
-        # A wrapping column folds a word too long for it rather than cutting it with "…".
-        out.add_column(c.header, no_wrap=c.key in whole, overflow="fold")
-    for cells in table.cells():
-        out.add_row(*cells)
-    return out
-
-
-def _console():
-    """stdout as ``runner.console`` sets it up, except that a width given in ``COLUMNS`` is kept in a pipe
-    too: a table there is as wide as its content otherwise, which suits grep but not ``COLUMNS=80 ... | less``."""
-    from rich.console import Console
-
-    from runner.console import stdout_console
-
-    columns = os.environ.get("COLUMNS", "")
-    return Console(width=int(columns)) if columns.isdigit() and int(columns) > 0 else stdout_console()
+        table_console().print(rich_table(table, whole={columns[0].key, "reference"}))
 
 
 @click.group()
@@ -85,7 +62,8 @@ def catalog() -> None:
 @catalog.command()
 @output_options
 def images(as_json: bool, markdown: bool) -> None:
-    """Images: bake target (the name --image takes), reference, backend, scenarios, CUDA architectures."""
+    """Images: bake target (the name --image takes), reference, backend, scenarios, CUDA architectures, the
+    CUDA build and the oldest NVIDIA driver that runs it (a launch refuses an older one; --force tries)."""
     from runner import catalog as cat
 
     rows = [
@@ -97,6 +75,8 @@ def images(as_json: bool, markdown: bool) -> None:
             "scenarios": list(img.scenarios),
             "default_scenario": img.default_scenario,
             "cuda_archs": list(img.cuda_archs),
+            "cuda": img.cuda or None,
+            "min_driver": img.min_driver or None,
             "description": img.description,
         }
         for img in cat.images().values()
@@ -107,9 +87,15 @@ def images(as_json: bool, markdown: bool) -> None:
         column("backend", "backend"),
         column("scenarios", "scenarios"),
         column("CUDA archs", "cuda_archs", lambda archs: ", ".join(archs) or "cpu"),
+        Column("min_driver", "driver", _driver),
         column("description", "description"),
     ]
     emit(rows, columns, as_json, markdown)
+
+
+def _driver(row: dict[str, Any]) -> str:
+    """The oldest NVIDIA driver an image runs on, with the CUDA build that sets it: ``580+ (CUDA 13.0)``."""
+    return f"{row['min_driver']}+ (CUDA {row['cuda']})" if row["min_driver"] else "-"
 
 
 @catalog.command()

@@ -25,7 +25,13 @@ def data() -> None:
 def inspect(
     path: str, text_field: str | None, summary_field: str | None, id_field: str | None, limit: int | None
 ) -> None:
-    """Check a JSONL dataset and print its fields, size and content hash."""
+    """Check a JSONL dataset and print its fields, size and content hash.
+
+    \b
+    Examples:
+      runner data inspect data/howto-sample.jsonl
+      runner data inspect my.jsonl --text-field body --summary-field abstract --limit 50
+    """
     from rich.markup import escape
 
     from runner.console import stdout_console
@@ -42,7 +48,31 @@ def inspect(
     out.print(f"sha256: {ds.sha256}")
 
 
-@data.command()
+def _fetch_help() -> str:
+    """The help of ``data fetch``, its table of names made from ``runner.fetch.HUB_DATASETS``, so the hub
+    dataset, config and columns a name stands for are said where they are chosen and cannot drift."""
+    from runner.fetch import HUB_DATASETS
+
+    names = "\n".join(f"      {name:<14} {spec.describe()}" for name, spec in HUB_DATASETS.items())
+    return f"""Fetch a fixed sample of NAME as hashed JSONL: the same NAME, split, --n and --seed give the same
+    documents, written to OUT/NAME-SPLIT-nN-sSEED.jsonl with a manifest of their source and hash.
+
+    NAME is one of the datasets below: the hub dataset it reads, and the columns taken from it. A --source
+    file is one split of that dataset with those columns (the id one may be missing: documents are then
+    numbered).
+
+    \b
+{names}
+
+    \b
+    Examples:
+      runner data fetch wikilingua --n 100
+      runner data fetch xsum --n 500 --seed 1 --out data/
+      runner data fetch wikilingua --n 100 --source test-00000-of-00001.parquet
+    """
+
+
+@data.command(help=_fetch_help())
 @click.argument("name")
 @click.option("--n", "n", type=click.IntRange(1), default=100, show_default=True, help="Documents in the sample.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed: same seed, same documents.")
@@ -57,11 +87,16 @@ def inspect(
 @click.option(
     "--source",
     type=click.Path(exists=True, dir_okay=False),
-    help="Read a local parquet/JSON file in the hub's layout instead of the hub (air-gapped machines).",
+    help="Read a local parquet or JSON(L) file instead of the hub (air-gapped machines): one split of the "
+    "dataset as the hub serves it, with the columns listed above (wikilingua: source, target, gem_id).",
 )
 def fetch(name: str, n: int, seed: int, split: str | None, out: Path, source: str | None) -> None:
-    """Fetch a fixed sample of NAME (wikilingua, cnn_dailymail, xsum, billsum) as hashed JSONL."""
+    """Fetch a fixed sample of a dataset (its --help is ``_fetch_help``'s)."""
+    from runner.console import console
     from runner.fetch import fetch as do_fetch
 
-    path = do_fetch(name, n, seed, out, split=split, source=source)
+    # Our one line while the library works (a download can take minutes); it draws on a terminal only.
+    doing = f"reading {source}" if source else f"fetching {name} from the Hugging Face hub"
+    with console.status(doing, spinner="dots"):
+        path = do_fetch(name, n, seed, out, split=split, source=source)
     click.echo(f"wrote {path} and {path.with_suffix('.manifest.json').name}")

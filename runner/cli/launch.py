@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
 
 from runner.cli.options import cell_options
 from runner.cli.types import BATCH_SIZE
-from runner.errors import UserError
+from runner.errors import INTERRUPTED_EXIT_CODE, UserError
+
+if TYPE_CHECKING:
+    from runner.schema import RunResult
 
 # What --resume takes besides the folder: how this attempt is run and watched. Everything else describes
 # the cell, which the folder's config.json already fixes (a resumed run must not mix two settings).
@@ -103,6 +107,9 @@ def launch(
     when it fails. A failed or interrupted run still
     writes result.json and keeps every finished document; --resume RUN-DIR continues it.
 
+    Exit code: 0 completed, 3 partial, 1 failed, 130 interrupted (Ctrl-C or SIGTERM, before or after the
+    first document: the result says partial, Interrupted, and --resume finishes it).
+
     \b
     Examples:
       runner launch --model .cache/tiny-llama --batch-size 4
@@ -111,9 +118,10 @@ def launch(
       runner launch --resume results/RUN-ID
     """
     from runner import rundir
+    from runner.aggregate import INTERRUPTED
     from runner.console import RunProgress, console, stdout_console, summary_table
     from runner.launching import LaunchRequest, check_launch_options, execute, prepare
-    from runner.repeats import repeat_requests, summarize, summary_lines, worst_status
+    from runner.repeats import repeat_requests, summarize, summary_lines
 
     docker_options = {"docker_host": docker_host, "gpu_uuids": gpu_uuids, "network": docker_network}
     executor_options = {k: v for k, v in docker_options.items() if v}
@@ -147,7 +155,7 @@ def launch(
             result = execute(prepared, progress.on_line)
         out.print(summary_table(result, prepared.run_dir))
         results.append(result)
-        if result.error and result.error.error_class == "Interrupted" and i + 1 < len(requests):
+        if result.error and result.error.error_class == INTERRUPTED and i + 1 < len(requests):
             stem = str(one.run_id).rsplit("-r", 1)[0]
             console.print(
                 f"stopped: {len(requests) - i - 1} repeats not started; the same command with --run-id {stem} "
@@ -160,7 +168,19 @@ def launch(
     if repeat > 1:
         for line in summary_lines(summarize(results)):
             out.print(line, markup=False, highlight=False)
-    sys.exit({"completed": 0, "partial": 3}.get(worst_status(results), 1))
+    sys.exit(exit_code(results))
+
+
+def exit_code(results: list[RunResult]) -> int:
+    """0 when every run completed, 3 when one stopped part-way, 1 when one failed; and the interruption's
+    own code when a person stopped one (Ctrl-C, SIGTERM), wherever it was: that says nothing about the
+    cell, and a script should tell it from a failure (``--resume`` finishes the run)."""
+    from runner.aggregate import INTERRUPTED
+    from runner.repeats import worst_status
+
+    if any(r.error is not None and r.error.error_class == INTERRUPTED for r in results):
+        return INTERRUPTED_EXIT_CODE
+    return {"completed": 0, "partial": 3}.get(worst_status(results), 1)
 
 
 def _given_options(ctx: click.Context, allowed: set[str]) -> list[str]:

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from runner import __version__
 from runner.cli.options import cell_options
-from runner.cli.types import BATCH_SIZES
-from runner.errors import UserError
+from runner.cli.types import BATCH_SIZES, BYTE_SIZE
+from runner.errors import INTERRUPTED_EXIT_CODE, UserError
 
 # Options that only one target reads, with their defaults: naming one for another target is a mistake.
 TARGET_OPTIONS: dict[str, tuple[str, Any]] = {
     "docker_host": ("docker", ()),
     "bucket": ("sky", None),
-    "bucket_mode": ("sky", "MOUNT"),
+    "bucket_mode": ("sky", None),
     "spot": ("sky", False),
     "max_restarts": ("sky", 0),
     "infra": ("sky", None),
     "keep_clusters": ("sky", False),
     "hf_token": ("sky", False),
+    "max_parallel": ("sky", 4),
     "namespace": ("k8s", "default"),
     "k8s_gpu_label": ("k8s", "nvidia"),
     "k8s_data_pvc": ("k8s", None),
@@ -34,6 +37,8 @@ TARGET_OPTIONS: dict[str, tuple[str, Any]] = {
     "ttl_after_finished": ("k8s", 7 * 24 * 3600),
     "image_pull_secret": ("k8s", None),
     "no_wait": ("k8s", False),
+    "k8s_cpus": ("k8s", 4.0),
+    "k8s_memory": ("k8s", None),
 }
 
 
@@ -104,6 +109,13 @@ def _names(value: str | None) -> list[str] | None:
     help="local/docker: stop a cell's worker after this many seconds from its start (model load included).",
 )
 @click.option(
+    "--price-per-hour",
+    multiple=True,
+    metavar="[GPU=]USD",
+    help="USD per GPU-hour for $/1k docs, e.g. t4=0.2 (repeat); a bare USD prices every GPU without its own "
+    "(default: the catalog's on-demand price; none for sky --spot or an --infra on another cloud).",
+)
+@click.option(
     "--docker-host",
     multiple=True,
     metavar="[GPU=]URL",
@@ -113,9 +125,8 @@ def _names(value: str | None) -> list[str] | None:
 @click.option(
     "--bucket-mode",
     type=click.Choice(["MOUNT", "MOUNT_CACHED"]),
-    default="MOUNT",
-    show_default=True,
-    help="sky: MOUNT copies a run folder when it ends; MOUNT_CACHED writes it there as it runs (resumable).",
+    help="sky: MOUNT copies a run folder when it ends; MOUNT_CACHED writes it there as it runs, so a restarted "
+    "cell resumes (default: MOUNT_CACHED with --spot or --max-restarts, else MOUNT).",
 )
 @click.option("--spot", is_flag=True, help="sky: spot instances, as managed jobs that recover from preemption.")
 @click.option(
@@ -130,6 +141,13 @@ def _names(value: str | None) -> list[str] | None:
 )
 @click.option("--keep-clusters", is_flag=True, help="sky: leave clusters up after their cell (to rsync run folders).")
 @click.option("--hf-token", is_flag=True, help="sky: hand the local HF_TOKEN to each task as a SkyPilot secret.")
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(0),
+    default=4,
+    show_default=True,
+    help="sky: cells (each its own cluster or managed job) running at once; 0: every cell at once.",
+)
 @click.option("--namespace", default="default", show_default=True, help="k8s: namespace for the Jobs.")
 @click.option(
     "--k8s-gpu-label",
@@ -164,6 +182,19 @@ def _names(value: str | None) -> list[str] | None:
     help="k8s: seconds a finished Job (and its pod logs) is kept.",
 )
 @click.option("--image-pull-secret", help="k8s: Secret for pulling from a private registry.")
+@click.option(
+    "--k8s-cpus",
+    type=click.FloatRange(0, min_open=True),
+    default=4.0,
+    show_default=True,
+    help="k8s: CPUs the worker container requests.",
+)
+@click.option(
+    "--k8s-memory",
+    type=BYTE_SIZE,
+    help="k8s: memory the worker container requests, e.g. 32GiB (default: the model's 16-bit weights + 4 GiB; "
+    "18 GiB when its shape is unknown here).",
+)
 @click.option("--no-wait", is_flag=True, help="k8s: submit and return; collect later with --collect.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every worker log line (local and docker).")
 def matrix(**opts: Any) -> None:
@@ -182,7 +213,7 @@ def matrix(**opts: Any) -> None:
       runner matrix --target k8s --registry registry.example.com/you --k8s-results-pvc sumbench-results --dry-run ...
     """
     from runner.console import console
-    from runner.matrix import MatrixInterrupted, collect, run
+    from runner.matrix import MatrixInterrupted, collect, run, submit_steps
 
     def on_line(line: str) -> None:
         console.print(line, markup=False, highlight=False)
@@ -196,14 +227,47 @@ def matrix(**opts: Any) -> None:
         manifest = run(request, on_line, dry_run=opts["dry_run"])
     except MatrixInterrupted as stopped:
         _summary(stopped.manifest, stopped.matrix_dir)  # what ran, and the command that finishes it
-        sys.exit(130)
-    _summary(manifest, request.results / manifest.matrix_id)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    matrix_dir = request.results / manifest.matrix_id
+    _summary(manifest, matrix_dir, resume=not opts["dry_run"])
+    if opts["dry_run"]:
+        for line in submit_steps(manifest, matrix_dir, _real_run(click.get_current_context(), manifest.matrix_id)):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     sys.exit(0 if opts["dry_run"] else _exit_code(manifest))
+
+
+def _real_run(ctx: click.Context, matrix_id: str) -> str:
+    """This command as typed, without --dry-run and with the matrix id: what runs the planned matrix.
+
+    Rebuilt from the options the user set (on the command line or through their environment variable),
+    so it holds nothing the user did not ask for, and the id makes the real run continue the manifest
+    that the dry run wrote rather than plan a second matrix.
+    """
+    words = ["runner", "matrix"]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if not isinstance(param, click.Option) or name in ("dry_run", "matrix_id", "collect_dir"):
+            continue
+        if ctx.get_parameter_source(name) not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        flag, value = max(param.opts, key=len), ctx.params[name]
+        if param.is_flag:
+            words += [flag] if value else []
+        else:
+            words += [word for item in (value if param.multiple else [value]) for word in (flag, _word(item))]
+    return shlex.join([*words, "--matrix-id", matrix_id])
+
+
+def _word(value: Any) -> str:
+    """An option's value as the user could have typed it."""
+    if isinstance(value, list):  # --batch-sizes
+        return ",".join(str(item) for item in value)
+    return getattr(value, "text", None) or str(value)  # a ByteSize keeps the words typed
 
 
 def _request(opts: dict[str, Any]):
     from runner.launching import LaunchRequest
-    from runner.matrix import MatrixRequest
+    from runner.matrix import MatrixRequest, parse_prices
 
     target = opts["target"]
     for name, (owner, default) in TARGET_OPTIONS.items():
@@ -238,6 +302,7 @@ def _request(opts: dict[str, Any]):
         registry=opts["registry"],
         tag=opts["tag"],
         options=_target_options(opts),
+        prices=parse_prices(opts["price_per_hour"]),
     )
 
 
@@ -258,6 +323,7 @@ def _target_options(opts: dict[str, Any]) -> Any:
             infra=opts["infra"],
             keep_clusters=opts["keep_clusters"],
             hf_token=opts["hf_token"],
+            max_parallel=opts["max_parallel"],
         )
     from runner.targets.k8s import K8sOptions
 
@@ -273,6 +339,8 @@ def _target_options(opts: dict[str, Any]) -> Any:
         ttl_seconds=opts["ttl_after_finished"],
         image_pull_secret=opts["image_pull_secret"],
         wait=not opts["no_wait"],
+        cpus=opts["k8s_cpus"],
+        memory_bytes=opts["k8s_memory"],
     )
 
 
@@ -282,7 +350,9 @@ def _exit_code(manifest) -> int:
     return 0 if all(c.status == "done" and c.result_status == "completed" for c in kept) else 1
 
 
-def _summary(manifest, matrix_dir: Path) -> None:
+def _summary(manifest, matrix_dir: Path, resume: bool = True) -> None:
+    """The cells as they stand, and where to go next; ``resume``: say how to continue the matrix (a dry
+    run prints how to run it instead)."""
     from rich.table import Table
 
     from runner.console import console
@@ -297,11 +367,12 @@ def _summary(manifest, matrix_dir: Path) -> None:
     console.print(f"matrix folder: {matrix_dir}  (matrix.json lists every cell)", markup=False, highlight=False)
     if any(cell.status == "done" for cell in manifest.cells):
         console.print(f"tables, failures and plots: runner report {matrix_dir}", markup=False, highlight=False)
-    console.print(
-        f"to resume or finish it: the same command with --matrix-id {manifest.matrix_id}",
-        markup=False,
-        highlight=False,
-    )
+    if resume:
+        console.print(
+            f"to resume or finish it: the same command with --matrix-id {manifest.matrix_id}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _docs_per_second(run_dir: Path) -> str:

@@ -24,15 +24,31 @@ def model() -> None:
     show_default="bundled sample",
     help="Texts the tokenizer is trained on.",
 )
-@click.option("--vocab-size", type=click.IntRange(300, 65536), default=4096, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--vocab-size",
+    type=click.IntRange(300, 65536),
+    default=4096,
+    show_default=True,
+    help="Most tokens the tokenizer learns (fewer when the texts run out); the model's embedding has one row "
+    "per token learnt.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the random weights: same seed, same model."
+)
 @click.option("--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model.")
 def tiny(out_dir: Path, data: str, vocab_size: int, seed: int, force: bool) -> None:
     """Build a tiny random-weight Llama with a locally trained tokenizer in OUT_DIR.
 
     It is saved with save_pretrained, so `runner launch --model OUT_DIR` loads it through the same
     from_pretrained path as a real checkpoint. Its summaries are noise; its speed and plumbing are real.
+    Its config.json says so ("sumbench_random_weights": true), and a run of it records its ROUGE as not
+    meaningful.
     OUT_DIR is new, empty, or a model folder (one with config.json), which is rebuilt.
+
+    \b
+    Examples:
+      runner model tiny .cache/tiny-llama
+      runner model tiny models/tiny --data data/wikilingua-test-n100-s0.jsonl --vocab-size 8000 --seed 1
     """
     if not force:
         check_out_dir(out_dir)

@@ -49,6 +49,13 @@ def plan(
     fits up to batch N, with the weights and the KV cache one sequence needs.
 
     The numbers are arithmetic on the model's shape; nothing is downloaded or loaded.
+
+    \b
+    Examples:
+      runner plan --model llama-2-7b --gpu t4
+      runner plan --model meta-llama/Llama-2-7b-chat-hf --gpu t4 --image hf-bnb --scenario 4-bit
+      runner plan --model .cache/tiny-llama --gpu cpu --max-new-tokens 64 --json
+      runner plan --model llama-3-8b --gpu h100 --gpu-memory-limit 24GiB
     """
     from runner import catalog
     from runner.architectures import describe_model

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 FORMATS = ("md", "html", "csv", "json")
+SUFFIXES = {"md": "md", "markdown": "md", "html": "html", "htm": "html", "csv": "csv", "json": "json"}
+"""--out's suffixes and the format each means; another suffix needs --format (nothing writes a PDF)."""
 
 
 @click.command()
@@ -15,7 +17,8 @@ FORMATS = ("md", "html", "csv", "json")
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
-    help="Output format (default: from the --out suffix, else md). html is one self-contained page.",
+    help="Output format (default: from the --out suffix, .md .markdown .html .htm .csv or .json; md without "
+    "one). html is one self-contained page.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
 @click.option(
@@ -52,7 +55,7 @@ def report(
 
     if reference:
         get_scenario(reference)
-    fmt = fmt or _format_from(out)
+    fmt = fmt or _format_from(out)  # before anything is read or written: a wrong suffix costs nothing
     loaded = find_runs(results)
     for warning in loaded.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -75,8 +78,20 @@ def report(
 
 
 def _format_from(out: Path | None) -> str:
+    """The format --out's suffix names; md without --out or a suffix. Another suffix is refused rather
+    than written as Markdown under a name that promises something else (r.pdf)."""
+    from runner.errors import UserError
+
     suffix = out.suffix.lower().lstrip(".") if out else ""
-    return {"htm": "html", "markdown": "md"}.get(suffix, suffix) if suffix in (*FORMATS, "htm", "markdown") else "md"
+    if not suffix:
+        return "md"
+    if suffix not in SUFFIXES:
+        accepted = ", ".join(f".{s}" for s in SUFFIXES)
+        raise UserError(
+            f"--out {out}: unknown extension .{suffix}; use one of {accepted}, or name the format with --format "
+            f"({', '.join(FORMATS)})"
+        )
+    return SUFFIXES[suffix]
 
 
 def _render(doc, fmt: str, out: Path | None) -> str:

@@ -30,6 +30,12 @@ def schema(out: Path, check: bool) -> None:
     """Write (or --check) the JSON Schema that every result.json validates against.
 
     The default file is the one the repository publishes (and CI checks), wherever the command runs.
+
+    \b
+    Examples:
+      runner schema
+      runner schema --check
+      runner schema --out /tmp/result.schema.json
     """
     if out == SCHEMA_FILE and not SCHEMA_FILE.parent.is_dir():
         # An installed sumbench has no schema/ folder: the default would write into site-packages.

@@ -54,9 +54,15 @@ class BatchSizesType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, list):
             return value
-        parts = [part.strip() for part in str(value).split(",") if part.strip()]
-        if not parts:
+        parts = [part.strip() for part in str(value).split(",")]
+        if not any(parts):
             self.fail(f"{value!r} names no batch size; give numbers, auto or dynamic, comma-separated", param, ctx)
+        if not all(parts):  # "1,,2" or "1,2,": a size left out, or a stray comma; either way, ask
+            self.fail(
+                f"{value!r} has an empty item: give numbers, auto or dynamic, comma-separated (e.g. 1,2,auto)",
+                param,
+                ctx,
+            )
         return [BATCH_SIZE.convert(part, param, ctx) for part in parts]
 
 

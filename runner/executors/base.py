@@ -24,6 +24,8 @@ class ExitInfo:
     oom_killed: bool = False
     timed_out: bool = False
     interrupted: bool = False
+    start_error: str | None = None
+    """The engine's reason the worker never started (a container that could not start), with the fix."""
 
 
 class Executor(ABC):

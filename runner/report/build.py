@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections import Counter
 
 from runner import catalog
+from runner.aggregate import INTERRUPTED
 from runner.errors import UserError
 from runner.report import plots
 from runner.report.cells import Cell, Work, gpu_of, group_cells, shown_values, work_differences
 from runner.report.document import Report, Section, counted
 from runner.report.gate import quality_gate
-from runner.report.loading import Loaded
+from runner.report.loading import Loaded, Run
 from runner.report.tables import (
     datasets_by_gpu,
     datasets_table,
     dropped_table,
+    failures_footnotes,
     failures_table,
     results_footnotes,
     results_table,
@@ -30,6 +32,19 @@ def _gpu_title(gpu: str) -> str:
         return f"{gpu} ({catalog.get_gpu(gpu).name})"
     except UserError:
         return gpu
+
+
+def _failures_paragraphs(runs: list[Run]) -> list[str]:
+    """What the failures table cannot say in a cell: an interrupted run is listed there because it did not
+    finish, yet nothing about its cell failed (it may not have reached its first document)."""
+    stopped = sum(1 for r in runs if r.result.error and r.result.error.error_class == INTERRUPTED)
+    if not stopped:
+        return []
+    were, it = ("was", "it") if stopped == 1 else ("were", "each")
+    return [
+        f"{counted(stopped, 'run')} {were} interrupted (Ctrl-C or SIGTERM): stopped by a person, not failed by "
+        f"its cell; the documents done are kept, and `runner launch --resume RUN-DIR` finishes {it}."
+    ]
 
 
 def _summary(loaded: Loaded, cells: list[Cell]) -> list[str]:
@@ -79,11 +94,12 @@ def _gpu_section(
     differing: list[Work],
 ) -> Section:
     devices = sorted({run.result.environment.device.name for run in loaded.runs if gpu_of(run.result) == gpu})
+    table = results_table(cells, gates, differing)
     section = Section(
         f"GPU: {_gpu_title(gpu)}",
         paragraphs=[f"Device as detected: {', '.join(devices)}."],
-        table=results_table(cells, gates, differing),
-        footnotes=results_footnotes(cells, reference),
+        table=table,
+        footnotes=results_footnotes(cells, reference, table.rows),
         kind="results",
     )
     if style is not None:
@@ -146,8 +162,9 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
     sections.append(
         Section(
             "Failed runs",
-            paragraphs=[] if failures else ["None: every run completed."],
+            paragraphs=_failures_paragraphs(loaded.runs) if failures else ["None: every run completed."],
             table=failures,
+            footnotes=failures_footnotes(failures),
             kind="failures",
         )
     )
@@ -158,7 +175,7 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
                 "Cells not run",
                 paragraphs=["A compatibility rule refused these matrix cells before launch; nothing ran."],
                 table=dropped,
-                kind="failures",
+                kind="not_run",
             )
         )
     if loaded.warnings:

@@ -4,6 +4,12 @@ A cell is what a person means by "hf fp16 at batch 8 on an A100": image, scenari
 batch size and the work asked for (dataset content, output length, prompt template). Runs that agree on all of these
 are repeats, whatever their run ids, and the report shows them as one row with mean ± stdev; runs
 that differ in any of them are different rows, so a number is never averaged across datasets.
+
+Three things the name of a cell does not say also keep runs apart, because each changes what was measured:
+a ``--gpu-memory-limit`` cap (a 15 GiB-capped H200 run stands for a smaller card, not for the H200), where
+the worker ran (the process executor runs it in the host's Python whatever ``--image`` says, so it and a
+Docker run of that image are two environments; two builds of one image are two as well), and the dtype that
+actually ran (``bf16`` on a T4 runs as fp16).
 """
 
 from __future__ import annotations
@@ -12,14 +18,100 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from runner import catalog, compat
+from runner.console import fmt_bytes
+from runner.errors import UserError
 from runner.repeats import Stat, stat
 from runner.report.loading import Run
+from runner.scenarios import get_scenario
 from runner.schema import RunResult
+
+PROCESS = "process"
+"""The executor that runs the worker in the host's own Python, not in the image it names."""
+_SHORT_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
 
 
 def gpu_of(result: RunResult) -> str:
     """The catalog GPU a run measured: what the worker detected, else what was asked for."""
     return result.environment.device.catalog_gpu or result.config.gpu
+
+
+def memory_cap(result: RunResult) -> int | None:
+    """The ``--gpu-memory-limit`` a run measured under; None for the whole card. The worker records the
+    cap it applied; a result the host wrote for a worker that died first has only the config's. A CPU run
+    has no cap (the worker ignores one there), and a cap at or above the card's size caps nothing."""
+    device = result.environment.device
+    if device.kind == "cpu":
+        return None
+    cap = device.memory_limit_bytes or result.config.gpu_memory_limit_bytes
+    return None if cap is None or (device.memory_bytes and cap >= device.memory_bytes) else cap
+
+
+def cap_label(cap: int | None) -> str:
+    """'15.0 GiB' for a capped run, 'none' for the whole card: as a table cell says it."""
+    return fmt_bytes(cap) if cap else "none"
+
+
+def launch_of(result: RunResult) -> tuple[str, str]:
+    """(executor, image id) of the environment the worker ran in. A process run has no image id: it ran
+    in the host's Python whatever image it names. A container run has one where the executor recorded it
+    (Docker's image id, else the digest), "" where not."""
+    launch = result.environment.launch
+    if launch.executor == PROCESS:
+        return PROCESS, ""
+    return launch.executor, launch.image_id or launch.image_digest or ""
+
+
+def short_image_id(image_id: str) -> str:
+    """'1a2b3c4d5e6f' from 'sha256:1a2b3c4d5e6f…', as ``docker images`` shows one."""
+    return image_id.split(":", 1)[-1][:12] or "id unknown"
+
+
+def ran_dtype(result: RunResult) -> str:
+    """The dtype the backend reported loading, else the one the run was configured with."""
+    return result.backend.dtype if result.backend else result.config.dtype
+
+
+def scenario_dtype(scenario: str, fallback: str) -> str:
+    """The dtype a scenario's name promises; ``fallback`` for a scenario this checkout does not know."""
+    try:
+        return get_scenario(scenario).dtype
+    except UserError:
+        return fallback
+
+
+def short_dtype(dtype: str) -> str:
+    return _SHORT_DTYPES.get(dtype, dtype)
+
+
+def _floating(dtype: str) -> bool:
+    """Whether a dtype is a floating-point compute type. A quantized backend may report its storage type
+    (int8, uint8): that is the quantization, which the scenario's name already says, not a substitution."""
+    return dtype.startswith(("float", "bfloat"))
+
+
+def dtype_substituted(scenario: str, dtype: str) -> bool:
+    """Whether a run of ``scenario`` ran another dtype than its name promises (bf16 as fp16 on a T4)."""
+    promised = scenario_dtype(scenario, dtype)
+    return dtype != promised and _floating(dtype) and _floating(promised)
+
+
+def scenario_label(scenario: str, dtype: str | None) -> str:
+    """'bf16', or 'bf16→fp16' when the run's dtype is not the one the name promises: so a T4's 'bf16'
+    row is never read as bf16, in a table or a plot legend."""
+    if dtype is None or not dtype_substituted(scenario, dtype):
+        return scenario
+    return f"{scenario}→{short_dtype(dtype)}"
+
+
+def substitution_reason(scenario: str, gpu: str, dtype: str) -> str | None:
+    """Why ``scenario`` ran ``dtype`` on ``gpu``, from the rule that substitutes it (``compat.adjustments``);
+    None when that rule does not explain it (a run launched with --force, or another checkout's rule)."""
+    try:
+        ran, notes = compat.adjustments(get_scenario(scenario), catalog.get_gpu(gpu))
+    except UserError:
+        return None
+    return notes[0] if ran == dtype and notes else None
 
 
 def model_label(model: str) -> str:
@@ -121,6 +213,12 @@ class CellKey:
     max_new_tokens: int
     forced_output: bool = False
     prompt_template: str = ""
+    memory_cap: int = 0
+    """``--gpu-memory-limit`` in bytes; 0 for the whole card (0, not None, so keys sort)."""
+    executor: str = PROCESS
+    image_id: str = ""
+    dtype: str = ""
+    """The dtype that ran, which is not always the scenario's (``scenario_label``)."""
 
     @property
     def quality_key(self) -> tuple[str, str, str, int, str]:
@@ -129,7 +227,9 @@ class CellKey:
 
 
 def cell_key(result: RunResult) -> CellKey:
+    """What makes runs repeats of one another (see the module's docstring)."""
     c = result.config
+    executor, image_id = launch_of(result)
     return CellKey(
         gpu=gpu_of(result),
         model=c.model,
@@ -140,6 +240,10 @@ def cell_key(result: RunResult) -> CellKey:
         max_new_tokens=c.max_new_tokens,
         forced_output=c.force_output_length,
         prompt_template=c.prompt_template or "",
+        memory_cap=memory_cap(result) or 0,
+        executor=executor,
+        image_id=image_id,
+        dtype=ran_dtype(result),
     )
 
 
@@ -161,6 +265,18 @@ class Cell:
     @property
     def batch(self) -> str:
         return batch_label(self.results)
+
+    @property
+    def scenario(self) -> str:
+        """The scenario as shown: marked where its dtype was substituted (``scenario_label``)."""
+        return scenario_label(self.key.scenario, self.key.dtype)
+
+    def name(self) -> str:
+        """'hf/bf16→fp16 batch 4, 15.0 GiB cap, docker': the cell in a sentence, with what keeps it apart
+        from a cell of the same image, scenario and batch (the process executor is the default, unsaid)."""
+        extra = [f"{cap_label(self.key.memory_cap)} cap"] if self.key.memory_cap else []
+        extra += [self.key.executor] if self.key.executor != PROCESS else []
+        return ", ".join([f"{self.key.image}/{self.scenario} batch {self.batch}", *extra])
 
     @property
     def final_batch(self) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from runner.report.cells import Work, work_differences
 from runner.report.loading import Run
 from runner.schema import RunResult
+from runner.weights import weights_kind
 
 CONSEQUENCE = {
     "datasets": "speed and quality differences include the documents themselves",
@@ -89,8 +90,8 @@ def warnings(a: RunResult, b: RunResult) -> list[str]:
     for label, r in (("A", a), ("B", b)):
         if r.status != "completed":
             out.append(f"{label} ({r.run_id}) is {r.status}" + (f": {r.error.error_class}" if r.error else ""))
-        if not r.quality_meaningful:
-            out.append(f"{label} ran synthetic weights: its ROUGE is not meaningful")
+        if kind := weights_kind(r):
+            out.append(f"{label} ran {kind}: its ROUGE is not meaningful")
     return out
 
 

@@ -22,7 +22,16 @@ from typing import Any, Literal
 from runner import rundir
 from runner.console import fmt_bytes
 from runner.errors import UserError
-from runner.report.cells import batch_label, gpu_of, model_label
+from runner.report.cells import (
+    PROCESS,
+    batch_label,
+    cap_label,
+    gpu_of,
+    launch_of,
+    memory_cap,
+    model_label,
+    short_image_id,
+)
 from runner.report.comparable import refusal, settings, warnings
 from runner.report.document import Column, Table, text
 from runner.report.loading import Run
@@ -77,6 +86,8 @@ METRICS = (
     MetricSpec("lead-3 ROUGE-1", _rouge("rouge1", lead3=True), ".4f"),
     # The peak up to a failure is still a peak; load and warmup happen before any document.
     MetricSpec("peak memory", lambda r: r.metrics.peak_memory_bytes, "bytes", "lower", generated=False),
+    # What the run needed (the memory plan's figure), where torch measured it: reserved is the cache's size.
+    MetricSpec("peak allocated", lambda r: r.metrics.peak_memory_allocated_bytes, "bytes", "lower", generated=False),
     MetricSpec("energy / doc", lambda r: r.metrics.energy_per_doc_joules, ".1f", "lower", " J"),
     MetricSpec("$ / 1k docs", lambda r: r.metrics.cost_per_1k_docs_usd, ".4f", "lower"),
     MetricSpec("generate time", lambda r: r.metrics.generate_seconds, ".2f", "lower", " s", test=DOCS_TEST),
@@ -99,12 +110,24 @@ CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
         lambda r: f"{r.backend.name} {r.backend.dtype} {r.backend.attention or ''}".strip() if r.backend else None,
     ),
     ("batch", lambda r: batch_label([r])),
+    # Settings like the batch size (a comparison may be about them), shown so that no one reads a capped
+    # run as the whole card, or a run in the host's Python as one inside its image.
+    ("GPU memory cap", lambda r: cap_label(memory_cap(r))),
+    ("executor", lambda r: executor_label(r)),
     ("max new tokens", lambda r: r.config.max_new_tokens),
     ("forced output length", lambda r: r.config.force_output_length),
     ("dataset sha256", lambda r: r.dataset.sha256[:12] if r.dataset else None),
     ("batches timed", lambda r: len(r.metrics.batches)),
     ("settings", lambda r: settings(r) or "-"),
 )
+
+
+def executor_label(r: RunResult) -> str:
+    """'process (host Python)', or 'docker' with the short id of the image it ran in."""
+    executor, image_id = launch_of(r)
+    if executor == PROCESS:
+        return f"{PROCESS} (host Python)"
+    return f"{executor} {short_image_id(image_id)}" if image_id else executor
 
 
 def _show(value: float | None, spec: str, unit: str = "") -> str:

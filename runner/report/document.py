@@ -50,7 +50,7 @@ class Section:
     table: Table | None = None
     footnotes: list[str] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
-    kind: str = "text"  # results | failures | datasets | plots | text: what the data formats key on
+    kind: str = "text"  # results | failures | not_run | datasets | plots | text: what the data formats key on
 
 
 @dataclass

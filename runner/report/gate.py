@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from runner.report.cells import Cell, CellKey
+from runner.weights import weights_kinds
 
 THRESHOLD = 0.99
 DEFAULT_REFERENCES = ("default",)
@@ -75,8 +76,8 @@ def _judge(cell: Cell, ref_name: str | None, ref_cells: list[Cell], asked: str |
         return GateResult("no reference", reason=f"no {wanted} run on this GPU, model and dataset")
     if cell.key.scenario == ref_name:
         return GateResult("reference", reference=ref_name)
-    if not cell.quality_meaningful or not all(c.quality_meaningful for c in ref_cells):
-        return GateResult("n/a", reference=ref_name, reason="synthetic weights")
+    if kinds := weights_kinds(r for c in (cell, *ref_cells) for r in c.results):
+        return GateResult("n/a", reference=ref_name, reason=" and ".join(kinds))
     ref_scores = [s for c in ref_cells if (s := c.rouge("rouge1")) is not None]
     mine = cell.rouge("rouge1")
     if mine is None or not ref_scores:

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
-from runner.report.cells import Cell, CellKey, model_label, output_length
+from runner.report.cells import Cell, CellKey, cap_label, model_label, output_length, scenario_label, short_image_id
 from runner.report.document import Figure
 from runner.report.labels import PointLabel, place_point_labels
+from runner.weights import weights_kinds
 
 DPI = 110
 # Marker areas (points²) in the quality plot: a cell, and the ring around a cell on the Pareto front. The
@@ -60,27 +61,40 @@ class Style:
     def for_cells(cls, cells: Sequence[Cell]) -> Style:
         """'scenario', qualified by image, model, output length and dataset only where one GPU ran the
         same scenario in two of them, so a label is as short as it can be and still names one series
-        (two output lengths on one line would draw one curve through two kinds of work)."""
+        (two output lengths on one line would draw one curve through two kinds of work). Two things are
+        always said: a substituted dtype ('bf16→fp16') and a memory cap ('(15.0 GiB cap)'), because a
+        capped H200 or a T4's bf16 read as the real thing otherwise; the executor is said where one
+        GPU ran a scenario under two."""
         images: dict[tuple[str, str], set[str]] = {}
         models: dict[tuple[str, str, str], set[str]] = {}
         work: dict[tuple[str, str, str, str], set[tuple[int, bool, str]]] = {}
+        launches: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
         for c in cells:
             images.setdefault((c.key.gpu, c.key.scenario), set()).add(c.key.image)
             models.setdefault((c.key.gpu, c.key.image, c.key.scenario), set()).add(model_label(c.key.model))
             series = (c.key.gpu, c.key.image, c.key.scenario, model_label(c.key.model))
             work.setdefault(series, set()).add((c.key.max_new_tokens, c.key.forced_output, c.key.dataset))
+            launches.setdefault((c.key.gpu, c.key.image, c.key.scenario), set()).add((c.key.executor, c.key.image_id))
         by_image = any(len(v) > 1 for v in images.values())
         by_model = any(len(v) > 1 for v in models.values())
         by_length = any(len({(n, f) for n, f, _ in v}) > 1 for v in work.values())
         by_dataset = any(len({d for _, _, d in v}) > 1 for v in work.values())
+        by_executor = any(len({e for e, _ in v}) > 1 for v in launches.values())
+        by_build = any(len({i for e, i in v if e == ex}) > 1 for v in launches.values() for ex, _ in v)
         labels = {}
         for c in cells:
-            label = f"{c.key.image}/{c.key.scenario}" if by_image else c.key.scenario
+            scenario = scenario_label(c.key.scenario, c.key.dtype)
+            label = f"{c.key.image}/{scenario}" if by_image else scenario
             label = f"{model_label(c.key.model)} {label}" if by_model else label
             if by_length:
                 label += f", {output_length(c.key.max_new_tokens, c.key.forced_output)}"
             if by_dataset:
                 label += f", data {c.key.dataset[:8] or '?'}"
+            if by_executor or by_build:
+                label += f", {c.key.executor}"
+                label += f" {short_image_id(c.key.image_id)}" if by_build and c.key.image_id else ""
+            if c.key.memory_cap:
+                label += f" ({cap_label(c.key.memory_cap)} cap)"
             labels[c.key] = label
         colors = {label: f"C{i % 10}" for i, label in enumerate(sorted(set(labels.values())))}
         return cls(labels, colors)
@@ -197,7 +211,8 @@ def quality_vs_speed(
         ],
     )
     if not all(p[4] for p in points):  # a legend entry for the marker, not for a series
-        ax.scatter([], [], marker="x", color="grey", label="synthetic weights: ROUGE not meaningful")
+        kinds = " or ".join(weights_kinds(r for c in cells for r in c.results))
+        ax.scatter([], [], marker="x", color="grey", label=f"{kinds}: ROUGE not meaningful")
     ax.legend(fontsize="small")  # after the labels, so that "best" steers clear of them too
     return Figure(f"quality-vs-speed-{_slug(gpu)}.png", f"ROUGE-1 vs docs/s on {gpu}, with the Pareto front", _png(fig))
 

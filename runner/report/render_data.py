@@ -1,8 +1,9 @@
 """CSV and JSON: the report's rows with raw numbers, for pandas, spreadsheets and other tools.
 
 Numbers stay unformatted (docs/s as a float, memory in bytes) so nothing is lost to rounding. CSV is
-one flat table, as spreadsheet tools expect: every results row (cells and lead-3 baselines, all GPUs)
-and every failed run, told apart by the ``table`` and ``kind`` columns.
+one flat table, as spreadsheet tools expect: every results row (cells and lead-3 baselines, all GPUs),
+every failed run and every matrix cell that was never run, told apart by the ``table`` and ``kind``
+columns (``cell``, ``lead3``, ``failed``, ``not_run``): a cell a rule refused before launch did not fail.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import json
 
 from runner.report.document import Report, Row
 
+ROW_SECTIONS = ("results", "failures", "not_run")
+"""The sections whose rows the CSV holds; each row carries its own ``kind``."""
+
 
 def _rows(report: Report) -> list[Row]:
     rows = []
     for section in report.sections:
-        if section.table is None or section.kind not in ("results", "failures"):
+        if section.table is None or section.kind not in ROW_SECTIONS:
             continue
         for row in section.table.rows:
-            rows.append({"table": section.kind, "kind": row.get("kind", "failed"), **row})
+            rows.append({"table": section.kind, **row})
     return rows
 
 

@@ -7,27 +7,45 @@ row so a reader sees what ROUGE a model must beat to be worth running at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import PurePath
 
 from runner.console import fmt_bytes
 from runner.repeats import CV_WARN
 from runner.report.cells import (
+    PROCESS,
     Cell,
     CellKey,
     Work,
     batch_label,
+    cap_label,
+    dtype_substituted,
     gpu_of,
+    launch_of,
+    memory_cap,
     model_label,
     prompt_label,
+    ran_dtype,
+    scenario_dtype,
+    scenario_label,
+    short_dtype,
+    short_image_id,
+    substitution_reason,
     work_differences,
 )
 from runner.report.document import Column, Row, Table, number, text
 from runner.report.gate import THRESHOLD, GateResult
 from runner.report.loading import Dropped, Run
 from runner.schema import RunResult
+from runner.weights import RANDOM, SYNTHETIC, weights_kinds
 
 SYNTHETIC_MARK = "†"
+WHY_NOT_MEANINGFUL = {
+    SYNTHETIC: "output length was forced, so ROUGE is not meaningful",
+    RANDOM: "the model was built by runner model tiny and never trained, so ROUGE is not meaningful "
+    "(its speed and memory are real)",
+}
+"""The footnote to a ROUGE marked with ``SYNTHETIC_MARK``, by ``runner.weights.weights_kind``."""
 _WITH_STDEV = ("docs_per_second", "output_tokens_per_second")
 _MEANS = (
     "latency_p50_s",
@@ -38,6 +56,19 @@ _MEANS = (
     "energy_per_doc_joules",
 )
 _ROUGE = ("rouge1", "rouge2", "rougeL")
+PEAK_SOURCES = {
+    "torch_cuda_max_reserved": (
+        "reserved",
+        "torch's reserved memory: what its caching allocator held, which is not what the run needed (the cache "
+        "keeps freed blocks and grows toward the whole card, or the memory cap)",
+    ),
+    "nvml_device_used": (
+        "GPU",
+        "the whole GPU through NVML, for a backend whose engine runs in its own process (vllm)",
+    ),
+    "process_max_rss": ("RSS", "the worker process's largest resident set (on a CPU)"),
+}
+"""Per ``Metrics.peak_memory_source``: the word the Peak column's header uses, and what the figure is."""
 
 
 def cell_row(cell: Cell, gate: GateResult | None) -> Row:
@@ -66,10 +97,7 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
         s = cell.rouge(name)
         row[name] = s.mean if s else None
         row[f"{name}_stdev"] = s.stdev if s and s.n > 1 else None
-    peaks = [r.metrics.peak_memory_bytes for r in cell.results if r.metrics.peak_memory_bytes is not None]
-    row["peak_memory_bytes"] = max(peaks) if peaks else None
-    device = [r.metrics.peak_device_memory_bytes for r in cell.results if r.metrics.peak_device_memory_bytes]
-    row["peak_device_memory_bytes"] = max(device) if device else None
+    row.update(_peaks(cell.results))
     row["quality_meaningful"] = cell.quality_meaningful
     row["gate"] = gate.verdict if gate else None
     row["gate_label"] = gate.label() if gate else None
@@ -79,8 +107,33 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     row["max_new_tokens"] = key.max_new_tokens
     row["forced_output"] = key.forced_output
     row["prompt_template"] = key.prompt_template
+    row.update(_conditions(key.scenario, key.dtype, key.memory_cap or None, key.executor, key.image_id))
     row["run_ids"] = [r.result.run_id for r in cell.runs]
     return row
+
+
+def _peaks(results: Sequence[RunResult]) -> Row:
+    """The largest of the repeats' memory peaks: reserved (or RSS, or NVML; ``peak_memory_source`` says
+    which), allocated (the run's need: what the memory plan predicts) and the whole GPU's."""
+    row: Row = {}
+    for name in ("peak_memory_bytes", "peak_memory_allocated_bytes", "peak_device_memory_bytes"):
+        values = [v for r in results if (v := getattr(r.metrics, name)) is not None]
+        row[name] = max(values) if values else None
+    sources = sorted({s for r in results if (s := r.metrics.peak_memory_source)})
+    row["peak_memory_source"] = ", ".join(sources) or None
+    return row
+
+
+def _conditions(scenario: str, dtype: str, cap: int | None, executor: str, image_id: str) -> Row:
+    """How a row's runs ran, beyond its scenario's name: the dtype (and the one the scenario promises),
+    the memory cap, and the environment (executor and image id)."""
+    return {
+        "dtype": dtype,
+        "scenario_dtype": scenario_dtype(scenario, dtype),
+        "gpu_memory_limit_bytes": cap,
+        "executor": executor,
+        "image_id": image_id or None,
+    }
 
 
 def lead3_rows(cells: Sequence[Cell]) -> list[Row]:
@@ -119,12 +172,81 @@ def _rouge(key: str) -> Column:
     return Column(key, {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}[key], show, numeric=True)
 
 
-def _memory(row: Row) -> str:
-    return fmt_bytes(row.get("peak_memory_bytes"))
+def _bytes(key: str) -> Callable[[Row], str]:
+    return lambda row: fmt_bytes(row.get(key))
 
 
-def _device_memory(row: Row) -> str:
-    return fmt_bytes(row.get("peak_device_memory_bytes"))
+def _scenario(row: Row) -> str:
+    return scenario_label(row["scenario"], row.get("dtype"))
+
+
+def cap_column(rows: Sequence[Row]) -> Column | None:
+    """'Mem cap' where some row ran under --gpu-memory-limit; None where every row had the whole card."""
+    if not any(r.get("gpu_memory_limit_bytes") for r in rows):
+        return None
+    return Column(
+        "gpu_memory_limit_bytes",
+        "Mem cap",
+        # A lead-3 row ran nothing, and a CPU run has no card to cap.
+        lambda r: (
+            "-" if r.get("kind") == "lead3" or r.get("gpu") == "cpu" else cap_label(r.get("gpu_memory_limit_bytes"))
+        ),
+        numeric=True,
+    )
+
+
+def launch_column(rows: Sequence[Row]) -> Column | None:
+    """'Executor' where rows ran in different environments: another executor, or another build of one
+    image (then with its short id). None where every row ran alike, which keeps the table narrow."""
+    launches = {(r["image"], r["executor"], r.get("image_id") or "") for r in rows if r.get("executor")}
+    builds: dict[tuple[str, str], set[str]] = {}
+    for image, executor, image_id in launches:
+        builds.setdefault((image, executor), set()).add(image_id)
+    with_id = {k for k, ids in builds.items() if len(ids) > 1}
+    if len({executor for _, executor, _ in launches}) < 2 and not with_id:
+        return None
+
+    def show(row: Row) -> str:
+        executor = row.get("executor")
+        if executor is None:
+            return "-"
+        built = (row["image"], executor) in with_id
+        return f"{executor} {short_image_id(row.get('image_id') or '')}" if built else executor
+
+    return Column("executor", "Executor", show)
+
+
+def _peak_sources(rows: Sequence[Row]) -> list[str | None]:
+    """The distinct ``peak_memory_source``s of rows with a peak (None: a result that did not say). A row
+    of repeats joins its repeats' sources with ', ' (``_peaks``)."""
+    sources: set[str | None] = set()
+    for r in rows:
+        if r.get("peak_memory_bytes") is None:
+            continue
+        joined = r.get("peak_memory_source")
+        sources.update(joined.split(", ") if joined else [None])
+    return sorted(sources, key=str)
+
+
+def peak_header(rows: Sequence[Row]) -> str:
+    """'Peak reserved', 'Peak RSS' or 'Peak GPU' where every row measured the same thing; 'Peak mem' where
+    rows measured different things (an hf row beside a vllm row), which the footnote then spells out."""
+    sources = _peak_sources(rows)
+    if len(sources) == 1 and sources[0] in PEAK_SOURCES:
+        return f"Peak {PEAK_SOURCES[sources[0]][0]}"
+    return "Peak mem"
+
+
+def memory_columns(rows: Sequence[Row]) -> list[Column]:
+    """Peak alloc (where torch measured it), the Peak column headed by what it measured, and GPU mem
+    (where NVML measured the whole card)."""
+    columns = []
+    if any(r.get("peak_memory_allocated_bytes") is not None for r in rows):
+        columns.append(Column("peak_memory_allocated_bytes", "Peak alloc", _bytes("peak_memory_allocated_bytes"), True))
+    columns.append(Column("peak_memory_bytes", peak_header(rows), _bytes("peak_memory_bytes"), numeric=True))
+    if any(r.get("peak_device_memory_bytes") for r in rows):
+        columns.append(Column("peak_device_memory_bytes", "GPU mem", _bytes("peak_device_memory_bytes"), True))
+    return columns
 
 
 def _latency(row: Row) -> str:
@@ -166,9 +288,11 @@ def results_table(
     rows += lead3_rows(cells)
     columns = [
         *(_work_column(w) for w in differing if w.key == "model"),
-        Column("scenario", "Scenario", text("scenario")),
+        Column("scenario", "Scenario", _scenario),
         Column("image", "Image", text("image")),
+        *_present(launch_column(rows)),
         Column("batch", "Batch", text("batch"), numeric=True),
+        *_present(cap_column(rows)),
         *(_work_column(w) for w in differing if w.key != "model"),
         Column("docs_per_second", "Docs/s", number("docs_per_second", ".3f"), numeric=True),
         Column("output_tokens_per_second", "Output tok/s", number("output_tokens_per_second", ".1f"), numeric=True),
@@ -180,43 +304,103 @@ def results_table(
         _rouge("rouge2"),
         _rouge("rougeL"),
         Column("gate_label", f"Gate (≥{THRESHOLD:.0%} ref)", text("gate_label")),
-        Column("peak_memory_bytes", "Peak mem", _memory, numeric=True),
+        *memory_columns(rows),
         Column("cost_per_1k_docs_usd", "$/1k docs", number("cost_per_1k_docs_usd", ".4f"), numeric=True),
         Column("energy_per_doc_joules", "J/doc", number("energy_per_doc_joules", ".1f"), numeric=True),
     ]
-    if any(r.get("peak_device_memory_bytes") for r in rows):
-        at = next(i for i, c in enumerate(columns) if c.key == "peak_memory_bytes") + 1
-        columns.insert(at, Column("peak_device_memory_bytes", "GPU mem", _device_memory, numeric=True))
     if any(len(c.runs) > 1 for c in cells):
         columns.append(Column("runs", "Runs", text("runs"), numeric=True))
     return Table(columns, rows)
 
 
-def results_footnotes(cells: Sequence[Cell], reference: str | None) -> list[str]:
-    notes = []
-    if any(not c.quality_meaningful for c in cells):
-        notes.append(f"{SYNTHETIC_MARK} synthetic weights: output length was forced, so ROUGE is not meaningful.")
-    if any(r.metrics.peak_device_memory_bytes for c in cells for r in c.results):
+def _present(column: Column | None) -> list[Column]:
+    return [] if column is None else [column]
+
+
+def memory_footnotes(rows: Sequence[Row]) -> list[str]:
+    """What each memory column shows: always there when the columns are, because 'Peak' alone reads as
+    the memory a run needs, which torch's reserved figure is not."""
+    header = peak_header(rows)
+    meanings = [PEAK_SOURCES[s][1] if s in PEAK_SOURCES else "as the run recorded it" for s in _peak_sources(rows)]
+    what = meanings[0] if len(meanings) == 1 else "by row, " + "; or ".join(meanings)
+    notes = [f"{header}: {what}." if meanings else f"{header}: no run recorded one."]
+    if any(r.get("peak_memory_allocated_bytes") is not None for r in rows):
         notes.append(
-            "Peak mem: torch's reserved memory in the worker (hf), or the whole GPU for a backend whose engine "
-            "runs in its own process (vllm). GPU mem: the whole GPU through NVML, CUDA context included, for "
-            "every backend: compare backends on that one."
+            "Peak alloc: the most memory torch allocated, the run's need: what the memory plan (`runner plan`, "
+            "`--batch-size auto`) predicts."
         )
+    if any(r.get("peak_device_memory_bytes") for r in rows):
+        notes.append(
+            "GPU mem: the whole GPU through NVML, CUDA context included, for every backend: compare backends "
+            "on that one."
+        )
+    return notes
+
+
+def condition_footnotes(rows: Sequence[Row], cells: bool = True) -> list[str]:
+    """What the Mem cap and Executor columns and a marked scenario mean, where the table shows them.
+    ``cells``: the rows are cells of the results table, which also say what the Image column means for a
+    process run (the failures table does not repeat it)."""
+    notes = []
+    if cap_column(rows) is not None:
+        note = "Mem cap: the --gpu-memory-limit the worker ran under (none: the whole card)."
+        if cells:
+            note += " A capped row measures a smaller card's limits on this one: never folded with uncapped runs."
+        notes.append(note)
+    process = any(r.get("executor") == PROCESS for r in rows)
+    if launch_column(rows) is not None:
+        notes.append(
+            "Executor: where the worker ran (process: the launching machine's Python; docker, sky, k8s: inside the "
+            "image, with its id where two builds of one image ran). Runs in different environments are never "
+            "folded as repeats."
+        )
+    if process and cells:
+        notes.append(
+            "Image: the process executor runs the worker in the launching machine's own Python, not inside the "
+            "image a row names; only a container executor (docker, sky, k8s) runs it in that image."
+        )
+    marked = (r for r in rows if r.get("dtype") and dtype_substituted(r["scenario"], r["dtype"]))
+    notes += [_substitution_note(*k) for k in dict.fromkeys((r["scenario"], r["gpu"], r["dtype"]) for r in marked)]
+    return notes
+
+
+def _substitution_note(scenario: str, gpu: str, dtype: str) -> str:
+    """'bf16→fp16: scenario bf16 asks for bfloat16, but on t4 it ran float16 (why): ...'."""
+    promised = scenario_dtype(scenario, dtype)
+    why = substitution_reason(scenario, gpu, dtype)
+    return (
+        f"{scenario_label(scenario, dtype)}: scenario {scenario} asks for {promised}, but on {gpu} it ran "
+        f"{dtype}{f' ({why})' if why else ''}: its numbers are {short_dtype(dtype)}'s, not "
+        f"{short_dtype(promised)}'s."
+    )
+
+
+def results_footnotes(cells: Sequence[Cell], reference: str | None, rows: Sequence[Row] | None = None) -> list[str]:
+    """The results table's notes; ``rows`` are its rows (by default, built again from ``cells``)."""
+    if rows is None:
+        rows = [cell_row(c, None) for c in cells]
+    notes = [
+        f"{SYNTHETIC_MARK} {kind}: {WHY_NOT_MEANINGFUL[kind]}."
+        for kind in weights_kinds(r for c in cells for r in c.results)
+    ]
+    notes += condition_footnotes(rows)
+    notes += memory_footnotes(rows)
     ref = reference or "default (fp16) on a GPU, fp32 on a CPU"
     notes.append(
         f"Gate: ROUGE-1 at least {THRESHOLD:.0%} of the reference scenario ({ref}) on the same GPU, model, "
         "dataset, output length and prompt (MLPerf's rule for summarization)."
     )
     if any(len(c.runs) > 1 for c in cells):
+        memory = " and ".join(c.header for c in memory_columns(rows))
         notes.append(
             "Cells with several runs show mean ± sample standard deviation over the repeats (latency: the mean); "
-            "Peak mem and GPU mem: the largest of the repeats."
+            f"{memory}: the largest of the repeats."
         )
     for c in cells:
         dps = c.metric("docs_per_second")
         if dps is not None and dps.cv is not None and dps.cv > CV_WARN:
             notes.append(
-                f"{c.key.image}/{c.key.scenario} batch {c.batch}: docs/s varies by {dps.cv:.1%} across "
+                f"{c.name()}: docs/s varies by {dps.cv:.1%} across "
                 f"{dps.n} repeats (over {CV_WARN:.0%}); treat small differences as noise."
             )
     return notes
@@ -234,31 +418,16 @@ def failures_table(runs: Sequence[Run]) -> Table | None:
         r = run.result
         if r.status == "completed" or (r.status == "partial" and r.error is None):
             continue
-        total = r.dataset.documents if r.dataset else r.config.limit
-        rows.append(
-            {
-                "run_id": r.run_id,
-                "scenario": r.config.scenario,
-                "image": r.config.image,
-                "gpu": gpu_of(r),
-                "batch": batch_label([r]),
-                "batch_requested": r.config.batch_size,
-                "batch_final": r.batching.final,
-                "status": r.status,
-                "error_class": r.error.error_class if r.error else None,
-                "error_message": _short(r.error.message) if r.error else None,
-                "documents_done": r.metrics.documents,
-                "documents_total": total,
-                "oom_events": len(r.batching.oom_events),
-            }
-        )
+        rows.append(_failure_row(r))
     if not rows:
         return None
     columns = [
-        Column("scenario", "Scenario", text("scenario")),
+        Column("scenario", "Scenario", _scenario),
         Column("image", "Image", text("image")),
+        *_present(launch_column(rows)),
         Column("gpu", "GPU", text("gpu")),
         Column("batch", "Batch", text("batch"), numeric=True),
+        *_present(cap_column(rows)),
         Column("status", "Status", text("status")),
         Column("error_class", "Error", text("error_class")),
         Column("error_message", "Message", text("error_message")),
@@ -275,12 +444,41 @@ def failures_table(runs: Sequence[Run]) -> Table | None:
     return Table(columns, rows)
 
 
+def _failure_row(r: RunResult) -> Row:
+    """A failed run as raw values; ``kind`` tells it apart from a cell and a matrix cell never run."""
+    executor, image_id = launch_of(r)
+    return {
+        "kind": "failed",
+        "run_id": r.run_id,
+        "scenario": r.config.scenario,
+        "image": r.config.image,
+        "gpu": gpu_of(r),
+        "batch": batch_label([r]),
+        "batch_requested": r.config.batch_size,
+        "batch_final": r.batching.final,
+        "status": r.status,
+        "error_class": r.error.error_class if r.error else None,
+        "error_message": _short(r.error.message) if r.error else None,
+        "documents_done": r.metrics.documents,
+        "documents_total": r.dataset.documents if r.dataset else r.config.limit,
+        "oom_events": len(r.batching.oom_events),
+        **_conditions(r.config.scenario, ran_dtype(r), memory_cap(r), executor, image_id),
+        **_peaks([r]),
+    }
+
+
+def failures_footnotes(table: Table | None) -> list[str]:
+    """What the failures table's Mem cap and Executor columns and a marked scenario mean, where shown."""
+    return [] if table is None else condition_footnotes(table.rows, cells=False)
+
+
 def dropped_table(dropped: Sequence[Dropped]) -> Table | None:
     """Matrix cells a rule refused before launch, with the reason: the study's "could not run" rows."""
     if not dropped:
         return None
     rows = [
         {
+            "kind": "not_run",
             "matrix": d.matrix_id,
             "image": d.image,
             "scenario": d.scenario,

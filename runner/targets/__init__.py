@@ -41,6 +41,9 @@ class Target:
 
     name = ""
     executor = "process"  # the executor a cell's LaunchRequest names (only local and docker run one)
+    # Whether what a worker needs for a gated model is an option of the command (--hf-token,
+    # --hf-token-secret), which a dry run can check, rather than the environment of the real run.
+    token_in_command = False
 
     def drop_reason(self, cell: Any) -> str | None:
         """Why this target cannot run a cell the GPU rules allow (e.g. no node label for the GPU)."""
@@ -49,6 +52,20 @@ class Target:
     def check(self, request: Any, cells: list[Any], *, launching: bool) -> None:
         """Refuse what ``render`` or, when ``launching`` (not a dry run), ``launch`` would refuse; runs before
         the matrix folder is created, so a refused matrix leaves nothing behind."""
+
+    def warnings(self, request: Any, cells: list[Any], *, launching: bool) -> list[str]:
+        """Choices that run but that the user would likely not make knowingly; one line each, shown before
+        anything launches (and in a dry run)."""
+        return []
+
+    def catalog_price_problem(self, gpu: catalog.Gpu) -> str | None:
+        """Why the catalog's on-demand price would be wrong for this target's cells of ``gpu``, when it is
+        known to be (a spot instance, another cloud); the cell then records no price unless one is given."""
+        return None
+
+    def submit_steps(self, manifest: Any, matrix_dir: Path, command: str) -> list[str]:
+        """The closing lines of a dry run: how to run, for real, the matrix it planned."""
+        return [f"dry run: nothing was launched. To run it: {command}"]
 
     def hf_token_missing(self) -> str | None:
         """For a gated hub model: what to do so each worker gets a Hugging Face token; None when it will.

@@ -83,6 +83,22 @@ class DispatchTarget(Target):
     def check(self, request: Any, cells: list[Any], *, launching: bool) -> None:
         for cell in cells:  # a GPU without a --docker-host
             self.host_for(cell.entry.gpu)
+        if launching and self.name == "docker":
+            self.check_engines(request, cells)
+
+    def check_engines(self, request: Any, cells: list[Any]) -> None:
+        """Every engine the matrix will use answers, its host has the cells' GPU types and a driver their
+        images run on, and it holds each cell's image or can pull it from ``--registry``.
+
+        Otherwise every cell of that engine would fail the same way, one after another, into a matrix
+        folder of errors; one line before the folder is written says it once, with the fix."""
+        from runner.executors.docker import DockerExecutor
+
+        for host, group in self.groups(cells).items():
+            executor = DockerExecutor(host, registry=request.registry, tag=request.tag)
+            executor.check_ready(
+                (catalog.get_image(c.entry.image), c.entry.scenario, catalog.get_gpu(c.entry.gpu)) for c in group
+            )
 
     def host_for(self, gpu: str) -> str | None:
         """The engine for a GPU type; None means the local one (DOCKER_HOST or the default socket)."""
@@ -164,7 +180,10 @@ class DispatchTarget(Target):
         store, run_id = matrix.store, cell.run_id
         store.update(run_id, status="launched", where=self.where(cell.entry.gpu))
         on_line(f"[{run_id}] started ({self.where(cell.entry.gpu)})")
-        request = dataclasses.replace(cell.request, executor_options=self.executor_options(matrix, host))
+        options = self.executor_options(matrix, host)
+        if options:  # an image pull's progress, as the cell's own lines
+            options["progress"] = lambda line: on_line(f"[{run_id}] {line}")
+        request = dataclasses.replace(cell.request, executor_options=options)
         try:
             _, result = launching.launch(request, lambda line: self._relay(run_id, line, on_line))
         except UserError as exc:

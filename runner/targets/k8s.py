@@ -1,8 +1,15 @@
 """Kubernetes target: one ``batch/v1`` Job per cell, with its config.json in a ConfigMap.
 
-Kubernetes places the pods (a ``nvidia.com/gpu: 1`` limit and a node selector on the GPU product),
-retries them (``backoffLimit``), stops them (``activeDeadlineSeconds``) and cleans up
+Kubernetes places the pods (a ``nvidia.com/gpu: 1`` limit and a required node affinity on the GPU
+product), retries them (``backoffLimit``), stops them (``activeDeadlineSeconds``) and cleans up
 (``ttlSecondsAfterFinished``). sumbench only renders the objects, submits them, and reads the results.
+
+The node affinity accepts every product label the catalog entry covers (``k8s_products``: the SXM and
+PCIe forms GPU feature discovery names), since a selector on one of them leaves a Job Pending, until
+its deadline, on a cluster with only the other. The worker asks for CPU and memory too
+(``--k8s-cpus``, ``--k8s-memory``; by default 4 CPUs and the model's 16-bit weights plus 4 GiB, which
+loading a checkpoint holds in host memory): a pod without requests is BestEffort, placed on a node
+without room to load the model and evicted first.
 
 Volumes, all under ``/sumbench`` in the container:
   config   the cell's ConfigMap (config.json); an init container copies it into the run folder once,
@@ -25,8 +32,10 @@ manifests are written to ``RESULTS/<matrix-id>/k8s/`` for ``kubectl apply -f``.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +44,7 @@ from typing import Any
 
 from runner import catalog, rundir
 from runner.errors import UserError
+from runner.schema import RunConfig
 from runner.targets import (
     CONTAINER_CACHE,
     CONTAINER_CONFIG,
@@ -55,6 +65,10 @@ LOG_FILE = "pod.log"
 GPU_LABELS = {"nvidia": "nvidia.com/gpu.product", "gke": "cloud.google.com/gke-accelerator"}
 CONFIGMAP_DATA_LIMIT = 900 * 1024  # a ConfigMap holds at most 1 MiB, metadata included
 WORKER_FAILURE_EXIT_CODES = [1, 3]  # the worker wrote a result: failed (1) or partial (3)
+GiB = 1 << 30
+HOST_OVERHEAD_BYTES = 4 * GiB  # Python, torch and CUDA's host side, tokenizer, dataset: beside the weights
+UNKNOWN_MODEL_MEMORY_BYTES = 18 * GiB  # a model of unknown shape (a hub id): a 7B model in 16 bits and the process
+DEFAULT_CPUS = 4.0
 _LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z")
 
 
@@ -75,6 +89,8 @@ class K8sOptions:
     run_as_user: int = 1000
     wait: bool = True
     poll_seconds: float = 15.0
+    cpus: float = DEFAULT_CPUS  # the worker's CPU request
+    memory_bytes: int | None = None  # the worker's memory request; None: from the model's weights
 
     def __post_init__(self) -> None:
         if self.gpu_label not in GPU_LABELS and not _LABEL_KEY.match(self.gpu_label):
@@ -83,13 +99,39 @@ class K8sOptions:
             )
         if self.deadline_seconds < 1 or self.backoff_limit < 0 or self.ttl_seconds < 0:
             raise UserError("--deadline must be positive; --backoff-limit and --ttl-after-finished 0 or more")
+        if self.cpus <= 0 or (self.memory_bytes is not None and self.memory_bytes < 1):
+            raise UserError("--k8s-cpus and --k8s-memory must be positive")
 
     @property
     def label_key(self) -> str:
         return GPU_LABELS.get(self.gpu_label, self.gpu_label)
 
-    def label_value(self, gpu: catalog.Gpu) -> str:
-        return gpu.gke_accelerator if self.gpu_label == "gke" else gpu.k8s_product
+    def label_values(self, gpu: catalog.Gpu) -> tuple[str, ...]:
+        """Every node label value that is this GPU type (SXM and PCIe forms): a node with any of them will do."""
+        return gpu.gke_accelerators if self.gpu_label == "gke" else gpu.k8s_products
+
+
+def memory_request(config: RunConfig) -> int:
+    """Host memory the worker asks for: the model's weights unquantized (how a checkpoint is read into host
+    memory before it reaches the GPU, or stays there on a CPU) plus the process's own; a model whose shape
+    is unknown here gets a 7B model's."""
+    from runner.architectures import model_shape
+    from runner.memory_plan import DTYPE_BYTES, ModelShape, weight_bytes
+
+    values = model_shape(config.model)
+    try:
+        shape = ModelShape.from_config(values, config.model) if values is not None else None
+    except UserError:  # a config.json the memory plan cannot read (not a Llama-style decoder)
+        shape = None
+    if shape is None:
+        return UNKNOWN_MODEL_MEMORY_BYTES
+    dtype = config.dtype if config.dtype in DTYPE_BYTES and DTYPE_BYTES[config.dtype] >= 2 else "float16"
+    return weight_bytes(shape, dtype, None) + HOST_OVERHEAD_BYTES
+
+
+def quantity(size: int) -> str:
+    """Bytes as a Kubernetes quantity, rounded up to whole GiB (a request a person reads)."""
+    return f"{math.ceil(size / GiB)}Gi"
 
 
 def job_name(matrix_id: str, run_id: str) -> str:
@@ -111,13 +153,14 @@ def label_value(text: str) -> str:
 class K8sTarget(Target):
     name = "k8s"
     executor = "k8s"
+    token_in_command = True  # --hf-token-secret
 
     def __init__(self, options: K8sOptions) -> None:
         self.options = options
 
     def drop_reason(self, cell: Any) -> str | None:
         gpu = catalog.get_gpu(cell.gpu)
-        if not gpu.is_cpu and not self.options.label_value(gpu):
+        if not gpu.is_cpu and not self.options.label_values(gpu):
             return f"GPU {gpu.key} has no {self.options.label_key} node label value in the catalog"
         return None
 
@@ -261,12 +304,19 @@ class K8sTarget(Target):
         if self.options.hf_token_secret:
             secret, _, key = self.options.hf_token_secret.partition(":")
             env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": key or "HF_TOKEN"}}})
+        memory = self.options.memory_bytes or memory_request(cell.config)
+        # Requests without limits: the scheduler finds a node with room to load the model, and the pod is
+        # Burstable, not BestEffort (evicted first); it may still use more where the node has it.
+        resources: dict[str, Any] = {"requests": {"cpu": f"{self.options.cpus:g}", "memory": quantity(memory)}}
+        if not gpu.is_cpu:
+            resources["limits"] = {"nvidia.com/gpu": 1}
         worker: dict[str, Any] = {
             "name": "worker",
             "image": reference,
             "imagePullPolicy": "IfNotPresent",
             "args": [run_dir],  # the image's ENTRYPOINT is `python -m runner.worker`
             "env": env,
+            "resources": resources,
             "volumeMounts": mounts,
             "securityContext": hardened,
         }
@@ -298,12 +348,55 @@ class K8sTarget(Target):
             "volumes": volumes,
         }
         if not gpu.is_cpu:
-            worker["resources"] = {"limits": {"nvidia.com/gpu": 1}}
-            spec["nodeSelector"] = {self.options.label_key: self.options.label_value(gpu)}
+            spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": self.gpu_nodes(gpu)}}
             spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
         if self.options.image_pull_secret:
             spec["imagePullSecrets"] = [{"name": self.options.image_pull_secret}]
         return spec
+
+    def gpu_nodes(self, gpu: catalog.Gpu) -> dict[str, Any]:
+        """The nodes a cell of ``gpu`` may run on: its label key with any of the catalog's values for it."""
+        expression = {"key": self.options.label_key, "operator": "In", "values": list(self.options.label_values(gpu))}
+        return {"nodeSelectorTerms": [{"matchExpressions": [expression]}]}
+
+    def submit_steps(self, manifest: Any, matrix_dir: Path, command: str) -> list[str]:
+        """Where the manifests are, what the cluster must hold before they run, and the two ways to submit."""
+        options, request = self.options, manifest.request
+        namespace = options.namespace
+        manifests = shlex.quote(str(matrix_dir / MANIFEST_DIR))
+        lines = [f"dry run: nothing was submitted. Kubernetes manifests: {manifests}/*.yaml (namespace {namespace})"]
+        needs = []
+        if options.data_pvc:
+            data = Path(request["data"]).name
+            needs.append(f"PVC {options.data_pvc} (--k8s-data-pvc): the dataset file {data} at its root")
+        model = Path(request["model"])
+        if model.is_absolute() and model.is_dir():
+            needs.append(
+                f"PVC {options.model_pvc} (--k8s-model-pvc): the model folder {model.name}/ at its root "
+                f"({model.name}/config.json and its weights)"
+            )
+        if options.results_pvc:
+            needs.append(
+                f"PVC {options.results_pvc} (--k8s-results-pvc): writable by uid {options.run_as_user} "
+                f"(fsGroup {options.run_as_user}); run folders go to {manifest.matrix_id}/<run-id>/ in it"
+            )
+        if options.hf_token_secret:
+            secret, _, key = options.hf_token_secret.partition(":")
+            needs.append(
+                f"Secret {secret}: kubectl create secret generic {secret} -n {namespace} "
+                f"--from-literal={key or 'HF_TOKEN'}=hf_..."
+            )
+        if options.image_pull_secret:
+            needs.append(f"Secret {options.image_pull_secret} (--image-pull-secret): the registry's credentials")
+        if needs:
+            lines.append(f"the cluster needs, in namespace {namespace}:")
+            lines += [f"  {need}" for need in needs]
+        folder = shlex.quote(str(matrix_dir))
+        lines += [
+            f"to submit and wait for the results (a kubeconfig here): {command}",
+            f"or with kubectl: kubectl apply -f {manifests}/ then runner matrix --collect {folder}",
+        ]
+        return lines
 
     def render(self, matrix: Any) -> None:
         """Write RESULTS/<matrix-id>/k8s/*.yaml and each cell's container config.json."""
@@ -340,6 +433,8 @@ class K8sTarget(Target):
             return  # the cells stay planned: nothing was submitted
         core, batch = clients
         namespace = self.options.namespace
+        for warning in self.missing_gpu_nodes(core, matrix.cells):
+            on_line(f"warning: {warning}")
         for path in sorted(out.glob("*.yaml")):
             for obj in _load_documents(path):
                 _create(core, batch, namespace, obj)
@@ -350,6 +445,26 @@ class K8sTarget(Target):
             self.collect(matrix.dir, matrix.store, on_line)
         else:
             on_line(f"collect later with `runner matrix --collect {matrix.dir}`")
+
+    def missing_gpu_nodes(self, core: Any, cells: list[Any]) -> list[str]:
+        """GPU types of the matrix that no node of the cluster has now: their Jobs would wait, Pending, until
+        a node joins or the deadline ends them, and a person should hear it before hours pass. Said, not
+        refused: an autoscaler may add the node. Skipped where nodes cannot be listed (a namespaced role)."""
+        try:
+            nodes = core.list_node(label_selector=self.options.label_key).items
+        except Exception:  # no permission to list nodes, or no such call: the check is a courtesy
+            return []
+        present = {(node.metadata.labels or {}).get(self.options.label_key) for node in nodes}
+        out = []
+        for gpu in dict.fromkeys(catalog.get_gpu(cell.entry.gpu) for cell in cells):
+            values = self.options.label_values(gpu)
+            if not gpu.is_cpu and not present.intersection(values):
+                out.append(
+                    f"no node has {self.options.label_key} in ({', '.join(values)}) now: the {gpu.key} Jobs stay "
+                    f"Pending until one joins (an autoscaler) or --deadline ({self.options.deadline_seconds} s) "
+                    "ends them"
+                )
+        return out
 
     def collect(self, matrix_dir: Path, store: Any, on_line: Callable[[str], None]) -> None:
         """Wait for each launched Job to finish, then recover its result from the pod logs."""

@@ -8,14 +8,22 @@ task's ``run`` starts the worker on a run folder inside the container.
 Results come back two ways. The worker prints its whole result as a ``::sumbench::`` line, so
 following the job's log is enough to write ``result.json`` into the cell's folder here. With
 ``--bucket`` the whole run folder (``docs.jsonl``, ``worker.log``) also lands in the bucket:
-``MOUNT`` (default) copies it there when the worker ends, because a MOUNT bucket takes whole files and
-not appends; ``MOUNT_CACHED`` puts the run folder in the bucket itself, so a spot job that is
-preempted and recovered resumes from the documents it already finished.
+``MOUNT`` copies it there when the worker ends, because a MOUNT bucket takes whole files and not
+appends; ``MOUNT_CACHED`` puts the run folder in the bucket itself, so a spot job that is preempted and
+recovered resumes from the documents it already finished. The default is ``MOUNT_CACHED`` for managed
+jobs (``--spot``, ``--max-restarts``), whose restarts are what it is for, and ``MOUNT`` otherwise.
 
 ``--spot`` or ``--max-restarts`` make each cell a SkyPilot managed job (``sky jobs launch``): only
 managed jobs recover from preemption and honour ``job_recovery``. The task exits 0 whenever the worker
 wrote a result, failed runs included (a failure is a result, and retrying an out-of-memory cell would
 only fail again); a worker killed without a result exits non-zero, which is what a restart is for.
+
+At most ``--max-parallel`` cells (default 4; 0: all) run at once: each cell is a cluster of its own, and
+a matrix of 18 cells would otherwise ask a cloud for 18 GPU machines at the same moment, past most
+accounts' GPU quotas. The others wait, ``planned``, for a running cell to end.
+
+With ``--spot`` (or ``--infra`` naming another cloud than a GPU's catalog price), a cell records no price
+unless ``--price-per-hour`` gives one: the catalog's prices are one cloud's on-demand list prices.
 
 SkyPilot is imported only to launch, never to render: ``--dry-run`` works without it.
 """
@@ -23,6 +31,7 @@ SkyPilot is imported only to launch, never to render: ``--dry-run`` works withou
 from __future__ import annotations
 
 import hashlib
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +58,7 @@ from runner.targets import (
 TASK_FILE = "task.yaml"
 LOG_FILE = "sky.log"
 BUCKET_MODES = ("MOUNT", "MOUNT_CACHED")
+MAX_PARALLEL = 4  # cells (clusters) at once by default: within a new cloud account's GPU quota
 
 
 @dataclass
@@ -56,20 +66,26 @@ class SkyOptions:
     """How cells run on SkyPilot."""
 
     bucket: str | None = None  # s3://bucket/prefix, gs://..., mounted at /sumbench/results
-    bucket_mode: str = "MOUNT"
+    bucket_mode: str | None = None  # None: MOUNT_CACHED for managed jobs with a bucket, else MOUNT
     spot: bool = False
     max_restarts: int = 0
     infra: str | None = None  # SkyPilot infra: aws, gcp/us-central1, k8s, ...
     keep_clusters: bool = False
     hf_token: bool = False  # hand the local HF_TOKEN to each task as a SkyPilot secret at launch
+    max_parallel: int = MAX_PARALLEL  # cells running at once; 0: every cell at once
 
     def __post_init__(self) -> None:
+        if self.bucket_mode is None:
+            # A restarted managed job resumes only from a run folder that lives in the bucket.
+            self.bucket_mode = "MOUNT_CACHED" if self.managed and self.bucket else "MOUNT"
         if self.bucket_mode not in BUCKET_MODES:
             raise UserError(f"--bucket-mode {self.bucket_mode!r}: use one of {', '.join(BUCKET_MODES)}")
         if self.bucket is not None and "://" not in self.bucket:
             raise UserError(f"--bucket {self.bucket!r}: give a bucket URL such as s3://my-bucket/sumbench")
         if self.max_restarts < 0:
             raise UserError("--max-restarts must be 0 or more")
+        if self.max_parallel < 0:
+            raise UserError("--max-parallel must be 0 (every cell at once) or more")
         if self.keep_clusters and self.managed:
             raise UserError(
                 "--keep-clusters does not apply to --spot / --max-restarts: managed jobs clean up "
@@ -80,6 +96,12 @@ class SkyOptions:
     def managed(self) -> bool:
         """Only SkyPilot managed jobs recover from preemption and restart on errors."""
         return self.spot or self.max_restarts > 0
+
+    @property
+    def infra_cloud(self) -> str | None:
+        """The cloud ``--infra`` names (``aws`` of ``aws/us-east-1``); None when it names none (``*/...``)."""
+        cloud = (self.infra or "").split("/")[0].strip().lower()
+        return None if cloud in ("", "*") else cloud
 
 
 def cluster_name(matrix_id: str, run_id: str) -> str:
@@ -107,6 +129,7 @@ def run_script(matrix_id: str, run_id: str, options: SkyOptions) -> str:
 class SkyTarget(Target):
     name = "sky"
     executor = "sky"
+    token_in_command = True  # --hf-token
 
     def __init__(self, options: SkyOptions) -> None:
         self.options = options
@@ -129,6 +152,47 @@ class SkyTarget(Target):
     def hf_token_missing(self) -> str | None:
         """Tasks get this machine's HF_TOKEN only as a secret, with --hf-token (checked before launching)."""
         return None if self.options.hf_token else "pass --hf-token to hand each task your HF_TOKEN"
+
+    def warnings(self, request: Any, cells: list[Any], *, launching: bool) -> list[str]:
+        options, out = self.options, []
+        why = "--spot" if options.spot else f"--max-restarts {options.max_restarts}"
+        if options.managed and options.bucket is None:
+            out.append(
+                f"{why} without --bucket: a restarted cell starts over, and its docs.jsonl stays on the VM; "
+                "add --bucket URL (MOUNT_CACHED) to resume it"
+            )
+        elif options.managed and options.bucket_mode == "MOUNT":
+            out.append(
+                f"{why} with --bucket-mode MOUNT: a restarted cell starts over, because MOUNT copies the run folder "
+                "to the bucket only when the worker ends; MOUNT_CACHED (the default for managed jobs) resumes it"
+            )
+        if options.hf_token and not launching and not local_hf_token():
+            out.append("--hf-token hands on this machine's HF_TOKEN, which is not set: set it before the real run")
+        return out
+
+    def catalog_price_problem(self, gpu: catalog.Gpu) -> str | None:
+        if gpu.is_cpu:
+            return None  # no catalog price to doubt
+        if self.options.spot:
+            return (
+                "--spot bills at a spot price, which moves and is below the catalog's on-demand one; "
+                "pass --price-per-hour GPU=USD to record it"
+            )
+        cloud = self.options.infra_cloud
+        if cloud is not None and cloud != gpu.price_cloud:
+            return (
+                f"--infra {self.options.infra}: the catalog's {gpu.key} price is {gpu.price_cloud or 'no'} cloud's "
+                f"({gpu.price_source}); pass --price-per-hour GPU=USD to record the price there"
+            )
+        return None
+
+    def submit_steps(self, manifest: Any, matrix_dir: Path, command: str) -> list[str]:
+        """Where the tasks are, and the command that launches them (in the SkyPilot environment)."""
+        tasks = shlex.quote(str(matrix_dir)) + "/*/" + TASK_FILE
+        return [
+            f"dry run: nothing was launched. SkyPilot tasks: {tasks}",
+            f"to launch them (SkyPilot installed, a cloud enabled: `sky check`): {command}",
+        ]
 
     # --- rendering ---------------------------------------------------------------------------------
 
@@ -190,17 +254,32 @@ class SkyTarget(Target):
 
     def launch(self, matrix: Any, on_line: Callable[[str], None]) -> None:
         sky = require("sky", "sky", "--target sky")  # check() found it ready before the folder was made
-        # Each cell is its own cluster or managed job; SkyPilot provisions them. A thread per cell only
-        # follows its log until the job ends.
-        threads = [
-            threading.Thread(target=self._run_cell, args=(sky, matrix, cell, on_line), daemon=True)
-            for cell in matrix.cells
-        ]
+        # Each cell is its own cluster or managed job; SkyPilot provisions them. A thread follows one
+        # cell's log until its job ends, then takes the next cell: --max-parallel threads in all.
+        waiting = list(reversed(matrix.cells))
+        lock, stop = threading.Lock(), threading.Event()
+        slots = min(self.options.max_parallel or len(waiting), len(waiting))
+        if slots < len(waiting):
+            on_line(f"{len(waiting)} cells, {slots} at a time (--max-parallel {self.options.max_parallel})")
+
+        def take_cells() -> None:
+            while not stop.is_set():
+                with lock:
+                    if not waiting:
+                        return
+                    cell = waiting.pop()
+                self._run_cell(sky, matrix, cell, on_line)
+
+        threads = [threading.Thread(target=take_cells, daemon=True) for _ in range(slots)]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.5)
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.5)
+        except KeyboardInterrupt:
+            stop.set()  # cells not yet taken stay planned; the same command launches them
+            raise
         if self.options.keep_clusters:
             on_line(
                 "clusters kept: copy a run folder with `rsync -Pavz "

@@ -54,17 +54,33 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def git_revision() -> str | None:
-    """The source revision: set by the image build (SUMBENCH_REVISION) or read from a checkout."""
+def git_revision(source: Path = Path(__file__).parent) -> str | None:
+    """The source revision: set by the image build (SUMBENCH_REVISION) or read from the checkout that
+    holds ``source``, as ``SHA-dirty`` when tracked files differ from that commit, as ``git describe
+    --dirty`` marks it: a run of edited code must not pass for a run of the commit.
+
+    Untracked files leave it clean: the ignore rules keep results/ and caches out of ``git status``,
+    but a dataset fetched into data/, or notes, would otherwise make every run of an unedited checkout
+    "dirty", and a mark that is always on tells nothing."""
     if rev := os.environ.get("SUMBENCH_REVISION"):
         return rev
+    sha = _git(source, "rev-parse", "HEAD")
+    if not sha:
+        return None
+    # --no-optional-locks: status would otherwise refresh the index under its lock, and a run must not
+    # make a git command the user starts at that moment fail on index.lock. Status unknown: the commit.
+    changes = _git(source, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
+    return f"{sha}-dirty" if changes else sha
+
+
+def _git(cwd: Path, *args: str) -> str | None:
+    """``git ARGS`` in ``cwd``: its stripped output, or None when git is missing, slow or fails (an
+    installed package, no checkout), where the revision is simply not known."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def resolve_device(requested: str) -> str:

@@ -15,6 +15,9 @@ SUMBENCH_INJECT_ERROR=KIND@B[:MESSAGE]
     "Engine core initialization failed", so the root cause is in the output, not the exception.
 SUMBENCH_INJECT_DELAY_S=S
     sleeps S seconds per batch, so a test can kill or interrupt a worker mid-run.
+SUMBENCH_INJECT_HOLD_AFTER_RESULT_S=S
+    sleeps S seconds once ``result.json`` is written, before the worker tells the host and exits, so a
+    test can kill a run in the moment between its last write and its end.
 
 A run with any of them set says so in its result's notes: an injected failure is never mistaken for
 a measured one.
@@ -48,7 +51,7 @@ def before_generate(batch_size: int, batch_no: int = 0) -> None:
     if spec := os.environ.get(f"{PREFIX}ERROR"):
         _maybe_raise(spec, batch_no)
     if delay := os.environ.get(f"{PREFIX}DELAY_S"):
-        time.sleep(float(delay))
+        _sleep(float(delay))
 
 
 def _maybe_raise(spec: str, batch_no: int) -> None:
@@ -77,3 +80,21 @@ def _maybe_raise(spec: str, batch_no: int) -> None:
         # What torch raises for an illegal memory access or a kernel without an image for the GPU.
         raise getattr(torch, "AcceleratorError", RuntimeError)(f"CUDA error: {message}")
     raise RuntimeError(message)
+
+
+def after_result() -> None:
+    """Hold the worker after its result is written (``SUMBENCH_INJECT_HOLD_AFTER_RESULT_S``)."""
+    if hold := os.environ.get(f"{PREFIX}HOLD_AFTER_RESULT_S"):
+        _sleep(float(hold))
+
+
+SLEEP_STEP_S = 0.1
+
+
+def _sleep(seconds: float) -> None:
+    """Sleep in short steps. The kernel may hand a stop signal to any thread (transformers leaves a tqdm
+    monitor thread behind), and Python runs its handler only when the main thread next runs Python code:
+    one long ``time.sleep`` would hold Ctrl-C back until it ends, as no real batch does."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, SLEEP_STEP_S))

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from runner.architectures import BUILTIN_CONFIGS
+from runner.weights import RANDOM_WEIGHTS_KEY
 
 LLAMA2_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
@@ -66,7 +67,10 @@ def load_tokenizer(model: str, synthetic: bool, texts: Iterable[str] = ()):
 
 
 def build_tiny(out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, seed: int = 0) -> Path:
-    """Train a tokenizer on ``texts``, build a random-weight tiny Llama, save both to ``out_dir``."""
+    """Train a tokenizer on ``texts``, build a random-weight tiny Llama, save both to ``out_dir``.
+
+    Its config.json says the weights are random (``runner.weights.RANDOM_WEIGHTS_KEY``): a run of it
+    loads like a trained checkpoint, and only that key lets its result mark ROUGE as not meaningful."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -77,6 +81,7 @@ def build_tiny(out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, s
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
+        **{RANDOM_WEIGHTS_KEY: True},
         **shape,
     )
     torch.manual_seed(seed)

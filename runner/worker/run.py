@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runner import events, rundir
-from runner.aggregate import aggregate
+from runner.aggregate import INTERRUPTED, aggregate, run_status
 from runner.datasets import Dataset, DatasetError, Document, load_dataset
 from runner.errors import UserError
 from runner.schema import (
@@ -35,6 +35,7 @@ from runner.schema import (
     RunResult,
 )
 from runner.secrets import RedactingFormatter, redact
+from runner.weights import quality_caveat
 from runner.worker import faults, quality
 from runner.worker.backends import Backend, create_backend
 from runner.worker.environment import device_info, environment, resolve_device
@@ -155,7 +156,7 @@ def classify(exc: BaseException, backend: Backend | None, config: RunConfig | No
     recorded as ``Incompatible``, the rules having predicted it.
     """
     if isinstance(exc, KeyboardInterrupt):
-        return "Interrupted"
+        return INTERRUPTED
     if isinstance(exc, events.HostGone):
         return "HostGone"
     if isinstance(exc, TooManySkipped):
@@ -178,7 +179,7 @@ def describe(
     error then means the model itself does not fit)."""
     error_class = classify(exc, backend, config)
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if error_class == "Interrupted":
+    if error_class == INTERRUPTED:
         how = str(exc) or "Ctrl-C"
         message = f"stopped by {how}; finished documents are kept and --resume on this run folder continues it"
     elif error_class == "HostGone":
@@ -209,8 +210,9 @@ def describe(
 def run(run_dir: Path) -> int:
     """Run the cell configured in ``run_dir/config.json``; the exit code mirrors the status.
 
-    Exit codes: 0 completed, 3 partial, 1 failed, 2 when the folder cannot be run at all (no valid
-    config, or another worker holds it); in that last case nothing in the folder is touched.
+    Exit codes: 0 completed, 3 partial (an interrupted run too, even before its first document), 1
+    failed, 2 when the folder cannot be run at all (no valid config, or another worker holds it); in
+    that last case nothing in the folder is touched.
     """
     _STOP_SIGNALS_SEEN.clear()
     previous = _set_stop_handlers(_raise_interrupt)
@@ -259,6 +261,7 @@ def _run(config: RunConfig, run_dir: Path) -> int:
     except OSError as exc:
         log.error("could not write %s: %s", run_dir / rundir.RESULT, exc)
         return 1
+    faults.after_result()
     with contextlib.suppress(events.HostGone):  # nobody to tell; result.json says it all
         events.emit("result", status=result.status, result=result.model_dump(mode="json"))
     return {"completed": 0, "partial": 3}.get(result.status, 1)
@@ -467,30 +470,22 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
     started = datetime.fromisoformat(state.started_at)
     metrics.wall_seconds = (datetime.now(timezone.utc) - started).total_seconds()
 
-    quality_meaningful = not config.synthetic_weights
     if state.dataset is not None and records:
         by_id = {d.id: d for d in state.dataset.documents}
         docs = [by_id[r.id] for r in records if r.id in by_id and by_id[r.id].references]
         metrics.lead3_rouge = quality.mean([quality.rouge(quality.lead3(d.text), d.references) for d in docs])
-    if config.synthetic_weights:
-        notes.append(
-            f"synthetic weights: output length forced to {config.max_new_tokens} tokens; ROUGE is not meaningful"
-        )
+    caveat = quality_caveat(config)
+    if caveat is not None:
+        notes.append(caveat)
     if config.forced and config.incompatibility:
         notes.append(f"launched with --force despite: {config.incompatibility}")
 
-    if error is None:
-        status = "completed"
-    elif records and error.error_class != "TooManyPromptsSkipped":
-        status = "partial"
-    else:
-        status = "failed"
     device = state.device or DeviceInfo(kind="cpu" if config.gpu == "cpu" else "cuda", name=config.gpu)
     env = state.env or environment(device, config.launch)
     ds = state.dataset
     return RunResult(
         run_id=config.run_id,
-        status=status,
+        status=run_status(error, len(records)),
         started_at=state.started_at,
         finished_at=now(),
         config=config,
@@ -513,7 +508,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
             oom_events=state.oom_events,
         ),
         metrics=metrics,
-        quality_meaningful=quality_meaningful,
+        quality_meaningful=caveat is None,
         notes=notes,
         error=error,
     )

@@ -1,15 +1,21 @@
-"""Which Docker engine a run goes to, how to reach it, and what to say about its images.
+"""Which Docker engine a run goes to, how to reach it, and how it gets the images it runs.
 
 A local engine shares this machine's disk and GPUs, a remote one (``ssh://``, tcp to another host)
 does not; the executor asks ``is_remote`` to choose between mounts and copies, local NVML and
 ``nvidia-smi`` on the engine. Reaching an engine over ssh has quirks of docker-py's that live here.
+
+Images. An engine runs the image it holds under the cell's reference. One that lacks it pulls it when the
+reference names a registry (``--registry``/SUMBENCH_REGISTRY, or a registry host in the reference): that
+is how a cloud VM gets images pushed with ``docker buildx bake --push``. Without a registry there is
+nothing to pull from (``sumbench/<image>`` on Docker Hub is not ours), so the message says what to build.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from urllib.parse import urlparse
 
 from runner import __version__
@@ -56,22 +62,24 @@ def with_ssh_port(url: str) -> str:
     return url if port in (None, 22) else parsed._replace(netloc=f"{parsed.netloc}:{port}").geturl()
 
 
-def connect(url: str | None):
+def connect(url: str | None, timeout: float | None = None):
     """A client for the engine at ``url`` (default: DOCKER_HOST, else the local socket).
 
     ``use_ssh_client`` runs the ``ssh`` command for ssh:// URLs, so the user's ssh config, keys and
-    agent apply as they do for the docker CLI.
+    agent apply as they do for the docker CLI. ``timeout`` (seconds, per API call) defaults to the SDK's
+    minute, which a run's long calls need; ``runner doctor`` asks for less, to say "unreachable" quickly.
     """
     import docker
 
     if url and url.startswith("ssh://") and not _has_module("paramiko"):
         # docker-py's ssh transport imports paramiko even when it runs the ssh command instead.
         raise UserError(f"{url} needs the Docker SDK's ssh support: pip install 'sumbench[ssh]'")
+    limit = {} if timeout is None else {"timeout": timeout}
     try:
         if url and url.startswith("ssh://"):
-            client = docker.DockerClient(base_url=with_ssh_port(url), use_ssh_client=True)
+            client = docker.DockerClient(base_url=with_ssh_port(url), use_ssh_client=True, **limit)
         else:  # from_env, so DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply to a tcp:// engine
-            client = docker.from_env(environment={**os.environ, **({"DOCKER_HOST": url} if url else {})})
+            client = docker.from_env(environment={**os.environ, **({"DOCKER_HOST": url} if url else {})}, **limit)
         client.ping()
     except Exception as exc:  # DockerException, requests' errors, OSError: all mean "no engine there"
         raise UserError(
@@ -81,12 +89,87 @@ def connect(url: str | None):
     return client
 
 
-def missing_image_message(ref: str, image: Image, engine: str, registry: str, tag: str) -> str:
+PULL_PROGRESS_S = 10.0
+"""Seconds between two progress lines of a pull: a 10 GB image takes minutes, and a silent launch looks hung."""
+
+
+def bake_command(image: Image, registry: str, tag: str, push: bool = False) -> str:
+    """The bake command that makes the image of this reference (``--push``: and sends it to the registry)."""
     settings = (f"REGISTRY={registry} " if registry else "") + (f"TAG={tag} " if tag != __version__ else "")
-    hint = f"build it with `{settings}docker buildx bake {image.bake_target}`"
+    return f"{settings}docker buildx bake {'--push ' if push else ''}{image.bake_target}"
+
+
+def missing_image_message(ref: str, image: Image, engine: str, registry: str, tag: str) -> str:
+    hint = f"build it with `{bake_command(image, registry, tag)}`"
     if registry:
         hint += f" or pull it with `docker pull {ref}`"
     return f"image {ref} not found on {engine}: {hint}"
+
+
+def names_registry(ref: str, registry: str = "") -> bool:
+    """Whether an absent ``ref`` can be pulled: a registry was given, or the reference's first component is
+    a registry host (Docker's rule: it has a '.' or a ':', or is ``localhost``)."""
+    if registry:
+        return True
+    first, slash, _ = ref.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
+def pullable_problem(client, ref: str, image: Image, engine: str, registry: str, tag: str) -> str | None:
+    """Why ``ref`` is neither on the engine nor pullable from its registry, in one line; None when it can
+    run. Asks the registry through the engine (the engine's credentials and network, as a pull would)
+    for the manifest only: nothing is downloaded before the matrix starts."""
+    import docker
+
+    try:
+        client.images.get(ref)
+        return None
+    except docker.errors.ImageNotFound:
+        pass
+    if not names_registry(ref, registry):
+        return missing_image_message(ref, image, engine, registry, tag)
+    try:
+        client.images.get_registry_data(ref)
+    except Exception as exc:  # APIError from the engine, or the connection to it
+        return pull_failed_message(ref, image, engine, registry, tag, first_line(exc))
+    return None
+
+
+def pull_failed_message(ref: str, image: Image, engine: str, registry: str, tag: str, reason: str) -> str:
+    return (
+        f"image {ref} is not on {engine} and cannot be pulled ({reason}): check the registry and tag, "
+        f"`docker login` on the engine's host for a private registry, or push it with "
+        f"`{bake_command(image, registry, tag, push=True)}`"
+    )
+
+
+def pull(client, ref: str, engine: str, progress: Callable[[str], None], *, image: Image, registry: str, tag: str):
+    """Pull ``ref`` onto the engine, with a progress line now and then; returns the pulled image.
+
+    The SDK's low-level pull streams the engine's progress events (``images.pull`` would wait in silence
+    for the whole image); an event with an ``error`` is the pull failing part-way."""
+    from docker.utils import parse_repository_tag
+
+    repository, ref_tag = parse_repository_tag(ref)
+    progress(f"pulling {ref} onto {engine}")
+    layers: dict[str, tuple[int, int]] = {}
+    shown = time.monotonic()
+    try:
+        for event in client.api.pull(repository, tag=ref_tag, stream=True, decode=True):
+            if "error" in event:
+                raise RuntimeError(str(event["error"]).strip())
+            detail = event.get("progressDetail") or {}
+            if event.get("status") == "Downloading" and detail.get("total"):
+                layers[event.get("id", "")] = (int(detail.get("current") or 0), int(detail["total"]))
+            if layers and time.monotonic() - shown >= PULL_PROGRESS_S:
+                shown = time.monotonic()
+                done, total = (sum(pair[i] for pair in layers.values()) for i in (0, 1))
+                progress(f"pulling {ref}: {done / 1e9:.2f} of {total / 1e9:.2f} GB of the layers started so far")
+        pulled = client.images.get(ref)
+    except Exception as exc:  # the engine's APIError, an error event, a dropped connection
+        raise UserError(pull_failed_message(ref, image, engine, registry, tag, first_line(exc))) from None
+    progress(f"pulled {ref} ({repo_digest(pulled.attrs.get('RepoDigests') or [], ref) or pulled.id})")
+    return pulled
 
 
 def repo_digest(digests: Iterable[str], ref: str) -> str | None:

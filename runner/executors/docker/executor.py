@@ -1,38 +1,65 @@
 """The ``DockerExecutor``: the order of things for one run in a container, and nothing else.
 
-``prepare`` resolves the image and the GPUs on the chosen engine and records them in the config;
+``prepare`` resolves the engine's GPUs and the image on the chosen engine and records them in the config;
 ``execute`` creates the container, gets the files in, follows it to its end, gets the files out and
 removes it. What each step does lives in the modules beside this one.
+
+The order of ``prepare`` is the order of what costs the user most to fix: a GPU type or driver the host
+does not have is said before an image that is missing (building or pulling one takes minutes and gigabytes,
+and is wasted on a host that cannot run it). ``check_ready`` asks the same questions for a whole matrix,
+before its folder is written.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from runner import __version__, rundir
+from runner import __version__, catalog, rundir
 from runner.catalog import Gpu, Image
 from runner.errors import UserError
-from runner.executors.base import Executor, ExitInfo, LineHandler
+from runner.executors.base import Executor, ExitInfo, LineHandler, output_log
 from runner.executors.docker.engine import (
+    bake_command,
     connect,
     engine_label,
-    first_line,
     is_remote,
     missing_image_message,
+    names_registry,
+    pull,
+    pullable_problem,
     repo_digest,
 )
 from runner.executors.docker.files import download, restore_host_paths, upload
-from runner.executors.docker.gpus import probe_gpus, select_gpus
+from runner.executors.docker.gpus import (
+    NO_DEVICE_DRIVER,
+    TOOLKIT_FIX,
+    driver_of,
+    driver_problem,
+    gpu_runtime,
+    local_gpus,
+    probe_gpus,
+    probe_image,
+    select_gpus,
+)
 from runner.executors.docker.layout import CONTAINER_CONFIG, plan_layout
 from runner.executors.docker.running import follow, remove
 from runner.executors.docker.spec import container_spec, host_hf_cache, image_env
-from runner.nvml import list_gpus
+from runner.nvml import NvmlGpu
 from runner.schema import LaunchInfo, RunConfig
 
 REVISION_LABEL = "org.opencontainers.image.revision"
+CHECK_TIMEOUT_S = 30.0
+"""Seconds per API call when a matrix checks its engines: an engine that does not answer is said at once,
+not after the SDK's minute per call; a run's own client keeps the minute its long calls need."""
+
+
+def _stderr_line(line: str) -> None:
+    from runner.console import console
+
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 class DockerExecutor(Executor):
@@ -49,8 +76,12 @@ class DockerExecutor(Executor):
         network: str | None = None,
         gpu_uuids: Iterable[str] = (),
         files: str | None = None,
+        force: bool = False,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
-        """``files``: "mount" or "copy" (default: mount for a local engine, copy for a remote one)."""
+        """``files``: "mount" or "copy" (default: mount for a local engine, copy for a remote one).
+        ``force``: go on past a driver older than the image needs (``--force``). ``progress``: where lines
+        about slow preparations (an image pull) go; stderr by default."""
         if files not in (None, "mount", "copy"):
             raise UserError(f"files must be 'mount' or 'copy', not {files!r}")
         self.docker_host = docker_host
@@ -59,7 +90,10 @@ class DockerExecutor(Executor):
         self.network = network
         self.gpu_uuids = tuple(gpu_uuids)
         self.files = files
+        self.force = force
+        self.progress = progress or _stderr_line
         self._client = None
+        self._checking = False  # inside check_ready (a matrix's up-front check)
 
     @property
     def url(self) -> str | None:
@@ -80,13 +114,19 @@ class DockerExecutor(Executor):
         return self._client
 
     def prepare(self, config: RunConfig, image: Image, gpu: Gpu) -> RunConfig:
-        if self.docker_host is None and config.launch.executor == self.name:
+        resumed = config.launch.executor == self.name  # the folder's own config, from an earlier attempt
+        if self.docker_host is None and resumed:
             self.docker_host = config.launch.docker_host  # a resumed run goes back to its engine
         if gpu.is_cpu and self.gpu_uuids:
             raise UserError("--gpu-uuid picks cards for a GPU type: pass --gpu t4 (or another GPU) too")
+        self.client  # noqa: B018 (reach the engine first: nothing else can be asked of one that does not answer)
         ref = image.reference(self.registry, self.tag)
-        found = self._image(ref, image)
-        uuids = [] if gpu.is_cpu else list(self.gpu_uuids) or self._find_gpus(gpu, ref)
+        # An earlier attempt on this engine passed the driver check, or --force went past it then.
+        checked = resumed and config.launch.docker_host == self.url
+        uuids = [] if gpu.is_cpu else self._gpus_before_image(image, config.scenario, gpu, ref, checked)
+        found = self._image(ref, image, gpus_unknown=uuids is None)
+        if uuids is None:  # a remote engine that held no image to list its GPUs in, until now
+            uuids = self._gpus(image, config.scenario, gpu, probe_gpus(self.client, ref, self.engine, gpu), checked)
         launch = LaunchInfo(
             executor=self.name,
             image=ref,
@@ -97,17 +137,98 @@ class DockerExecutor(Executor):
         )
         return config.model_copy(update={"launch": launch})
 
-    def _image(self, ref: str, image: Image):
+    def _gpus_before_image(self, image: Image, scenario: str, gpu: Gpu, ref: str, checked: bool) -> list[str] | None:
+        """The cell's card, found without the cell's image where that can be done; None when it cannot
+        yet (a remote engine holding no image to run nvidia-smi in).
+
+        A local engine's host is this machine: NVML answers. A remote one is asked with nvidia-smi in the
+        cell's image if the engine has it, else in any sumbench image it holds."""
+        if not is_remote(self.url):
+            found, why_none = local_gpus()
+            if self.gpu_uuids:  # pinned: no choice to make, but the driver is still this machine's
+                self._check_driver(image, scenario, gpu, found, checked)
+                return list(self.gpu_uuids)
+            return self._gpus(image, scenario, gpu, found, checked, why_none)
+        if self.gpu_uuids:  # pinned on a remote engine: discovery, and the driver it reads, are skipped
+            return list(self.gpu_uuids)
+        probe_with = probe_image(self.client, ref)
+        if probe_with is None:
+            return None
+        return self._gpus(image, scenario, gpu, probe_gpus(self.client, probe_with, self.engine, gpu), checked)
+
+    def _gpus(
+        self, image: Image, scenario: str, gpu: Gpu, found: list[NvmlGpu], checked: bool, why_none: str = ""
+    ) -> list[str]:
+        uuids = list(self.gpu_uuids) or select_gpus(gpu, found, self.engine, why_none)
+        self._check_driver(image, scenario, gpu, found, checked)
+        return uuids
+
+    def _check_driver(self, image: Image, scenario: str, gpu: Gpu, found: list[NvmlGpu], checked: bool) -> None:
+        problem = driver_problem(image, scenario, gpu, driver_of(found), f"{self.engine}'s host")
+        if problem is None or checked:
+            return
+        if self.force:
+            self.progress(f"note: {problem}; going on (--force)")
+            return
+        # A matrix has no --force: its cells run where they can, and this one can run elsewhere.
+        raise UserError(problem if self._checking else f"{problem}; --force tries anyway")
+
+    def _image(self, ref: str, image: Image, gpus_unknown: bool = False):
+        """The image on the engine: there already, or pulled from the registry its reference names.
+        ``gpus_unknown``: a GPU cell whose engine could not be asked for its GPUs without this image."""
         import docker
 
         try:
             return self.client.images.get(ref)
         except docker.errors.ImageNotFound:
-            raise UserError(missing_image_message(ref, image, self.engine, self.registry, self.tag)) from None
+            pass
+        if names_registry(ref, self.registry):
+            return pull(self.client, ref, self.engine, self.progress, image=image, registry=self.registry, tag=self.tag)
+        message = missing_image_message(ref, image, self.engine, self.registry, self.tag)
+        if gpus_unknown and not gpu_runtime(self.client):
+            # No image to ask for its GPUs in, and nothing says it can give containers one: say so before
+            # the user builds a 5 GB image there.
+            message += (
+                f"; note that {self.engine} registers no NVIDIA runtime (docker info), so it may not be able "
+                f"to give containers a GPU either: if `docker run --gpus all IMAGE nvidia-smi` fails there, "
+                f"{TOOLKIT_FIX}"
+            )
+        raise UserError(message)
 
-    def _find_gpus(self, gpu: Gpu, ref: str) -> list[str]:
-        found = probe_gpus(self.client, ref, self.engine) if is_remote(self.url) else list_gpus()
-        return select_gpus(gpu, found, self.engine)
+    def check_ready(self, cells: Iterable[tuple[Image, str, Gpu]]) -> None:
+        """Refuse, in one line, what would fail every cell of a matrix on this engine: an engine that does
+        not answer, a GPU type or driver its host does not have, an image neither there nor pullable.
+
+        ``cells``: each cell's image, scenario and GPU. Nothing is pulled or started but nvidia-smi in an
+        image the engine already holds (a remote engine's GPUs); what needs a pull first is left to the
+        cell's own launch."""
+        client = connect(self.url, timeout=CHECK_TIMEOUT_S)
+        try:
+            self._client, self._checking = client, True
+            listed: list[NvmlGpu] | None = None
+            why_none = ""
+            seen: set[str] = set()
+            for image, scenario, gpu in cells:
+                ref = image.reference(self.registry, self.tag)
+                if not gpu.is_cpu and not self.gpu_uuids:
+                    if listed is None:
+                        listed, why_none = self._list_for_check(ref)
+                    if listed is not None:
+                        self._gpus(image, scenario, gpu, listed, checked=False, why_none=why_none)
+                if ref not in seen:
+                    seen.add(ref)
+                    if problem := pullable_problem(client, ref, image, self.engine, self.registry, self.tag):
+                        raise UserError(problem)
+        finally:
+            self._client, self._checking = None, False
+            client.close()
+
+    def _list_for_check(self, ref: str) -> tuple[list[NvmlGpu] | None, str]:
+        """The engine host's GPUs for ``check_ready``; None when a remote engine holds no image to ask in."""
+        if not is_remote(self.url):
+            return local_gpus()
+        probe_with = probe_image(self.client, ref)
+        return (None, "") if probe_with is None else (probe_gpus(self.client, probe_with, self.engine), "")
 
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
         run_dir = run_dir.resolve()
@@ -132,8 +253,11 @@ class DockerExecutor(Executor):
         try:
             if copy:
                 upload(container, layout, run_dir, inner)
-            self._start(container)
-            exit_info = follow(container, on_line, run_dir / rundir.OUTPUT_LOG, timeout)
+            not_started = self._start(container, catalog.get_image(config.image))
+            if not_started is not None:
+                exit_info = self._not_started(container, not_started, run_dir, on_line)
+            else:
+                exit_info = follow(container, on_line, run_dir / rundir.OUTPUT_LOG, timeout)
         finally:
             try:
                 if copy:
@@ -160,15 +284,36 @@ class DockerExecutor(Executor):
         remove(stale)
         return self.client.containers.create(**kwargs)
 
-    def _start(self, container) -> None:
+    def _start(self, container, image: Image) -> str | None:
+        """Start the container; the engine's reason, with what to do where that is known, when it cannot.
+
+        A container that does not start is a failed run like any other (the host writes its result from
+        the run folder), not an error of the launch: the folder exists by now and ``runner report`` must
+        see it as what it is."""
         import docker
 
         try:
             container.start()
         except docker.errors.APIError as exc:
-            if "device driver" in str(exc):  # Docker has no GPU runtime registered
-                raise UserError(
-                    f"{self.engine} cannot give containers GPUs ({first_line(exc)}): install the NVIDIA "
-                    "Container Toolkit there"
-                ) from None
-            raise
+            said = " ".join(str(exc.explanation or exc).split())
+            if NO_DEVICE_DRIVER in said:  # Docker found no NVIDIA Container Toolkit when it started
+                return f"{said}: {self.engine}'s host has no NVIDIA GPU or no NVIDIA Container Toolkit; {TOOLKIT_FIX}"
+            if "exec" in said:  # runc could not run the entry point: a broken or foreign image
+                return (
+                    f"{said}: the image's entry point cannot run there; build the image again "
+                    f"(`{bake_command(image, self.registry, self.tag)}`) or pull it again"
+                )
+            return said
+        return None
+
+    def _not_started(self, container, reason: str, run_dir: Path, on_line: LineHandler) -> ExitInfo:
+        """Record a start failure in ``output.log`` (and on the console) as the engine gave it; the exit
+        code is the engine's (127: the entry point is not there, 126: not executable, 128: anything else)."""
+        with output_log(run_dir / rundir.OUTPUT_LOG, on_line) as write:
+            write(f"the container did not start: {reason}")
+        try:
+            container.reload()
+            code = container.attrs.get("State", {}).get("ExitCode")
+        except Exception:
+            code = None
+        return ExitInfo(exit_code=code, start_error=reason)
