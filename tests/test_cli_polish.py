@@ -299,6 +299,14 @@ def test_batch_sizes_with_an_empty_item_are_refused(capsys, tmp_path, sizes):
     )
 
 
+@pytest.mark.parametrize(("option", "names"), [("--images", "cpu,,cpu"), ("--gpus", "cpu,"), ("--scenarios", ",fp32")])
+def test_matrix_name_lists_with_an_empty_item_are_refused(capsys, tmp_path, option, names):
+    args = ["matrix", "--images", "cpu", "--model", str(tmp_path / "no-model"), "--results", str(tmp_path / "m")]
+    line = one_line(capsys, [*args, option, names])
+    assert line == f"error: {names!r} has an empty item: give names, comma-separated"
+    assert not (tmp_path / "m").exists()
+
+
 def test_launch_refused_by_its_executor_creates_no_results_folder(capsys, tmp_path, monkeypatch):
     """A Docker engine that does not answer refuses the launch before anything runs: no --results folder
     (not even an empty one) is left to wonder about."""

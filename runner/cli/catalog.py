@@ -63,7 +63,13 @@ def catalog() -> None:
 @output_options
 def images(as_json: bool, markdown: bool) -> None:
     """Images: bake target (the name --image takes), reference, backend, scenarios, CUDA architectures, the
-    CUDA build and the oldest NVIDIA driver that runs it (a launch refuses an older one; --force tries)."""
+    CUDA build and the oldest NVIDIA driver that runs it (a launch refuses an older one; --force tries).
+
+    \b
+    Examples:
+      runner catalog images
+      runner catalog images --json
+    """
     from runner import catalog as cat
 
     rows = [
@@ -101,7 +107,13 @@ def _driver(row: dict[str, Any]) -> str:
 @catalog.command()
 @output_options
 def gpus(as_json: bool, markdown: bool) -> None:
-    """GPUs: memory, compute capability, bandwidth, fp16 rate, price."""
+    """GPUs: memory, compute capability, bandwidth, fp16 rate, price.
+
+    \b
+    Examples:
+      runner catalog gpus
+      runner catalog gpus --markdown
+    """
     from runner import catalog as cat
 
     rows = [
@@ -137,7 +149,13 @@ def gpus(as_json: bool, markdown: bool) -> None:
 @catalog.command()
 @output_options
 def scenarios(as_json: bool, markdown: bool) -> None:
-    """Scenarios: backend, dtype, attention, quantization."""
+    """Scenarios: backend, dtype, attention, quantization.
+
+    \b
+    Examples:
+      runner catalog scenarios
+      runner catalog scenarios --json
+    """
     from runner.scenarios import SCENARIOS
 
     rows = [

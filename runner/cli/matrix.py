@@ -45,8 +45,10 @@ TARGET_OPTIONS: dict[str, tuple[str, Any]] = {
 def _names(value: str | None) -> list[str] | None:
     if value is None:
         return None
-    names = [part.strip() for part in value.split(",") if part.strip()]
-    return names or None
+    names = [part.strip() for part in value.split(",")]
+    if not all(names):
+        raise UserError(f"{value!r} has an empty item: give names, comma-separated")
+    return names
 
 
 @click.command()

@@ -101,6 +101,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), rundir.plain_file_mode())  # mkstemp's 0600 would hide results from others
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
