@@ -64,6 +64,28 @@ def _rules(scenario: Scenario) -> list[Rule]:
     return rules
 
 
+def checkpoint_problem(scenario: Scenario, model: str, synthetic_weights: bool = False) -> str | None:
+    """Why ``model`` cannot serve ``scenario``, read from its config.json before a GPU is paid for: an AWQ
+    scenario loads AWQ-quantized weights and refuses any other checkpoint (the worker would say so only
+    after the image was pulled and started). None when it can, for synthetic weights (given an AWQ config
+    of their own), or when this machine cannot tell (a hub id whose config is not known here)."""
+    if scenario.quantization != "awq" or synthetic_weights:
+        return None
+    from runner.architectures import model_shape
+
+    shape = model_shape(model)
+    if shape is None:
+        return None
+    method = (shape.get("quantization_config") or {}).get("quant_method")
+    if method == "awq":
+        return None
+    return (
+        f"scenario {scenario.name} serves AWQ checkpoints, and {model} is not one (its config.json's "
+        f"quantization_config says {method or 'nothing'}): point --model at an AWQ checkpoint, e.g. "
+        "TheBloke/Llama-2-7B-Chat-AWQ"
+    )
+
+
 def adjustments(scenario: Scenario, gpu: Gpu) -> tuple[str, list[str]]:
     """The dtype that will actually run, with notes on any substitution."""
     if scenario.dtype == "bfloat16" and not gpu.is_cpu and not gpu.bf16:

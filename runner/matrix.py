@@ -317,7 +317,11 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
     for i, entry in enumerate(cells):
         if entry.status == "dropped":
             continue
-        if (reason := target.drop_reason(entry)) is not None:
+        if (reason := target.drop_reason(entry)) is not None or (
+            reason := compat.checkpoint_problem(
+                get_scenario(entry.scenario), req.base.model, req.base.synthetic_weights
+            )
+        ) is not None:
             cells[i] = entry.model_copy(update={"status": "dropped", "reason": reason})
             continue
         old = old_cells.get(entry.run_id)
