@@ -40,6 +40,7 @@ class LaunchRequest:
 
     model: str
     data: str
+    base_model: str | None = None
     image: str = "cpu"
     gpu: str = "cpu"
     scenario: str | None = None
@@ -182,6 +183,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         attention=scenario.attention,
         quantization=scenario.quantization,
         model=_model_path(req.model),
+        base_model=req.base_model,
         synthetic_weights=req.synthetic_weights,
         data=str(Path(req.data).resolve()),
         text_field=req.text_field,

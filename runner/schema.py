@@ -44,6 +44,11 @@ class RunConfig(_Model):
     attention: str | None = None
     quantization: str | None = None
     model: str
+    base_model: str | None = Field(
+        None,
+        description="For a quantized checkpoint (--base-model): the model it was made from. Reports gate and "
+        "compare it against that model's runs, as they do bitsandbytes runs of one checkpoint.",
+    )
     synthetic_weights: bool = False
     data: str
     text_field: str | None = None

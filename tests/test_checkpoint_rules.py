@@ -72,3 +72,18 @@ def test_a_matrix_drops_the_awq_cell_of_a_plain_checkpoint_and_keeps_the_rest(cl
     assert cells["hf"]["status"] == "planned"
     assert cells["vllm-awq"]["status"] == "dropped"
     assert "serves AWQ checkpoints" in cells["vllm-awq"]["reason"]
+
+
+def test_an_awq_checkpoint_runs_planned_and_records_its_base_model(cli, awq_model, tmp_path):
+    """The AWQ folder passes the check, and --base-model reaches every cell's config.json (what the report
+    gates it against: see test_report's quantized-checkpoint test)."""
+    proc = cli(
+        ["matrix", "--images", "vllm-awq", "--gpus", "a100-80gb,t4", "--model", str(awq_model), "--base-model",
+         "tiny-llama", "--target", "sky", "--dry-run", "--results", str(tmp_path), "--matrix-id", "awq"],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "awq" / "matrix.json").read_text())
+    assert {c["status"] for c in manifest["cells"]} == {"planned"}
+    for cell in manifest["cells"]:
+        config = json.loads((tmp_path / "awq" / cell["run_id"] / "config.json").read_text())
+        assert config["base_model"] == "tiny-llama" and not config["forced"]

@@ -658,3 +658,38 @@ def test_plot_series_keep_output_lengths_apart(bench, tmp_path):
     assert labels == ["fp32, 16 new tokens", "fp32, 8 new tokens"]
     same = group_cells(find_runs([bench.fp32_bs4]).runs)
     assert set(Style.for_cells(same).labels.values()) == {"fp32"}
+
+
+def quantized_checkpoint(base: str | None) -> Callable[[RunResult], None]:
+    """A run of a pre-quantized copy of the tiny model, declared (or not) as made from it with --base-model."""
+
+    def edit(r: RunResult) -> None:
+        r.config.model = "/models/tiny-llama-awq"
+        r.config.base_model = base
+
+    return edit
+
+
+def test_a_quantized_checkpoint_is_gated_and_compared_against_its_base_model(bench, tmp_path):
+    """--base-model: an AWQ copy of a model did the same work as that model, so the gate holds its ROUGE
+    against the model's reference run and compare sets the two side by side; without it, it is another
+    model (no reference, compare refuses). Either way the table names the checkpoint each row loaded."""
+    root = tmp_path / "quantized"
+    root.mkdir()
+    edited_copy(bench.fp32_bs4, root, "ref", set_rouge(0.40))
+    declared = edited_copy(bench.bf16_bs4, root, "awq", chain(set_rouge(0.398), quantized_checkpoint("tiny-llama")))
+    assert _gates(root)["awq"].label() == "pass 99.5%"
+    text = in_process(["report", str(root)]).stdout
+    assert re.search(r"^\| tiny-llama-awq \(of tiny-llama\) \| bf16 \|.*\| pass 99\.5% \|", text, re.M), text
+    assert re.search(r"^\| tiny-llama \| fp32 \|", text, re.M)
+    assert "did not all do the same work" not in text
+
+    proc = in_process(["compare", str(root / "ref"), str(declared)])
+    assert proc.returncode == 0, proc.stderr
+    assert "different checkpoints of tiny-llama (tiny-llama vs tiny-llama-awq (of tiny-llama))" in proc.stdout
+
+    shutil.rmtree(declared)
+    edited_copy(bench.bf16_bs4, root, "awq", chain(set_rouge(0.398), quantized_checkpoint(None)))
+    assert _gates(root)["awq"].verdict == "no reference"
+    with pytest.raises(UserError, match=r"ran different models \(tiny-llama vs tiny-llama-awq\)"):
+        in_process(["compare", str(root / "ref"), str(root / "awq")])

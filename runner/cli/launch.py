@@ -114,7 +114,8 @@ def launch(
     Examples:
       runner launch --model .cache/tiny-llama --batch-size 4
       runner launch --image hf --gpu a100-80gb --model meta-llama/Llama-2-7b-chat-hf --batch-size auto
-      runner launch --image vllm-awq --gpu t4 --executor docker --model /models/llama-2-7b-chat-awq --batch-size dynamic
+      runner launch --image vllm-awq --gpu t4 --executor docker --batch-size dynamic \\
+        --model /models/llama-2-7b-chat-awq --base-model llama-2-7b-chat
       runner launch --resume results/RUN-ID
     """
     from runner import rundir

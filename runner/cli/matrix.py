@@ -288,6 +288,7 @@ def _request(opts: dict[str, Any]):
         summary_field=opts["summary_field"],
         id_field=opts["id_field"],
         prompt_template=opts["prompt_template"],
+        base_model=opts["base_model"],
         max_batch_size=opts["max_batch_size"],
         gpu_memory_limit=opts["gpu_memory_limit"],
         timeout=opts["timeout"],

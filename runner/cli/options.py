@@ -39,6 +39,11 @@ CELL_OPTIONS: list[Callable] = [
         help="Checkpoint folder, hub id, or with --synthetic-weights a built-in architecture.",
     ),
     click.option(
+        "--base-model",
+        help="For a pre-quantized checkpoint (AWQ): the model it was made from, as its runs name it (folder "
+        "name or hub id); the quality gate and `runner compare` then hold it against that model's runs.",
+    ),
+    click.option(
         "--data",
         default=str(SAMPLE_DATASET),
         show_default="bundled how-to sample",

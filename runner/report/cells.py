@@ -119,6 +119,19 @@ def model_label(model: str) -> str:
     return PurePath(model).name if model.startswith(("/", ".", "~")) else model
 
 
+def base_model_label(result: RunResult) -> str:
+    """The model a run's quality stands for: the one a pre-quantized checkpoint was made from
+    (``--base-model``), else the checkpoint itself. An AWQ run of llama-2-7b-chat-awq and an fp16 run of
+    llama-2-7b-chat then did the same work, as a 4-bit bitsandbytes run of the fp16 checkpoint does."""
+    return model_label(result.config.base_model or result.config.model)
+
+
+def checkpoint_label(result: RunResult) -> str:
+    """'llama-2-7b-chat-awq (of llama-2-7b-chat)': the checkpoint, and the model it was made from."""
+    own, base = model_label(result.config.model), base_model_label(result)
+    return own if own == base else f"{own} (of {base})"
+
+
 def batch_label(results: Iterable[RunResult]) -> str:
     """'8', 'auto→4', or 'auto→4/8' when repeats of an auto cell settled on different sizes."""
     results = list(results)
@@ -170,7 +183,8 @@ WORK: tuple[Work, ...] = (
         lambda r: f"sha {r.dataset.sha256[:12]}…" if r.dataset else "none",
     ),
     # By name, not path: one checkpoint sits in another folder on each machine a comparison spans.
-    Work("models", "Model", "model", lambda r: model_label(r.config.model), lambda r: model_label(r.config.model)),
+    # By name, and by the model a quantized checkpoint was made from (--base-model).
+    Work("models", "Model", "model", base_model_label, checkpoint_label),
     Work(
         "output lengths",
         "New tokens",
@@ -219,11 +233,13 @@ class CellKey:
     image_id: str = ""
     dtype: str = ""
     """The dtype that ran, which is not always the scenario's (``scenario_label``)."""
+    base_model: str = ""
+    """``base_model_label``: what the quality gate holds equal, so an AWQ checkpoint meets its fp16 model."""
 
     @property
     def quality_key(self) -> tuple[str, str, str, int, str]:
         """What a quality comparison must hold equal: GPU, model, dataset, output length and prompt."""
-        return (self.gpu, self.model, self.dataset, self.max_new_tokens, self.prompt_template)
+        return (self.gpu, self.base_model, self.dataset, self.max_new_tokens, self.prompt_template)
 
 
 def cell_key(result: RunResult) -> CellKey:
@@ -244,6 +260,7 @@ def cell_key(result: RunResult) -> CellKey:
         executor=executor,
         image_id=image_id,
         dtype=ran_dtype(result),
+        base_model=base_model_label(result),
     )
 
 

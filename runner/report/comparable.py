@@ -9,7 +9,7 @@ is for, and the config table shows them side by side.
 
 from __future__ import annotations
 
-from runner.report.cells import Work, work_differences
+from runner.report.cells import Work, base_model_label, checkpoint_label, model_label, work_differences
 from runner.report.loading import Run
 from runner.schema import RunResult
 from runner.weights import weights_kind
@@ -78,6 +78,11 @@ def warnings(a: RunResult, b: RunResult) -> list[str]:
         f"the runs used different {w.what} ({_values(w, a, b)}): {CONSEQUENCE[w.what]}"
         for w in work_differences([a, b])
     ]
+    if model_label(a.config.model) != model_label(b.config.model) and base_model_label(a) == base_model_label(b):
+        out.append(
+            f"the runs loaded different checkpoints of {base_model_label(a)} ({checkpoint_label(a)} vs "
+            f"{checkpoint_label(b)}): quality differences are the quantization's"
+        )
     if a.metrics.documents and b.metrics.documents and (counts := _documents(a, b)):
         out.append(f"the runs summarized different documents ({counts}): their speeds and scores cover other work")
     if not (a.dataset and b.dataset):

@@ -26,10 +26,10 @@ from runner.report.cells import (
     PROCESS,
     batch_label,
     cap_label,
+    checkpoint_label,
     gpu_of,
     launch_of,
     memory_cap,
-    model_label,
     short_image_id,
 )
 from runner.report.comparable import refusal, settings, warnings
@@ -104,7 +104,7 @@ CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("scenario", lambda r: r.config.scenario),
     ("GPU", gpu_of),
     ("device", lambda r: r.environment.device.name),
-    ("model", lambda r: model_label(r.config.model)),
+    ("model", checkpoint_label),
     (
         "backend",
         lambda r: f"{r.backend.name} {r.backend.dtype} {r.backend.attention or ''}".strip() if r.backend else None,

@@ -19,11 +19,11 @@ from runner.report.cells import (
     Work,
     batch_label,
     cap_label,
+    checkpoint_label,
     dtype_substituted,
     gpu_of,
     launch_of,
     memory_cap,
-    model_label,
     prompt_label,
     ran_dtype,
     scenario_dtype,
@@ -77,7 +77,7 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     row: Row = {
         "kind": "cell",
         "gpu": key.gpu,
-        "model": model_label(key.model),
+        "model": checkpoint_label(cell.results[0]),
         "image": key.image,
         "scenario": key.scenario,
         "batch": cell.batch,
@@ -285,9 +285,13 @@ def results_table(
         (cell_row(c, gates.get(c.key)) for c in cells),
         key=lambda r: (tuple(r[w.key] for w in differing), -(r["docs_per_second"] or 0.0)),
     )
+    # Checkpoints of one model (an AWQ copy beside its fp16 original) did the same work, yet a reader must
+    # see which row ran which.
+    checkpoints = {r["model"] for r in rows}
+    show_model = any(w.key == "model" for w in differing) or len(checkpoints) > 1
     rows += lead3_rows(cells)
     columns = [
-        *(_work_column(w) for w in differing if w.key == "model"),
+        *([Column("model", "Model", text("model"))] if show_model else []),
         Column("scenario", "Scenario", _scenario),
         Column("image", "Image", text("image")),
         *_present(launch_column(rows)),
