@@ -34,6 +34,18 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny(out, texts)
 
 
+def docker_engine():
+    """A client for the Docker engine DOCKER_HOST names (or the default socket), or None when none answers."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception:
+        return None
+
+
 def closed_port_endpoint() -> str:
     """An HTTP endpoint on a port nothing listens on: a connection to it is refused at once."""
     with socket.socket() as s:

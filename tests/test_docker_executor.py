@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import docker_engine
 
 from runner import __version__, rundir
 from runner.catalog import get_gpu, get_image
@@ -281,18 +282,7 @@ def test_nvml_and_nvidia_smi_describe_gpus_the_same_way():
 # --- real containers --------------------------------------------------------------------------------------
 
 
-def _engine():
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-        return client
-    except Exception:
-        return None
-
-
-ENGINE = _engine()
+ENGINE = docker_engine()
 needs_engine = pytest.mark.skipif(ENGINE is None, reason="no Docker engine answers (set DOCKER_HOST)")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import closed_port_endpoint
+from conftest import closed_port_endpoint, docker_engine
 
 from runner import __version__, catalog
 from runner.doctor.engine import EngineSurvey, LocalImage
@@ -173,18 +173,7 @@ def test_a_hub_that_never_answers_is_given_up_on_in_seconds(cli):
     assert seconds < 9, f"took {seconds:.1f}s: the hub client's own 10 s timeout, not the doctor's"
 
 
-def _engine():
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-        return client
-    except Exception:
-        return None
-
-
-ENGINE = _engine()
+ENGINE = docker_engine()
 
 
 def _has(ref: str) -> bool:
