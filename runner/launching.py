@@ -138,8 +138,9 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     gpu = catalog.get_gpu(req.gpu)
     scenario = get_scenario(req.scenario or image.default_scenario)
     reasons = compat.check(image, scenario, gpu)
-    if (problem := compat.checkpoint_problem(scenario, req.model, req.synthetic_weights)) and req.force:
-        reasons.append(problem)
+    checkpoint = compat.checkpoint_problem(scenario, req.model, req.synthetic_weights)
+    if checkpoint and req.force:
+        reasons.append(checkpoint)
     if reasons and not req.force:
         raise UserError(
             f"{image.key}/{scenario.name} cannot run on {gpu.key}: {'; '.join(reasons)} (--force runs it anyway)"
@@ -154,8 +155,8 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             "no path separators or '..')"
         )
     _check_model(req)
-    if (problem := compat.checkpoint_problem(scenario, req.model, req.synthetic_weights)) and not req.force:
-        raise UserError(f"{problem} (--force runs it anyway)")
+    if checkpoint and not req.force:
+        raise UserError(f"{checkpoint} (--force runs it anyway)")
     _check_prompt_template(req.prompt_template)
     documents = _check_data(req)
     dtype, notes = compat.adjustments(scenario, gpu)

@@ -21,6 +21,9 @@ HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*", re.ASCII)
 # Organisations whose checkpoints are gated on the hub: downloading them needs an accepted licence and a token.
 GATED_ORGS = ("meta-llama/", "mistralai/", "google/gemma")
 
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+"""Where a launch takes the hub token from (the second is huggingface_hub's older name), in that order."""
+
 # Whether check_model asks for this machine's HF_TOKEN. A worker that `runner launch` starts inherits it;
 # `runner matrix` turns the check off while it plans, because its targets get the token elsewhere (a
 # Kubernetes Secret, a SkyPilot secret) or download nothing (--dry-run), and asks its target instead.
@@ -28,7 +31,7 @@ _LOCAL_TOKEN_CHECK: ContextVar[bool] = ContextVar("local_token_check", default=T
 
 
 def local_hf_token() -> str | None:
-    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    return next((token for name in TOKEN_VARIABLES if (token := os.environ.get(name))), None)
 
 
 def is_hub_id(model: str, synthetic: bool = False) -> bool:

@@ -51,15 +51,6 @@ class Gpu:
     def is_cpu(self) -> bool:
         return self.key == "cpu"
 
-    @property
-    def k8s_product(self) -> str:
-        """The card's main GPU feature discovery product name ("" when it has none)."""
-        return self.k8s_products[0] if self.k8s_products else ""
-
-    @property
-    def gke_accelerator(self) -> str:
-        return self.gke_accelerators[0] if self.gke_accelerators else ""
-
 
 @dataclass(frozen=True)
 class Image:
@@ -101,7 +92,7 @@ def driver_version(text: str) -> tuple[int, ...] | None:
     if not re.fullmatch(r"\d+(\.\d+)*", text.strip()):
         return None
     parts = tuple(int(part) for part in text.strip().split("."))
-    return parts + (0,) * (4 - len(parts)) if len(parts) < 4 else parts
+    return parts + (0,) * (4 - len(parts))
 
 
 def _load(name: str) -> dict:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from runner import hub
 from runner.executors.docker.spec import host_hf_cache
+from runner.model_names import TOKEN_VARIABLES
 
 HUB_TIMEOUT_S = 3.0
-TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-"""Where ``launch`` takes the token from (the second is huggingface_hub's older name), in that order."""
 
 
 @dataclass(frozen=True)

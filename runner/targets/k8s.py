@@ -77,7 +77,7 @@ class K8sOptions:
     """How cells run on Kubernetes."""
 
     namespace: str = "default"
-    gpu_label: str = "nvidia"  # nvidia | gke | a custom node label key (valued with the catalog's k8s_product)
+    gpu_label: str = "nvidia"  # nvidia | gke | a custom node label key (valued with the catalog's k8s_products)
     data_pvc: str | None = None
     model_pvc: str | None = None
     results_pvc: str | None = None
@@ -101,6 +101,12 @@ class K8sOptions:
             raise UserError("--deadline must be positive; --backoff-limit and --ttl-after-finished 0 or more")
         if self.cpus <= 0 or (self.memory_bytes is not None and self.memory_bytes < 1):
             raise UserError("--k8s-cpus and --k8s-memory must be positive")
+
+    @property
+    def hf_token_secret_ref(self) -> tuple[str, str]:
+        """``--hf-token-secret NAME[:KEY]`` as (Secret name, key in it); the key defaults to HF_TOKEN."""
+        secret, _, key = (self.hf_token_secret or "").partition(":")
+        return secret, key or "HF_TOKEN"
 
     @property
     def label_key(self) -> str:
@@ -302,8 +308,8 @@ class K8sTarget(Target):
             {"name": "PYTHONUNBUFFERED", "value": "1"},
         ]
         if self.options.hf_token_secret:
-            secret, _, key = self.options.hf_token_secret.partition(":")
-            env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": key or "HF_TOKEN"}}})
+            secret, key = self.options.hf_token_secret_ref
+            env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
         memory = self.options.memory_bytes or memory_request(cell.config)
         # Requests without limits: the scheduler finds a node with room to load the model, and the pod is
         # Burstable, not BestEffort (evicted first); it may still use more where the node has it.
@@ -381,10 +387,9 @@ class K8sTarget(Target):
                 f"(fsGroup {options.run_as_user}); run folders go to {manifest.matrix_id}/<run-id>/ in it"
             )
         if options.hf_token_secret:
-            secret, _, key = options.hf_token_secret.partition(":")
+            secret, key = options.hf_token_secret_ref
             needs.append(
-                f"Secret {secret}: kubectl create secret generic {secret} -n {namespace} "
-                f"--from-literal={key or 'HF_TOKEN'}=hf_..."
+                f"Secret {secret}: kubectl create secret generic {secret} -n {namespace} --from-literal={key}=hf_..."
             )
         if options.image_pull_secret:
             needs.append(f"Secret {options.image_pull_secret} (--image-pull-secret): the registry's credentials")

@@ -159,7 +159,7 @@ class DockerExecutor(Executor):
     def _gpus(
         self, image: Image, scenario: str, gpu: Gpu, found: list[NvmlGpu], checked: bool, why_none: str = ""
     ) -> list[str]:
-        uuids = list(self.gpu_uuids) or select_gpus(gpu, found, self.engine, why_none)
+        uuids = select_gpus(gpu, found, self.engine, why_none)  # every caller has returned a pinned card
         self._check_driver(image, scenario, gpu, found, checked)
         return uuids
 
