@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from runner.schema import BatchTiming, DocRecord, ErrorInfo, Metrics, Rouge, Status
+from runner.schema import BatchTiming, DocRecord, ErrorInfo, Metrics, Rouge, RunResult, Status
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -79,6 +79,11 @@ def aggregate(records: Sequence[DocRecord], *, skipped_too_long: int = 0, skippe
 INTERRUPTED = "Interrupted"
 """The error class of a run a person stopped (Ctrl-C, SIGTERM): the worker's ``classify``, and the host's
 for a worker that ended without a result after an interruption."""
+
+
+def interrupted(result: RunResult) -> bool:
+    """Whether a person stopped the run (its error is ``INTERRUPTED``)."""
+    return result.error is not None and result.error.error_class == INTERRUPTED
 
 
 def run_status(error: ErrorInfo | None, documents: int) -> Status:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from runner import events
 from runner.schema import Metrics, RunResult
-from runner.weights import RANDOM, SYNTHETIC, weights_kind
+from runner.weights import SUMMARY_NOTES, weights_kind
 
 console = Console(stderr=True)
 """Progress, warnings and diagnostics: stderr, so they never mix with what a command prints as its result."""
@@ -168,17 +168,11 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     return table
 
 
-QUALITY_NOTES = {
-    SYNTHETIC: "  (not meaningful: synthetic weights, output length forced)",
-    RANDOM: "  (not meaningful: random weights from `runner model tiny`; speed and memory are real)",
-}
-
-
 def _quality_note(result: RunResult) -> str:
     """Beside ROUGE, in plain words, when the weights were never trained: a demo's reader sees numbers
     there and must not take them for the model's quality."""
     kind = weights_kind(result)
-    return "" if kind is None else QUALITY_NOTES[kind]
+    return "" if kind is None else SUMMARY_NOTES[kind]
 
 
 def _status(result: RunResult) -> str:

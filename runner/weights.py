@@ -29,6 +29,19 @@ RANDOM_WEIGHTS_KEY = "sumbench_random_weights"
 SYNTHETIC = "synthetic weights"
 RANDOM = "random weights"
 
+SUMMARY_NOTES = {
+    SYNTHETIC: "  (not meaningful: synthetic weights, output length forced)",
+    RANDOM: "  (not meaningful: random weights from `runner model tiny`; speed and memory are real)",
+}
+"""Beside ROUGE in a run's summary on the console, by ``weights_kind``."""
+
+FOOTNOTES = {
+    SYNTHETIC: "output length was forced, so ROUGE is not meaningful",
+    RANDOM: "the model was built by runner model tiny and never trained, so ROUGE is not meaningful "
+    "(its speed and memory are real)",
+}
+"""The report's footnote to a ROUGE it marks as not meaningful, by ``weights_kind``."""
+
 
 def has_random_weights(model: str) -> bool:
     """Whether ``model`` is a folder whose ``config.json`` declares random weights. A hub id, a built-in

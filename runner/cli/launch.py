@@ -119,7 +119,7 @@ def launch(
       runner launch --resume results/RUN-ID
     """
     from runner import rundir
-    from runner.aggregate import INTERRUPTED
+    from runner.aggregate import interrupted
     from runner.console import RunProgress, console, stdout_console, summary_table
     from runner.launching import LaunchRequest, check_launch_options, execute, prepare
     from runner.repeats import repeat_requests, summarize, summary_lines
@@ -156,7 +156,7 @@ def launch(
             result = execute(prepared, progress.on_line)
         out.print(summary_table(result, prepared.run_dir))
         results.append(result)
-        if result.error and result.error.error_class == INTERRUPTED and i + 1 < len(requests):
+        if interrupted(result) and i + 1 < len(requests):
             stem = str(one.run_id).rsplit("-r", 1)[0]
             console.print(
                 f"stopped: {len(requests) - i - 1} repeats not started; the same command with --run-id {stem} "
@@ -176,10 +176,10 @@ def exit_code(results: list[RunResult]) -> int:
     """0 when every run completed, 3 when one stopped part-way, 1 when one failed; and the interruption's
     own code when a person stopped one (Ctrl-C, SIGTERM), wherever it was: that says nothing about the
     cell, and a script should tell it from a failure (``--resume`` finishes the run)."""
-    from runner.aggregate import INTERRUPTED
+    from runner.aggregate import interrupted
     from runner.repeats import worst_status
 
-    if any(r.error is not None and r.error.error_class == INTERRUPTED for r in results):
+    if any(interrupted(r) for r in results):
         return INTERRUPTED_EXIT_CODE
     return {"completed": 0, "partial": 3}.get(worst_status(results), 1)
 

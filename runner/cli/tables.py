@@ -7,16 +7,20 @@ Markdown, so ``--markdown`` and the terminal show the same cells; this is the te
 from __future__ import annotations
 
 import os
-
-from rich.console import Console
-from rich.table import Table as RichTable
+from typing import TYPE_CHECKING
 
 from runner.report.document import Table
+
+if TYPE_CHECKING:  # rich loads when a table is printed, not for --json / --markdown
+    from rich.console import Console
+    from rich.table import Table as RichTable
 
 
 def rich_table(table: Table, whole: set[str]) -> RichTable:
     """``table`` for the terminal: the columns keyed in ``whole`` (names and references a person copies)
     never wrap; the others wrap, folding a word too long for them rather than cutting it with "…"."""
+    from rich.table import Table as RichTable
+
     out = RichTable()
     for c in table.columns:
         out.add_column(c.header, no_wrap=c.key in whole, overflow="fold")
@@ -28,6 +32,8 @@ def rich_table(table: Table, whole: set[str]) -> RichTable:
 def table_console() -> Console:
     """stdout as ``runner.console`` sets it up, except that a width given in ``COLUMNS`` is kept in a pipe
     too: a table there is as wide as its content otherwise, which suits grep but not ``COLUMNS=80 ... | less``."""
+    from rich.console import Console
+
     from runner.console import stdout_console
 
     columns = os.environ.get("COLUMNS", "")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from runner import catalog
-from runner.aggregate import INTERRUPTED
+from runner.aggregate import interrupted
 from runner.errors import UserError
 from runner.report import plots
 from runner.report.cells import Cell, Work, gpu_of, group_cells, shown_values, work_differences
@@ -37,7 +37,7 @@ def _gpu_title(gpu: str) -> str:
 def _failures_paragraphs(runs: list[Run]) -> list[str]:
     """What the failures table cannot say in a cell: an interrupted run is listed there because it did not
     finish, yet nothing about its cell failed (it may not have reached its first document)."""
-    stopped = sum(1 for r in runs if r.result.error and r.result.error.error_class == INTERRUPTED)
+    stopped = sum(1 for r in runs if interrupted(r.result))
     if not stopped:
         return []
     were, it = ("was", "it") if stopped == 1 else ("were", "each")

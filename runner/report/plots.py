@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
-from runner.report.cells import Cell, CellKey, cap_label, model_label, output_length, scenario_label, short_image_id
+from runner.report.cells import Cell, CellKey, cap_label, model_label, output_length, short_image_id
 from runner.report.document import Figure
 from runner.report.labels import PointLabel, place_point_labels
 from runner.weights import weights_kinds
@@ -83,7 +83,7 @@ class Style:
         by_build = any(len({i for e, i in v if e == ex}) > 1 for v in launches.values() for ex, _ in v)
         labels = {}
         for c in cells:
-            scenario = scenario_label(c.key.scenario, c.key.dtype)
+            scenario = c.scenario
             label = f"{c.key.image}/{scenario}" if by_image else scenario
             label = f"{model_label(c.key.model)} {label}" if by_model else label
             if by_length:

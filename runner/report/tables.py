@@ -37,15 +37,9 @@ from runner.report.document import Column, Row, Table, number, text
 from runner.report.gate import THRESHOLD, GateResult
 from runner.report.loading import Dropped, Run
 from runner.schema import RunResult
-from runner.weights import RANDOM, SYNTHETIC, weights_kinds
+from runner.weights import FOOTNOTES, weights_kinds
 
 SYNTHETIC_MARK = "†"
-WHY_NOT_MEANINGFUL = {
-    SYNTHETIC: "output length was forced, so ROUGE is not meaningful",
-    RANDOM: "the model was built by runner model tiny and never trained, so ROUGE is not meaningful "
-    "(its speed and memory are real)",
-}
-"""The footnote to a ROUGE marked with ``SYNTHETIC_MARK``, by ``runner.weights.weights_kind``."""
 _WITH_STDEV = ("docs_per_second", "output_tokens_per_second")
 _MEANS = (
     "latency_p50_s",
@@ -321,24 +315,24 @@ def _present(column: Column | None) -> list[Column]:
     return [] if column is None else [column]
 
 
+_MEMORY_NOTES = {
+    "peak_memory_allocated_bytes": "the most memory torch allocated, the run's need: what the memory plan "
+    "(`runner plan`, `--batch-size auto`) predicts.",
+    "peak_device_memory_bytes": "the whole GPU through NVML, CUDA context included, for every backend: compare "
+    "backends on that one.",
+}
+"""The footnote of each memory column but the Peak one, whose meaning depends on what its rows measured."""
+
+
 def memory_footnotes(rows: Sequence[Row]) -> list[str]:
-    """What each memory column shows: always there when the columns are, because 'Peak' alone reads as
-    the memory a run needs, which torch's reserved figure is not."""
-    header = peak_header(rows)
+    """What each of ``memory_columns`` shows: always there when the columns are, because 'Peak' alone reads
+    as the memory a run needs, which torch's reserved figure is not."""
+    columns = memory_columns(rows)
+    header = next(c.header for c in columns if c.key == "peak_memory_bytes")
     meanings = [PEAK_SOURCES[s][1] if s in PEAK_SOURCES else "as the run recorded it" for s in _peak_sources(rows)]
     what = meanings[0] if len(meanings) == 1 else "by row, " + "; or ".join(meanings)
     notes = [f"{header}: {what}." if meanings else f"{header}: no run recorded one."]
-    if any(r.get("peak_memory_allocated_bytes") is not None for r in rows):
-        notes.append(
-            "Peak alloc: the most memory torch allocated, the run's need: what the memory plan (`runner plan`, "
-            "`--batch-size auto`) predicts."
-        )
-    if any(r.get("peak_device_memory_bytes") for r in rows):
-        notes.append(
-            "GPU mem: the whole GPU through NVML, CUDA context included, for every backend: compare backends "
-            "on that one."
-        )
-    return notes
+    return notes + [f"{c.header}: {_MEMORY_NOTES[c.key]}" for c in columns if c.key in _MEMORY_NOTES]
 
 
 def condition_footnotes(rows: Sequence[Row], cells: bool = True) -> list[str]:
@@ -379,13 +373,10 @@ def _substitution_note(scenario: str, gpu: str, dtype: str) -> str:
     )
 
 
-def results_footnotes(cells: Sequence[Cell], reference: str | None, rows: Sequence[Row] | None = None) -> list[str]:
-    """The results table's notes; ``rows`` are its rows (by default, built again from ``cells``)."""
-    if rows is None:
-        rows = [cell_row(c, None) for c in cells]
+def results_footnotes(cells: Sequence[Cell], reference: str | None, rows: Sequence[Row]) -> list[str]:
+    """The results table's notes; ``rows`` are its rows."""
     notes = [
-        f"{SYNTHETIC_MARK} {kind}: {WHY_NOT_MEANINGFUL[kind]}."
-        for kind in weights_kinds(r for c in cells for r in c.results)
+        f"{SYNTHETIC_MARK} {kind}: {FOOTNOTES[kind]}." for kind in weights_kinds(r for c in cells for r in c.results)
     ]
     notes += condition_footnotes(rows)
     notes += memory_footnotes(rows)
