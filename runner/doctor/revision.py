@@ -8,10 +8,10 @@ trusted. Git answers in milliseconds, and is asked only about images that carry 
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.git import git
 from runner.paths import REPO_ROOT
 
 UNKNOWN = "unknown"
@@ -31,8 +31,7 @@ def checkout_revision(root: Path = REPO_ROOT) -> str | None:
     """This checkout's commit; None for an installed package, or where git is absent."""
     if not (root / ".git").exists():
         return None
-    out = _git(root, "rev-parse", "HEAD")
-    return out.stdout.strip() or None if out and out.returncode == 0 else None
+    return git(root, "rev-parse", "HEAD") or None
 
 
 def freshness(image_revision: str | None, head: str | None, target: str, root: Path = REPO_ROOT) -> Freshness:
@@ -46,24 +45,15 @@ def freshness(image_revision: str | None, head: str | None, target: str, root: P
     if head.startswith(image_revision) or image_revision.startswith(head):
         return Freshness("current", f"{short} (this checkout)")
     if _is_ancestor(root, image_revision, head):
-        out = _git(root, "rev-list", "--count", f"{image_revision}..{head}")
-        behind = f"{out.stdout.strip()} commits" if out and out.returncode == 0 else "commits"
+        count = git(root, "rev-list", "--count", f"{image_revision}..{head}")
+        behind = f"{count} commits" if count is not None else "commits"
         return Freshness("older", f"{short}: {behind} behind this checkout; rebuild: `{rebuild}`")
     if _is_ancestor(root, head, image_revision):
         return Freshness("newer", f"{short}: ahead of this checkout")
-    known = _git(root, "cat-file", "-e", f"{image_revision}^{{commit}}")
-    if known is None or known.returncode != 0:
+    if git(root, "cat-file", "-e", f"{image_revision}^{{commit}}") is None:
         return Freshness("unknown", f"{short}: not in this checkout's history")
     return Freshness("diverged", f"{short}: on another branch than this checkout")
 
 
 def _is_ancestor(root: Path, older: str, newer: str) -> bool:
-    out = _git(root, "merge-base", "--is-ancestor", older, newer)
-    return out is not None and out.returncode == 0
-
-
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return git(root, "merge-base", "--is-ancestor", older, newer) is not None

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from runner import __version__
 from runner.catalog import match_gpu
+from runner.git import git
 from runner.nvml import list_gpus
 from runner.schema import DeviceInfo, Environment, LaunchInfo
 
@@ -64,23 +64,13 @@ def git_revision(source: Path = Path(__file__).parent) -> str | None:
     "dirty", and a mark that is always on tells nothing."""
     if rev := os.environ.get("SUMBENCH_REVISION"):
         return rev
-    sha = _git(source, "rev-parse", "HEAD")
+    sha = git(source, "rev-parse", "HEAD")
     if not sha:
         return None
     # --no-optional-locks: status would otherwise refresh the index under its lock, and a run must not
     # make a git command the user starts at that moment fail on index.lock. Status unknown: the commit.
-    changes = _git(source, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
+    changes = git(source, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
     return f"{sha}-dirty" if changes else sha
-
-
-def _git(cwd: Path, *args: str) -> str | None:
-    """``git ARGS`` in ``cwd``: its stripped output, or None when git is missing, slow or fails (an
-    installed package, no checkout), where the revision is simply not known."""
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def resolve_device(requested: str) -> str:
