@@ -8,8 +8,8 @@ caching allocator cannot hand out memory that is free but cut into pieces too sm
     weights + max(KV(prompt) + prefill activations, KV(prompt + new) + decode transients)
 
 ``FRAGMENTATION`` scales everything but the weights when checking the budget. Each constant says how it
-was chosen; ``benchmarks/gpu_sweep.py`` measures them on a real GPU, so they can be recalibrated from
-its ``sweep.json``.
+was chosen; ``benchmarks/gpu_check.py`` measures peak allocated memory per scenario on a real GPU
+(``gpu-check.json``), against which they can be recalibrated.
 """
 
 from __future__ import annotations
