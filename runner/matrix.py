@@ -20,6 +20,7 @@ the manifest adds what no run folder can say: which cells were dropped, and why.
                   "registry": "...", "tag": "...", "prices": {"t4": 0.2, "*": 1.0} (--price-per-hour),
                   "options": {target options},
                   and only when asked: "repeats": N, "pairs": {image: [scenarios]},
+                  "scenario_models": {scenario: {"model": ..., "base_model": ...}},
                   "study_file": "NAME.toml", "study_sha256": "..." (runner study run; the file is
                   copied beside matrix.json as study.toml)},
       "cells": [
@@ -262,6 +263,13 @@ class MatrixRequest:
     pairs: dict[str, list[str]] | None = None  # image -> its scenarios, instead of images x scenarios
     repeats: int = 1
     study: StudyFile | None = None  # the study file this matrix was run from (runner study run)
+    # scenario -> {"model": ..., "base_model": ...}: a scenario that needs another checkpoint than ``base``'s
+    # (vllm-awq serves an AWQ copy of the model the other scenarios run), as a study's [scenario_models].
+    scenario_models: dict[str, dict[str, str]] | None = None
+
+    def model_for(self, scenario: str) -> dict[str, str]:
+        """The LaunchRequest fields (model, base_model) a scenario's cells take instead of ``base``'s."""
+        return (self.scenario_models or {}).get(scenario, {})
 
     def price(self, gpu: str) -> float | None:
         """The --price-per-hour given for a GPU type (its own, else the bare one); None: none given."""
@@ -373,6 +381,7 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
             executor=target.executor,
             executor_options={},
             price_per_hour=req.price(entry.gpu),
+            **req.model_for(entry.scenario),
         )
         with token_checked_elsewhere():  # the target says below where its workers get a token
             config, notes = build_config(request)
@@ -387,12 +396,13 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
         f"no price recorded for {', '.join(_unique(gpus))} ($/1k docs will be missing): {why}"
         for why, gpus in unpriced.items()
     ]
-    if kept and is_gated(req.base.model, req.base.synthetic_weights) and (fix := target.hf_token_missing()):
+    gated = next((c.request.model for c in kept if is_gated(c.request.model, req.base.synthetic_weights)), None)
+    if gated is not None and (fix := target.hf_token_missing()):
         if not dry_run or target.token_in_command:
             # A dry run checks what the command itself must carry (--hf-token, --hf-token-secret): the
             # command it prints for the real run would be refused, or its pods would fail at download.
-            raise gated_error(req.base.model, fix)
-        warnings.append(f"{gated_error(req.base.model, fix)} before the real run (a dry run downloads nothing)")
+            raise gated_error(gated, fix)
+        warnings.append(f"{gated_error(gated, fix)} before the real run (a dry run downloads nothing)")
     target.check(req, kept, launching=not dry_run)
     warnings += target.warnings(req, kept, launching=not dry_run)
 
@@ -427,7 +437,9 @@ def preview(req: MatrixRequest, target: Any = None) -> list[MatrixCell]:
             continue
         if (reason := target.drop_reason(entry)) is not None or (
             reason := compat.checkpoint_problem(
-                get_scenario(entry.scenario), req.base.model, req.base.synthetic_weights
+                get_scenario(entry.scenario),
+                req.model_for(entry.scenario).get("model", req.base.model),
+                req.base.synthetic_weights,
             )
         ) is not None:
             cells[i] = entry.model_copy(update={"status": "dropped", "reason": reason})
@@ -528,6 +540,11 @@ def _additions(req: MatrixRequest) -> dict[str, Any]:
         added["pairs"] = req.pairs
     if req.repeats > 1:
         added["repeats"] = req.repeats
+    if req.scenario_models:
+        added["scenario_models"] = {
+            scenario: {key: _resolved(value) if key == "model" else value for key, value in fields.items()}
+            for scenario, fields in req.scenario_models.items()
+        }
     if req.study is not None:
         added |= {"study_file": req.study.name, "study_sha256": req.study.sha256}
     return added

@@ -33,6 +33,15 @@ NOT_STUDY = ("collect_dir", "dry_run", "verbose")
 RELATIVE_TO_FILE = ("model", "data", "results")
 
 
+class ScenarioModel(BaseModel):
+    """The checkpoint one scenario runs instead of the study's ``model`` (an AWQ copy for vllm-awq)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    base_model: str | None = None
+
+
 class _Own(BaseModel):
     """The study's own keys; the matrix options are added to this model from the command's parameters."""
 
@@ -41,6 +50,9 @@ class _Own(BaseModel):
     name: str | None = Field(None, description="The matrix id (default: the file's name without .toml).")
     description: str | None = None
     images: list[str] | dict[str, list[str]] | None = None
+    scenario_models: dict[str, ScenarioModel] | None = Field(
+        None, description="scenario -> {model, base_model}: a scenario whose checkpoint differs from model's."
+    )
 
 
 def _field_type(param: click.Option) -> Any:
@@ -93,6 +105,11 @@ class Study:
         return self.values.get("name") or self.path.stem
 
     @property
+    def scenario_models(self) -> dict[str, dict[str, str]] | None:
+        models = self.values.get("scenario_models")
+        return {s: {k: v for k, v in f.items() if v is not None} for s, f in models.items()} if models else None
+
+    @property
     def pairs(self) -> dict[str, list[str]] | None:
         images = self.values.get("images")
         return images if isinstance(images, dict) else None
@@ -114,9 +131,18 @@ def load(path: Path) -> Study:
     except ValidationError as exc:
         raise UserError(f"{path}: {_first_error(exc, list(model.model_fields))}") from None
     for key in RELATIVE_TO_FILE:
-        if isinstance(values.get(key), str) and values[key].startswith(("./", "../")):
-            values[key] = str(path.parent / values[key])
+        if key in values:
+            values[key] = _from_file(path, values[key])
+    for fields in (values.get("scenario_models") or {}).values():
+        fields["model"] = _from_file(path, fields["model"])
     return Study(path, values, StudyFile(path.name, text))
+
+
+def _from_file(path: Path, value: Any) -> Any:
+    """A ./ or ../ path read from the study file's folder; any other value as it is."""
+    if isinstance(value, str) and value.startswith(("./", "../")):
+        return str(path.parent / value)
+    return value
 
 
 def _first_error(exc: ValidationError, keys: list[str]) -> str:
@@ -147,7 +173,7 @@ def matrix_arguments(study: Study, given: set[str]) -> list[str]:
     """The ``runner matrix`` arguments the study file stands for, leaving out the options in ``given``
     (set on the command line, which override the file's)."""
     words: list[str] = []
-    values = dict(study.values)
+    values = {key: value for key, value in study.values.items() if key != "scenario_models"}
     images = values.pop("images", None)
     if images is not None and "images" not in given:
         words += ["--images", ",".join(images)]

@@ -49,12 +49,14 @@ def test_original_study_plan_shows_dropped_cells_with_reasons(cli):
     proc = cli(["study", "plan", str(STUDIES / "original.toml")])
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "210 cells: 120 to run, 90 dropped (target sky, matrix id original" in out
+    assert "210 cells: 140 to run, 70 dropped (target sky, matrix id original" in out
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     flash_t4 = next(r for r in rows if r.startswith("| hf-flash | flash-attn | t4 |"))
     assert "| 1-10 | 10 | dropped | FlashAttention-2 needs an Ampere GPU" in flash_t4
     assert any(r.startswith("| hf-legacy | 8-bit | v100-16gb |") and "bitsandbytes 8-bit" in r for r in rows)
     assert any(r.startswith("| hf-legacy | default | v100-16gb | 1-10 | 10 | planned |") for r in rows)
+    # vllm-awq runs the AWQ copy named in [scenario_models], so only the GPU rules drop its cells.
+    assert "| vllm-awq | vllm-awq | t4 | 1-10 | 10 | planned |  |" in out
     # The image table runs only its pairs: no default cell on the flash image, no 4-bit on vLLM.
     assert not any(r.startswith(("| hf-flash | default", "| vllm | 4-bit")) for r in rows)
 
@@ -62,7 +64,7 @@ def test_original_study_plan_shows_dropped_cells_with_reasons(cli):
 def test_command_line_overrides_the_file(cli):
     proc = cli(["study", "plan", str(STUDIES / "original.toml"), "--gpus", "a100-80gb", "--batch-sizes", "8"])
     assert proc.returncode == 0, proc.stderr
-    assert "7 cells: 6 to run, 1 dropped" in proc.stdout  # only vllm-awq, for its checkpoint
+    assert "7 cells: 7 to run, 0 dropped" in proc.stdout
     assert "| hf-flash | flash-attn | a100-80gb | 8 | 1 | planned |" in proc.stdout
 
 
@@ -119,3 +121,31 @@ def test_cpu_demo_study_runs_end_to_end_resumes_and_reports(cli, tmp_path, tiny_
     study.write_text(text.replace("limit = 8", "limit = 6"))
     changed = cli(["study", "run", str(study), "--results", str(results)])
     assert changed.returncode == 2 and "already holds a matrix with other settings" in changed.stderr
+
+
+def test_a_scenario_model_replaces_the_model_of_that_scenarios_cells(tmp_path, tiny_model):
+    from runner.launching import LaunchRequest
+    from runner.matrix import MatrixRequest, plan
+
+    other = tmp_path / "other-tiny"
+    shutil.copytree(tiny_model, other)
+    request = MatrixRequest(
+        images=["cpu"],
+        scenarios=["fp32", "bf16"],
+        gpus=["cpu"],
+        batch_sizes=[2],
+        base=LaunchRequest(model=str(tiny_model), data=str(REPO_ROOT / "data" / "howto-sample.jsonl")),
+        results=tmp_path / "results",
+        matrix_id="m",
+        scenario_models={"bf16": {"model": str(other), "base_model": "tiny-llama"}},
+    )
+    cells = {cell.entry.scenario: cell.config for cell in plan(request, dry_run=True).cells}
+    assert cells["fp32"].model == str(tiny_model) and cells["fp32"].base_model is None
+    assert cells["bf16"].model == str(other) and cells["bf16"].base_model == "tiny-llama"
+    recorded = json.loads((tmp_path / "results" / "m" / "matrix.json").read_text())["request"]
+    assert recorded["scenario_models"] == {"bf16": {"model": str(other), "base_model": "tiny-llama"}}
+
+
+def test_a_misspelt_scenario_model_is_refused(tmp_path, capsys):
+    path = write(tmp_path, 'model = "m"\nimages = ["cpu"]\n[scenario_models]\nvllm-aqw = { model = "x" }\n')
+    assert "vllm-aqw" in one_line(capsys, ["study", "plan", str(path)])

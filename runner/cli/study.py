@@ -47,10 +47,10 @@ def plan(file: Path, overrides: tuple[str, ...]) -> None:
     cells = preview(request)
     kept = sum(cell.status != "dropped" for cell in cells)
     lines = [f"study {loaded.name}: {loaded.values.get('description') or file}", "", *plan_lines(cells), ""]
-    lines.append(
-        f"{len(cells)} cells: {kept} to run, {len(cells) - kept} dropped (target {request.target}, matrix id "
-        f"{request.matrix_id}, results {request.results / str(request.matrix_id)})"
-    )
+    counted = f"{len(cells)} {'cell' if len(cells) == 1 else 'cells'}: {kept} to run, {len(cells) - kept} dropped"
+    matrix_dir = request.results / str(request.matrix_id)
+    where = f"target {request.target}, matrix id {request.matrix_id}, results {matrix_dir}"
+    lines.append(f"{counted} ({where})")
     click.echo("\n".join(lines))
 
 
@@ -100,15 +100,22 @@ def _resolve(file: Path, overrides: tuple[str, ...]):
     from runner.cli.matrix import build_request, matrix
 
     loaded = studies.load(file)
-    given_ctx = matrix.make_context("runner study", list(overrides))
+    name = f"runner study {click.get_current_context().info_name}"  # what an override's error names
+    given_ctx = matrix.make_context(name, list(overrides))
     given = {name for name in given_ctx.params if given_ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
-    ctx = matrix.make_context("runner study", studies.matrix_arguments(loaded, given) + list(overrides))
+    ctx = matrix.make_context(name, studies.matrix_arguments(loaded, given) + list(overrides))
     with ctx:
         request = build_request(ctx.params)
     if loaded.pairs and not given & {"images", "scenarios"}:
         if loaded.values.get("scenarios") is not None:
             raise UserError(f"{file}: images is a table of image -> scenarios, so scenarios has no place beside it")
         request.pairs = loaded.pairs
+    if loaded.scenario_models:
+        from runner.scenarios import get_scenario
+
+        for scenario in loaded.scenario_models:
+            get_scenario(scenario)  # a misspelt scenario is an error, not a model never used
+        request.scenario_models = loaded.scenario_models
     request.study = loaded.file
     return loaded, request, ctx.params
 
