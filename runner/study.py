@@ -3,9 +3,10 @@
 A study file is TOML whose keys are ``runner matrix``'s options, named as the flag without its dashes
 (``--batch-sizes`` is ``batch_sizes``), so it is a file form of a matrix rather than a second way to
 describe one; comma-separated options are lists, repeatable ``GPU=VALUE`` options are tables
-(``docker_host = {t4 = "ssh://me@t4-vm"}``). Three keys are the study's own: ``name`` (the matrix id, so
-running the file again resumes the same matrix), ``description``, and ``images`` written as a table of
-image -> scenarios, which runs only those pairs instead of every image with every scenario.
+(``docker_host = {t4 = "ssh://me@t4-vm"}``). Four keys are the study's own: ``name`` (the matrix id, so
+running the file again resumes the same matrix), ``description``, ``images`` written as a table of
+image -> scenarios, which runs only those pairs instead of every image with every scenario, and
+``scenario_models`` (scenario -> model and base_model, for a scenario that needs another checkpoint).
 
 One pydantic model (``StudyFile``) checks the keys and their types, and refuses an unknown key by name;
 the values then go through the matrix command's own option types, so a bad GPU, batch size or size
