@@ -12,6 +12,9 @@ Steps, each a ``runner`` command as a user would type it:
   (c) the yardstick, a bare ``generate()`` loop on the same checkpoint and documents;
   (d) OUT/gpu-check.md (the table), gpu-check.json, gpu-check.log and runs.tar.gz (the matrix folder).
 
+The worker runs in this machine's Python (process executor): it needs sumbench's worker dependencies
+there, bitsandbytes for 4-bit and 8-bit included.
+
 GPU:  python benchmarks/gpu_check.py --out "$OUT"            (budget 400 s on an H200: see --budget)
 CPU:  python benchmarks/gpu_check.py --out /tmp/check --tiny  (the same steps in about two minutes)
 """
