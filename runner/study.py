@@ -88,11 +88,6 @@ def _model() -> type[BaseModel]:
     return create_model("Study", __base__=_Own, **fields)  # type: ignore[call-overload]
 
 
-def study_keys() -> list[str]:
-    """Every key a study file may hold."""
-    return list(_model().model_fields)
-
-
 @dataclass
 class Study:
     """A study file read and checked: its values as the matrix command's options, and the file itself."""
