@@ -18,6 +18,7 @@ from where the command runs).
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ def load(path: Path) -> Study:
 def _from_file(path: Path, value: Any) -> Any:
     """A ./ or ../ path read from the study file's folder; any other value as it is."""
     if isinstance(value, str) and value.startswith(("./", "../")):
-        return str(path.parent / value)
+        return os.path.normpath(path.parent / value)
     return value
 
 
