@@ -18,6 +18,7 @@ from pathlib import Path
 
 from runner import catalog, compat, engine_failures, hub, rundir
 from runner.aggregate import INTERRUPTED, aggregate, run_status
+from runner.defaults import MAX_NEW_TOKENS
 from runner.errors import UserError
 from runner.executors import Executor, ExitInfo, create_executor
 from runner.scenarios import get_scenario
@@ -48,7 +49,7 @@ class LaunchRequest:
     results: Path = Path("results")
     executor: str = "process"
     run_id: str | None = None
-    max_new_tokens: int = 300
+    max_new_tokens: int = MAX_NEW_TOKENS
     max_input_tokens: int = 4096
     limit: int | None = None
     synthetic_weights: bool = False

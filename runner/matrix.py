@@ -18,7 +18,11 @@ the manifest adds what no run folder can say: which cells were dropped, and why.
       "request": {"images": [...], "scenarios": [...] or null (each image's default), "gpus": [...],
                   "batch_sizes": [1, 8, "auto"], "model": "...", "data": "...",
                   "registry": "...", "tag": "...", "prices": {"t4": 0.2, "*": 1.0} (--price-per-hour),
-                  "options": {target options}},
+                  "options": {target options},
+                  and only when asked: "repeats": N, "pairs": {image: [scenarios]},
+                  "scenario_models": {scenario: {"model": ..., "base_model": ...}},
+                  "study_file": "NAME.toml", "study_sha256": "..." (runner study run; the file is
+                  copied beside matrix.json as study.toml)},
       "cells": [
         {
           "run_id": "hf-t4-default-bs8",     # the run folder's name, unique in the matrix
@@ -29,7 +33,8 @@ the manifest adds what no run folder can say: which cells were dropped, and why.
           "where": null or "local" | "docker local engine" | "docker ssh://me@t4-vm"
                    | "sky cluster sumbench-1a2b3c4d5e" | "sky managed job sumbench-1a2b3c4d5e (id 12)"
                    | "k8s job NAMESPACE/NAME",
-          "updated_at": "..."
+          "updated_at": "...",
+          "repeat": null or 1..N           # with --repeats N: run_id ends in -rN
         }
       ]
     }
@@ -103,6 +108,7 @@ class MatrixCell(_Model):
     result_status: Status | None = None
     where: str | None = None
     updated_at: str = ""
+    repeat: int | None = None  # 1..N when the matrix runs each cell N times (--repeats); run_id ends in -rN
 
 
 class MatrixManifest(_Model):
@@ -172,16 +178,24 @@ def _unique(items: list) -> list:
 
 
 def expand(
-    images: list[str], scenarios: list[str] | None, gpus: list[str], batch_sizes: list[BatchSize]
+    images: list[str],
+    scenarios: list[str] | None,
+    gpus: list[str],
+    batch_sizes: list[BatchSize],
+    pairs: dict[str, list[str]] | None = None,
+    repeats: int = 1,
 ) -> list[MatrixCell]:
     """Every cell, in the order asked; the ones the GPU rules refuse are dropped with their reasons.
 
     Without ``scenarios`` each image runs its own default. With them, every image is crossed with every
     scenario and a scenario an image does not ship is a dropped cell, so the manifest shows the hole.
+    ``pairs`` (image -> its scenarios, a study file's ``[images]`` table) replaces that product: each image
+    runs only the scenarios named for it. ``repeats`` > 1 makes N cells of each, run ids ending -r1..-rN.
     """
     cells = []
-    for image in (catalog.get_image(key) for key in _unique(images)):
-        for scenario in (get_scenario(name) for name in _unique(scenarios or [image.default_scenario])):
+    for image in (catalog.get_image(key) for key in _unique(list(pairs) if pairs else images)):
+        names = pairs[image.key] if pairs else (scenarios or [image.default_scenario])
+        for scenario in (get_scenario(name) for name in _unique(names)):
             for gpu in (catalog.get_gpu(key) for key in _unique(gpus)):
                 reasons = compat.check(image, scenario, gpu)
                 for batch in _unique(batch_sizes):
@@ -191,9 +205,10 @@ def expand(
                             f"batch size dynamic hands every prompt to vLLM; scenario {scenario.name} "
                             f"runs on {scenario.backend}"
                         )
-                    cells.append(
+                    run_id = cell_run_id(image.key, gpu.key, scenario.name, batch)
+                    cells += [
                         MatrixCell(
-                            run_id=cell_run_id(image.key, gpu.key, scenario.name, batch),
+                            run_id=f"{run_id}-r{repeat}" if repeats > 1 else run_id,
                             image=image.key,
                             scenario=scenario.name,
                             gpu=gpu.key,
@@ -201,12 +216,32 @@ def expand(
                             status="dropped" if why else "planned",
                             reason="; ".join(why) or None,
                             updated_at=_now(),
+                            repeat=repeat if repeats > 1 else None,
                         )
-                    )
+                        for repeat in range(1, repeats + 1)
+                    ]
     return cells
 
 
 # --- planning --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyFile:
+    """A study file as it was read: recorded with the matrix (its name and hash in matrix.json, its text
+    as ``study.toml`` in the matrix folder), so the matrix says what file asked for it."""
+
+    name: str
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+STUDY_COPY = "study.toml"
 
 
 @dataclasses.dataclass
@@ -225,6 +260,16 @@ class MatrixRequest:
     tag: str = __version__
     options: Any = None  # the target's options dataclass (DockerOptions, SkyOptions, K8sOptions)
     prices: dict[str, float] = dataclasses.field(default_factory=dict)  # GPU key or "*" -> USD per GPU-hour
+    pairs: dict[str, list[str]] | None = None  # image -> its scenarios, instead of images x scenarios
+    repeats: int = 1
+    study: StudyFile | None = None  # the study file this matrix was run from (runner study run)
+    # scenario -> {"model": ..., "base_model": ...}: a scenario that needs another checkpoint than ``base``'s
+    # (vllm-awq serves an AWQ copy of the model the other scenarios run), as a study's [scenario_models].
+    scenario_models: dict[str, dict[str, str]] | None = None
+
+    def model_for(self, scenario: str) -> dict[str, str]:
+        """The LaunchRequest fields (model, base_model) a scenario's cells take instead of ``base``'s."""
+        return (self.scenario_models or {}).get(scenario, {})
 
     def price(self, gpu: str) -> float | None:
         """The --price-per-hour given for a GPU type (its own, else the bare one); None: none given."""
@@ -311,18 +356,11 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
         raise UserError(f"--price-per-hour names {', '.join(unknown)}, which --gpus does not ({', '.join(req.gpus)})")
     previous = _previous_manifest(matrix_dir, req)
     old_cells = {cell.run_id: cell for cell in previous.cells} if previous else {}
-    cells = expand(req.images, req.scenarios, req.gpus, req.batch_sizes)
+    cells = preview(req, target)
     kept: list[Cell] = []
     unpriced: dict[str, list[str]] = {}  # why the catalog's price does not apply -> the GPUs it left unpriced
     for i, entry in enumerate(cells):
         if entry.status == "dropped":
-            continue
-        if (reason := target.drop_reason(entry)) is not None or (
-            reason := compat.checkpoint_problem(
-                get_scenario(entry.scenario), req.base.model, req.base.synthetic_weights
-            )
-        ) is not None:
-            cells[i] = entry.model_copy(update={"status": "dropped", "reason": reason})
             continue
         old = old_cells.get(entry.run_id)
         if old is not None and old.status == "done" and old.result_status == "completed":
@@ -343,6 +381,7 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
             executor=target.executor,
             executor_options={},
             price_per_hour=req.price(entry.gpu),
+            **req.model_for(entry.scenario),
         )
         with token_checked_elsewhere():  # the target says below where its workers get a token
             config, notes = build_config(request)
@@ -357,12 +396,13 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
         f"no price recorded for {', '.join(_unique(gpus))} ($/1k docs will be missing): {why}"
         for why, gpus in unpriced.items()
     ]
-    if kept and is_gated(req.base.model, req.base.synthetic_weights) and (fix := target.hf_token_missing()):
+    gated = next((c.request.model for c in kept if is_gated(c.request.model, req.base.synthetic_weights)), None)
+    if gated is not None and (fix := target.hf_token_missing()):
         if not dry_run or target.token_in_command:
             # A dry run checks what the command itself must carry (--hf-token, --hf-token-secret): the
             # command it prints for the real run would be refused, or its pods would fail at download.
-            raise gated_error(req.base.model, fix)
-        warnings.append(f"{gated_error(req.base.model, fix)} before the real run (a dry run downloads nothing)")
+            raise gated_error(gated, fix)
+        warnings.append(f"{gated_error(gated, fix)} before the real run (a dry run downloads nothing)")
     target.check(req, kept, launching=not dry_run)
     warnings += target.warnings(req, kept, launching=not dry_run)
 
@@ -380,7 +420,30 @@ def plan(req: MatrixRequest, dry_run: bool = False) -> Matrix:
         cells=cells,
     )
     store = ManifestStore(matrix_dir / MANIFEST, manifest)
+    if req.study is not None:
+        (matrix_dir / STUDY_COPY).write_text(req.study.text, encoding="utf-8")  # its sha256 is in matrix.json
     return Matrix(matrix_id, matrix_dir, req, store, kept, target, warnings)
+
+
+def preview(req: MatrixRequest, target: Any = None) -> list[MatrixCell]:
+    """Every cell with the rules' verdict (GPU rules, the target's, an AWQ scenario's checkpoint), without
+    reading the data or writing anything: what ``runner study plan`` shows and ``plan`` starts from."""
+    from runner.targets import create_target
+
+    target = target or create_target(req.target, req.options)
+    cells = expand(req.images, req.scenarios, req.gpus, req.batch_sizes, req.pairs, req.repeats)
+    for i, entry in enumerate(cells):
+        if entry.status == "dropped":
+            continue
+        if (reason := target.drop_reason(entry)) is not None or (
+            reason := compat.checkpoint_problem(
+                get_scenario(entry.scenario),
+                req.model_for(entry.scenario).get("model", req.base.model),
+                req.base.synthetic_weights,
+            )
+        ) is not None:
+            cells[i] = entry.model_copy(update={"status": "dropped", "reason": reason})
+    return cells
 
 
 def _reasons(cells: list[MatrixCell]) -> str:
@@ -467,7 +530,24 @@ def _describe(req: MatrixRequest) -> dict[str, Any]:
         "max_new_tokens": req.base.max_new_tokens,
         "prices": req.prices,
         "options": options,
-    }
+    } | _additions(req)
+
+
+def _additions(req: MatrixRequest) -> dict[str, Any]:
+    """What only some matrices ask; absent otherwise, so an earlier manifest of the same matrix still matches."""
+    added: dict[str, Any] = {}
+    if req.pairs:
+        added["pairs"] = req.pairs
+    if req.repeats > 1:
+        added["repeats"] = req.repeats
+    if req.scenario_models:
+        added["scenario_models"] = {
+            scenario: {key: _resolved(value) if key == "model" else value for key, value in fields.items()}
+            for scenario, fields in req.scenario_models.items()
+        }
+    if req.study is not None:
+        added |= {"study_file": req.study.name, "study_sha256": req.study.sha256}
+    return added
 
 
 def run(req: MatrixRequest, on_line, dry_run: bool = False) -> MatrixManifest:

@@ -8,8 +8,8 @@ caching allocator cannot hand out memory that is free but cut into pieces too sm
     weights + max(KV(prompt) + prefill activations, KV(prompt + new) + decode transients)
 
 ``FRAGMENTATION`` scales everything but the weights when checking the budget. Each constant says how it
-was chosen; ``benchmarks/gpu_sweep.py`` measures them on a real GPU, so they can be recalibrated from
-its ``sweep.json``.
+was chosen; ``benchmarks/gpu_check.py`` measures peak allocated memory per scenario on a real GPU
+(``gpu-check.json``), against which they can be recalibrated.
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ from typing import Literal
 from runner import compat
 from runner.architectures import BUILTIN_CONFIGS, declared_context, model_shape
 from runner.catalog import Gpu, Image, images
+from runner.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS
 from runner.errors import UserError
 from runner.scenarios import SCENARIOS, Scenario
 
 GiB = 1 << 30
-
-DEFAULT_PROMPT_TOKENS = 515
-"""Mean prompt length (chat template and instruction included) of the original study's documents."""
 
 MAX_PLANNED_BATCH = 256
 """Largest batch the plan proposes: beyond it throughput has long stopped growing for 7B-class models,
@@ -343,7 +341,7 @@ def largest_fitting_batch(footprint: Footprint, budget: int, backend: str = "hf"
 
 
 def footprint_for(
-    model: str, scenario: Scenario, gpu: Gpu, prompt_tokens: int = DEFAULT_PROMPT_TOKENS, max_new_tokens: int = 300
+    model: str, scenario: Scenario, gpu: Gpu, prompt_tokens: int = PROMPT_TOKENS, max_new_tokens: int = MAX_NEW_TOKENS
 ) -> Footprint:
     """The footprint of ``model`` as ``scenario`` runs it on ``gpu`` (bf16 becomes fp16 where it must)."""
     dtype, _ = compat.adjustments(scenario, gpu)
@@ -362,8 +360,8 @@ def plan_cell(
     image: Image,
     scenario: Scenario,
     gpu: Gpu,
-    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
-    max_new_tokens: int = 300,
+    prompt_tokens: int = PROMPT_TOKENS,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     memory_limit: int | None = None,
 ) -> CellPlan:
     """Incompatible (with the rules' reasons), does not fit (by how much), or fits up to batch N."""
@@ -444,8 +442,8 @@ def _host_plan(image: Image, scenario: Scenario, fp: Footprint, sizes: dict, not
 def plan_all(
     model: str,
     gpu: Gpu,
-    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
-    max_new_tokens: int = 300,
+    prompt_tokens: int = PROMPT_TOKENS,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     memory_limit: int | None = None,
     image_keys: tuple[str, ...] = (),
     scenario_names: tuple[str, ...] = (),
@@ -474,7 +472,7 @@ def largest_batch(
     if gpu.is_cpu:
         return None
     try:
-        fp = footprint_for(model, scenario, gpu, DEFAULT_PROMPT_TOKENS, max_new_tokens)
+        fp = footprint_for(model, scenario, gpu, PROMPT_TOKENS, max_new_tokens)
     except UserError:
         return None
     budget = budget_bytes(gpu, memory_limit_bytes, scenario.backend)

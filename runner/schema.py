@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runner.defaults import MAX_NEW_TOKENS
+
 SCHEMA_VERSION = 1
 
 Status = Literal["completed", "partial", "failed"]
@@ -57,7 +59,7 @@ class RunConfig(_Model):
     limit: int | None = Field(None, ge=1)
     batch_size: BatchSize = 1
     max_batch_size: int | None = Field(None, ge=1, description="Upper bound for --batch-size auto.")
-    max_new_tokens: int = Field(300, ge=1)
+    max_new_tokens: int = Field(MAX_NEW_TOKENS, ge=1)
     max_input_tokens: int = Field(4096, ge=1)
     force_output_length: bool = False
     prompt_template: str | None = None

@@ -23,6 +23,7 @@ COMMANDS = {
     "report": ("runner.cli.report", "report", "Tables, failures, quality gate and plots from result folders."),
     "compare": ("runner.cli.compare", "compare", "Compare two runs metric by metric, with significance."),
     "matrix": ("runner.cli.matrix", "matrix", "Run a matrix of cells on Docker hosts, SkyPilot or Kubernetes."),
+    "study": ("runner.cli.study", "study", "Plan or run a study file (studies/*.toml): a matrix written down."),
     "data": ("runner.cli.data", "data", "Datasets: inspect a JSONL file, fetch a fixed sample from the hub."),
     "model": ("runner.cli.model", "model", "Models without downloads: build a tiny random Llama."),
     "catalog": ("runner.cli.catalog", "catalog", "List the images, GPUs and scenarios sumbench knows."),

@@ -60,6 +60,13 @@ def _names(value: str | None) -> list[str] | None:
 @click.option(
     "--batch-sizes", type=BATCH_SIZES, default="1", show_default=True, help="Comma-separated: numbers, auto, dynamic."
 )
+@click.option(
+    "--repeats",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Run every cell this many times (run ids end in -r1..-rN); the report folds them into mean ± stdev.",
+)
 @cell_options
 @click.option(
     "--target",
@@ -222,20 +229,20 @@ def matrix(**opts: Any) -> None:
 
     if opts["collect_dir"] is not None:
         manifest = collect(opts["collect_dir"], on_line)
-        _summary(manifest, opts["collect_dir"])
-        sys.exit(_exit_code(manifest))
-    request = _request(opts)
+        print_summary(manifest, opts["collect_dir"])
+        sys.exit(exit_code(manifest))
+    request = build_request(opts)
     try:
         manifest = run(request, on_line, dry_run=opts["dry_run"])
     except MatrixInterrupted as stopped:
-        _summary(stopped.manifest, stopped.matrix_dir)  # what ran, and the command that finishes it
+        print_summary(stopped.manifest, stopped.matrix_dir)  # what ran, and the command that finishes it
         sys.exit(INTERRUPTED_EXIT_CODE)
     matrix_dir = request.results / manifest.matrix_id
-    _summary(manifest, matrix_dir, resume=not opts["dry_run"])
+    print_summary(manifest, matrix_dir, resume=not opts["dry_run"])
     if opts["dry_run"]:
         for line in submit_steps(manifest, matrix_dir, _real_run(click.get_current_context(), manifest.matrix_id)):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
-    sys.exit(0 if opts["dry_run"] else _exit_code(manifest))
+    sys.exit(0 if opts["dry_run"] else exit_code(manifest))
 
 
 def _real_run(ctx: click.Context, matrix_id: str) -> str:
@@ -267,7 +274,7 @@ def _word(value: Any) -> str:
     return getattr(value, "text", None) or str(value)  # a ByteSize keeps the words typed
 
 
-def _request(opts: dict[str, Any]):
+def build_request(opts: dict[str, Any]):
     from runner.launching import LaunchRequest
     from runner.matrix import MatrixRequest, parse_prices
 
@@ -306,6 +313,7 @@ def _request(opts: dict[str, Any]):
         tag=opts["tag"],
         options=_target_options(opts),
         prices=parse_prices(opts["price_per_hour"]),
+        repeats=opts["repeats"],
     )
 
 
@@ -347,15 +355,15 @@ def _target_options(opts: dict[str, Any]) -> Any:
     )
 
 
-def _exit_code(manifest) -> int:
+def exit_code(manifest) -> int:
     """0 when every cell that was to run completed; 1 otherwise. Dropped cells are not failures."""
     kept = [c for c in manifest.cells if c.status != "dropped"]
     return 0 if all(c.status == "done" and c.result_status == "completed" for c in kept) else 1
 
 
-def _summary(manifest, matrix_dir: Path, resume: bool = True) -> None:
+def print_summary(manifest, matrix_dir: Path, resume: bool = True, again: str | None = None) -> None:
     """The cells as they stand, and where to go next; ``resume``: say how to continue the matrix (a dry
-    run prints how to run it instead)."""
+    run prints how to run it instead), with ``again`` when the same command continues it as it is."""
     from rich.table import Table
 
     from runner.console import console
@@ -372,7 +380,7 @@ def _summary(manifest, matrix_dir: Path, resume: bool = True) -> None:
         console.print(f"tables, failures and plots: runner report {matrix_dir}", markup=False, highlight=False)
     if resume:
         console.print(
-            f"to resume or finish it: the same command with --matrix-id {manifest.matrix_id}",
+            f"to resume or finish it: {again or f'the same command with --matrix-id {manifest.matrix_id}'}",
             markup=False,
             highlight=False,
         )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import click
 
 from runner.cli.types import BYTE_SIZE
+from runner.defaults import MAX_NEW_TOKENS
 from runner.paths import SAMPLE_DATASET
 
 
@@ -53,7 +54,7 @@ CELL_OPTIONS: list[Callable] = [
     click.option(
         "--max-new-tokens",
         type=click.IntRange(1),
-        default=300,
+        default=MAX_NEW_TOKENS,
         show_default=True,
         help="Most tokens generated per summary; a summary ends sooner at the model's end-of-sequence token, "
         "except with --synthetic-weights, where every summary is this long.",

@@ -7,6 +7,7 @@ import json
 import click
 
 from runner.cli.types import BYTE_SIZE
+from runner.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS
 from runner.errors import UserError
 
 
@@ -20,14 +21,14 @@ from runner.errors import UserError
 @click.option(
     "--prompt-tokens",
     type=click.IntRange(1),
-    default=515,
+    default=PROMPT_TOKENS,
     show_default=True,
-    help="Prompt length to plan for (template included); 515 is the original study's mean.",
+    help=f"Prompt length to plan for (template included); {PROMPT_TOKENS} is the original study's mean.",
 )
 @click.option(
     "--max-new-tokens",
     type=click.IntRange(1),
-    default=300,
+    default=MAX_NEW_TOKENS,
     show_default=True,
     help="Output tokens per summary to plan for: the KV cache holds the prompt and all of them.",
 )

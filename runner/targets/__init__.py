@@ -7,18 +7,17 @@ cell's run folder under ``RESULTS/<matrix-id>/<run-id>/`` holds a ``result.json`
 
 Shared here: the paths a remote container sees, the image reference a remote engine pulls, the
 worker-output collector (remote engines hand back logs, and the worker prints its whole result as a
-marked line in them), and a small YAML writer, so rendering needs neither SkyPilot nor the
+marked line in them), and the YAML they render (PyYAML), so rendering needs neither SkyPilot nor the
 Kubernetes client installed.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from runner import catalog, events, rundir
@@ -196,85 +195,27 @@ def require(module: str, extra: str, why: str) -> Any:
 
 
 # --- YAML ------------------------------------------------------------------------------------------
-# A writer for the plain data the targets render (dicts, lists, strings, numbers, booleans, None), so
-# rendering needs no YAML library on the host. A string is written plain only when it cannot be read
-# as anything else (no spaces, no leading digit, not a YAML 1.1 boolean or null); otherwise it is
-# double-quoted JSON, which YAML reads as the same string. Multi-line scripts become literal blocks a
-# person can read. Tests round-trip every rendered file through PyYAML and both engines' parsers.
 
-_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./:@+-]*\Z")
-_AMBIGUOUS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, with multi-line strings (a task's ``run`` script) as literal blocks a person can
+    read; PyYAML itself falls back to a quoted scalar where a block would not keep the text exactly."""
+
+
+def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text.rstrip("\n") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def to_yaml(data: dict[str, Any]) -> str:
-    """One YAML document for ``data``."""
-    return "".join(_block(data, 0))
+    """One YAML document for ``data`` (plain data: dicts, lists, strings, numbers, booleans, None), keys in
+    order. Non-ASCII is escaped: written raw, PyYAML lets a few characters (NEL, U+2028) read back as line breaks."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1 << 16)
 
 
 def to_yaml_documents(docs: Iterable[dict[str, Any]]) -> str:
     """Several documents separated by ``---``, as ``kubectl apply -f`` reads them."""
     return "---\n".join(to_yaml(doc) for doc in docs)
-
-
-def _block(value: dict | list, indent: int) -> Iterator[str]:
-    pad = " " * indent
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _entry(f"{pad}{_string(str(key))}:", item, indent)
-        return
-    for item in value:
-        if isinstance(item, (dict, list)) and item:
-            # "- " takes the place of the nested block's indentation on its first line.
-            lines = list(_block(item, indent + 2))
-            yield f"{pad}- {lines[0][indent + 2 :]}"
-            yield from lines[1:]
-        else:
-            yield from _entry(f"{pad}-", item, indent)
-
-
-def _entry(head: str, item: Any, indent: int) -> Iterator[str]:
-    if isinstance(item, (dict, list)) and item:
-        yield head + "\n"
-        yield from _block(item, indent + 2)
-    elif isinstance(item, str) and _literal_ok(item):
-        yield f"{head} |{'' if item.endswith(chr(10)) else '-'}\n"
-        for line in item.rstrip("\n").split("\n"):
-            yield (" " * (indent + 2) + line if line else "") + "\n"
-    else:
-        yield f"{head} {_scalar(item)}\n"
-
-
-# Characters YAML reads as line breaks or refuses unescaped, which JSON would leave as they are.
-_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
-
-
-def _string(text: str) -> str:
-    if _PLAIN.match(text) and not text.endswith(":") and text.lower() not in _AMBIGUOUS:
-        return text
-    quoted = json.dumps(text, ensure_ascii=False)
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
-
-
-def _scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return _string(str(value))
-
-
-def _literal_ok(text: str) -> bool:
-    """A literal block keeps the text exactly only under these conditions; otherwise quote it."""
-    return (
-        text.isascii()
-        and "\n" in text.rstrip("\n")
-        and not text.startswith((" ", "\t", "\n"))
-        and not text.endswith("\n\n")
-        and all(line.isprintable() and line == line.rstrip() for line in text.split("\n"))
-    )

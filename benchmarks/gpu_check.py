@@ -1,0 +1,294 @@
+"""The GPU check: studies/gpu-check.toml run by ``runner`` on one card, the bare-generate yardstick beside it,
+and one Markdown table of what came out.
+
+Steps, each a ``runner`` command as a user would type it:
+  (a) a random checkpoint of Llama-2-7B's shape (``runner model synthetic llama-2-7b``; ``--tiny``: ``runner
+      model tiny``) and documents whose prompts are ``PROMPT_TOKENS`` long under that checkpoint's tokenizer
+      and chat template, counted the way the worker counts them;
+  (b) ``runner study run studies/gpu-check.toml`` with that model and data, on the GPU type found here
+      (``--tiny``: the cpu image's fp32 and bf16 on the CPU), time-boxed: each cell by the study's timeout,
+      the whole study by a deadline after which it is stopped like Ctrl-C (matrix.json then says which
+      cells ran), so the yardstick and the table still happen;
+  (c) the yardstick, a bare ``generate()`` loop on the same checkpoint and documents;
+  (d) OUT/gpu-check.md (the table), gpu-check.json, gpu-check.log and runs.tar.gz (the matrix folder).
+
+The worker runs in this machine's Python (process executor): it needs sumbench's worker dependencies
+there, bitsandbytes for 4-bit and 8-bit included.
+
+GPU:  python benchmarks/gpu_check.py --out "$OUT"            (budget 400 s on an H200: see --budget)
+CPU:  python benchmarks/gpu_check.py --out /tmp/check --tiny  (the same steps in about two minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's runner, also where another copy is installed
+
+from runner.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS  # noqa: E402
+
+STUDY = REPO / "studies" / "gpu-check.toml"
+YARDSTICK = REPO / "benchmarks" / "yardstick.py"
+BATCH = 32
+YARDSTICK_RESERVE = 75.0  # seconds kept after the study for the yardstick (a load and three calls) and the table
+STOP_GRACE = 30.0  # after the study's deadline: time for a stopped cell to write its partial result
+
+
+class Log:
+    """Timestamped lines to the console and gpu-check.log, flushed at once (a killed run keeps its story)."""
+
+    def __init__(self, path: Path) -> None:
+        self.start = time.monotonic()
+        self.file = path.open("w", encoding="utf-8")
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def __call__(self, message: str) -> None:
+        line = f"[{self.elapsed():6.1f}s] {message}"
+        print(line, flush=True)
+        self.file.write(line + "\n")
+        self.file.flush()
+
+
+def runner(log: Log, *args: str, deadline: float | None = None) -> int:
+    """``python -m runner ARGS``, its output into the log; stopped like Ctrl-C (then killed) at ``deadline``."""
+    command = [sys.executable, "-m", "runner", *args]
+    log("$ runner " + " ".join(args))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=log.file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        return proc.wait(timeout=None if deadline is None else max(1.0, deadline - log.elapsed()))
+    except subprocess.TimeoutExpired:
+        log(f"deadline reached at {log.elapsed():.0f}s: stopping runner {args[0]} as Ctrl-C would")
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            return proc.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return proc.wait()
+
+
+def write_documents(model: Path, out: Path, n: int, target: int) -> list[int]:
+    """``n`` documents whose prompts (chat template included) are ``target`` tokens, or a token or two
+    fewer where the next word would overshoot; cut from the bundled sample's words, each from another
+    place, each with the reference of the sample document it starts in. Returns the prompt lengths."""
+    from transformers import AutoTokenizer
+
+    from runner.datasets import load_dataset
+    from runner.paths import SAMPLE_DATASET
+    from runner.schema import RunConfig
+    from runner.worker.backends.hf import HFBackend
+    from runner.worker.prompts import build_prompt
+
+    backend = HFBackend(RunConfig(run_id="count", model=str(model), data=str(out)), "cpu", [])
+    backend.tokenizer = AutoTokenizer.from_pretrained(model)
+
+    def count(texts: list[str]) -> list[int]:  # the worker's own count: its prompt, its special tokens
+        return backend.prompt_lengths([build_prompt(backend.tokenizer, text) for text in texts])
+
+    sample = load_dataset(SAMPLE_DATASET).documents
+    words, owner = [], []
+    for i, doc in enumerate(sample):
+        words += doc.text.split()
+        owner += [i] * len(doc.text.split())
+    starts = [(d * 997) % len(words) for d in range(n)]
+    streams = [(words[s:] + words[:s]) * (1 + 4 * target // len(words)) for s in starts]
+    lo, hi = [1] * n, [4 * target] * n  # words: lo always fits (a prompt of one word), hi never needs more
+    for _ in range(14):  # binary search on every document at once: one tokenizer call per round
+        mids = [(a + b + 1) // 2 for a, b in zip(lo, hi, strict=True)]
+        for d, length in enumerate(count([" ".join(s[:k]) for s, k in zip(streams, mids, strict=True)])):
+            lo[d], hi[d] = (mids[d], hi[d]) if length <= target else (lo[d], mids[d] - 1)
+    texts = [" ".join(s[:k]) for s, k in zip(streams, lo, strict=True)]
+    lines = [
+        {"id": f"doc-{d:03d}", "document": text, "summary": sample[owner[starts[d]]].references[0]}
+        for d, text in enumerate(texts)
+    ]
+    out.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return count(texts)
+
+
+def gpu_type() -> str | None:
+    """The catalog key of this machine's first GPU, or None without one."""
+    from runner import catalog
+    from runner.nvml import list_gpus
+
+    for gpu in list_gpus():
+        if (kind := catalog.match_gpu(gpu.name, gpu.memory_bytes)) is not None:
+            return kind.key
+    return None
+
+
+def yardstick(log: Log, model: Path, data: Path, out: Path, tiny: bool, deadline: float) -> dict:
+    """The bare generate() loop on the same checkpoint and documents (benchmarks/yardstick.py)."""
+    # YARDSTICK: benchmarks/yardstick.py comes with issue 15 (a bare generate() loop); its command line is
+    # assumed here as --model/--data/--batch-size/--limit/--max-new-tokens/--out JSON. Check it at merge.
+    if not YARDSTICK.is_file():
+        log("yardstick: benchmarks/yardstick.py is not in this checkout; not run")
+        return {"status": "not run", "why": "benchmarks/yardstick.py is not in this checkout"}
+    command = [sys.executable, str(YARDSTICK), "--model", str(model), "--data", str(data)]
+    command += ["--batch-size", str(4 if tiny else BATCH), "--limit", str(8 if tiny else 3 * BATCH)]
+    command += ["--max-new-tokens", str(8 if tiny else MAX_NEW_TOKENS), "--out", str(out)]
+    log("$ " + " ".join(command[1:]))
+    try:
+        code = subprocess.run(
+            command, cwd=REPO, stdout=log.file, stderr=subprocess.STDOUT, timeout=max(1.0, deadline - log.elapsed())
+        ).returncode
+    except subprocess.TimeoutExpired:
+        return {"status": "timed out"}
+    if code != 0 or not out.is_file():
+        return {"status": f"failed (exit {code})"}
+    return {"status": "completed", **json.loads(out.read_text(encoding="utf-8"))}
+
+
+def rows(matrix_dir: Path) -> list[dict]:
+    """One row per cell of the study's matrix: dropped cells with their reason, run ones with their figures."""
+    from runner import rundir
+    from runner.errors import UserError
+    from runner.matrix import read_manifest
+
+    if not (matrix_dir / "matrix.json").is_file():
+        return []  # the study stopped before its matrix was planned: the log says why
+    table = []
+    for cell in read_manifest(matrix_dir).cells:
+        row = {"scenario": cell.scenario, "image": cell.image, "status": cell.status, "note": cell.reason or ""}
+        try:
+            result = rundir.read_result(matrix_dir / cell.run_id)
+        except UserError:
+            table.append(row)
+            continue
+        m = result.metrics
+        calls = [round(b.seconds, 2) for b in m.batches]
+        row.update(
+            status=result.status,
+            note=f"{result.error.error_class}: {result.error.message[:120]}" if result.error else "",
+            docs=m.documents,
+            docs_per_second=m.docs_per_second,
+            output_tokens_per_second=m.output_tokens_per_second,
+            call_seconds=calls,
+            in_tokens=m.avg_input_tokens,
+            out_tokens=m.avg_output_tokens,
+            load_seconds=m.model_load_seconds,
+            warmup_seconds=m.warmup_seconds,
+            peak_allocated=m.peak_memory_allocated_bytes,
+            peak_device=m.peak_device_memory_bytes,
+            energy_per_doc=m.energy_per_doc_joules,
+        )
+        table.append(row)
+    return table
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _gib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**30:.2f} GiB"
+
+
+def markdown(summary: dict) -> str:
+    """The table of the check, with what it ran on and the command that reproduces it."""
+    head = (
+        f"GPU check on {summary['gpu']} ({summary['device']}): {summary['model']}, batch {summary['batch']}, "
+        f"prompts of {summary['prompt_tokens']['min']}-{summary['prompt_tokens']['max']} tokens, "
+        f"{summary['max_new_tokens']} new tokens; {summary['elapsed_seconds']:.0f} s in all.\n\n"
+        f"Reproduce: `{summary['command']}`\n"
+    )
+    lines = [
+        "| scenario | image | status | docs | docs/s | out tok/s | calls (s) | in/out tok/doc | load s | warm-up s "
+        "| peak allocated | device (NVML) | J/doc | note |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in summary["cells"]:
+        tokens = f"{_num(r.get('in_tokens'), '.0f')} / {_num(r.get('out_tokens'), '.0f')}" if "docs" in r else "-"
+        lines.append(
+            f"| {r['scenario']} | {r['image']} | {r['status']} | {r.get('docs', '-')} "
+            f"| {_num(r.get('docs_per_second'), '.3f')} | {_num(r.get('output_tokens_per_second'), '.1f')} "
+            f"| {', '.join(map(str, r.get('call_seconds', []))) or '-'} | {tokens} "
+            f"| {_num(r.get('load_seconds'), '.1f')} | {_num(r.get('warmup_seconds'), '.1f')} "
+            f"| {_gib(r.get('peak_allocated'))} | {_gib(r.get('peak_device'))} "
+            f"| {_num(r.get('energy_per_doc'), '.0f')} | {r['note']} |"
+        )
+    y = summary["yardstick"]
+    lines.append(
+        f"| bare generate() | - | {y['status']} | {y.get('documents', '-')} | {_num(y.get('docs_per_second'), '.3f')} "
+        f"| - | {', '.join(str(round(s, 2)) for s in y.get('call_seconds', [])) or '-'} | - | - | - | - | - | - "
+        f"| {y.get('why', '')} |"
+    )
+    return head + "\n" + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
+    p.add_argument("--tiny", action="store_true", help="CPU dry run: tiny model, cpu image, a few documents")
+    p.add_argument("--budget", type=float, help="seconds for the whole check (default: 400; --tiny 170)")
+    p.add_argument("--work", type=Path, help="where the checkpoint and documents go (default: a temporary folder)")
+    args = p.parse_args(argv)
+    if args.out is None:
+        p.error("--out is required where $OUT is not set")
+    budget = args.budget or (170.0 if args.tiny else 400.0)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = Log(args.out / "gpu-check.log")
+    work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))
+    model, data, results = work / "model", work / "data.jsonl", work / "results"
+
+    if args.tiny:
+        code = runner(log, "model", "tiny", str(model), "--force")
+    else:
+        code = runner(log, "model", "synthetic", "llama-2-7b", str(model))  # from the hf-scenarios work
+    if code != 0:
+        log(f"could not write the checkpoint (exit {code}); see above")
+        return 1
+    lengths = write_documents(model, data, 8 if args.tiny else BATCH, PROMPT_TOKENS)
+    log(f"documents: {len(lengths)}, prompts of {min(lengths)}-{max(lengths)} tokens")
+
+    gpu = "cpu" if args.tiny else gpu_type()
+    if gpu is None:
+        log("no GPU of the catalog on this machine: run with --tiny on a CPU")
+        return 1
+    study = ["study", "run", str(STUDY), "--model", str(model), "--data", str(data), "--gpus", gpu]
+    study += ["--results", str(results)]
+    if args.tiny:
+        study += ["--images", "cpu", "--scenarios", "fp32,bf16", "--batch-sizes", "4", "--limit", "8"]
+        study += ["--max-new-tokens", "8", "--timeout", "60"]
+    runner(log, *study, deadline=budget - YARDSTICK_RESERVE)
+    stick = yardstick(log, model, data, args.out / "yardstick.json", args.tiny, deadline=budget - 5)
+
+    from runner.nvml import list_gpus
+
+    devices = list_gpus()
+    summary = {
+        "gpu": gpu,
+        "device": devices[0].name if devices else "CPU",
+        "model": "tiny random Llama" if args.tiny else "Llama-2-7B shape, random weights",
+        "batch": 4 if args.tiny else BATCH,
+        "max_new_tokens": 8 if args.tiny else MAX_NEW_TOKENS,
+        "prompt_tokens": {"target": PROMPT_TOKENS, "min": min(lengths), "max": max(lengths)},
+        "command": "python benchmarks/gpu_check.py --out OUT" + (" --tiny" if args.tiny else ""),
+        "cells": rows(results / "gpu-check"),
+        "yardstick": stick,
+        "elapsed_seconds": log.elapsed(),
+    }
+    (args.out / "gpu-check.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (args.out / "gpu-check.md").write_text(markdown(summary), encoding="utf-8")
+    with tarfile.open(args.out / "runs.tar.gz", "w:gz") as tar:
+        tar.add(results / "gpu-check", arcname="gpu-check")
+    log(f"done in {log.elapsed():.0f}s: {args.out / 'gpu-check.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

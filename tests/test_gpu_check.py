@@ -1,0 +1,68 @@
+"""benchmarks/gpu_check.py on the CPU (--tiny): the device gets one try a session, so the same steps must
+already work end to end here: checkpoint, documents of the study's prompt length, the study through
+`runner`, the table. And its time box: a study past its deadline is stopped as Ctrl-C would stop it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from runner.defaults import PROMPT_TOKENS
+from runner.paths import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "benchmarks" / "gpu_check.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_tiny_check_runs_every_step_and_writes_the_table(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out), "--work", str(tmp_path / "work"), "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((out / "gpu-check.json").read_text())
+    assert PROMPT_TOKENS - 3 <= summary["prompt_tokens"]["min"] <= summary["prompt_tokens"]["max"] == PROMPT_TOKENS
+    cells = {c["scenario"]: c for c in summary["cells"]}
+    assert set(cells) == {"fp32", "bf16"}
+    for cell in cells.values():
+        assert cell["status"] == "completed" and cell["docs"] == 8 and cell["docs_per_second"] > 0
+        # The worker counted the same prompts the script sized: the documents are what the study ran.
+        assert summary["prompt_tokens"]["min"] <= cell["in_tokens"] <= PROMPT_TOKENS
+        assert len(cell["call_seconds"]) == 2  # 8 documents at batch 4
+    table = (out / "gpu-check.md").read_text()
+    assert "| fp32 | cpu | completed | 8 |" in table and "| bare generate() |" in table
+    with tarfile.open(out / "runs.tar.gz") as tar:
+        names = tar.getnames()
+    assert "gpu-check/matrix.json" in names and "gpu-check/study.toml" in names
+    assert any(name.endswith("/result.json") for name in names)
+
+
+@pytest.mark.slow
+def test_a_study_past_its_deadline_is_stopped_and_says_where_it_stood(tmp_path, tiny_model):
+    check = load_script()
+    log = check.Log(tmp_path / "check.log")
+    study = REPO_ROOT / "studies" / "cpu-demo.toml"
+    results = tmp_path / "results"
+    args = ["study", "run", str(study), "--model", str(tiny_model), "--results", str(results), "--limit", "24"]
+    args += ["--batch-sizes", "1", "--scenarios", "fp32", "--max-new-tokens", "300"]  # a minute or more of work
+    code = check.runner(log, *args, deadline=log.elapsed() + 12)
+    assert code == 130, (tmp_path / "check.log").read_text()
+    assert "deadline reached" in (tmp_path / "check.log").read_text()
+    manifest = json.loads((results / "cpu-demo" / "matrix.json").read_text())
+    assert [c["status"] for c in manifest["cells"]] in (["done"], ["error"])
+    assert manifest["cells"][0]["result_status"] in (None, "partial")
