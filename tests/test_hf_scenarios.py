@@ -154,3 +154,23 @@ def test_hf_compile_launch_on_cpu_reports_compile_apart(tiny_model, tmp_path):
     assert result["config"]["torch_compile"] is True
     assert "static KV cache" in result["backend"]["details"]["compile"]
     assert "compile" in proc.stdout
+
+
+def test_report_shows_compile_seconds_apart_where_a_run_compiled(finished_run, tmp_path):
+    import shutil
+
+    plain = tmp_path / "runs" / "plain"
+    shutil.copytree(finished_run, plain)
+    compiled = tmp_path / "runs" / "compiled"
+    shutil.copytree(finished_run, compiled)
+    result = json.loads((compiled / "result.json").read_text())
+    result["run_id"] = "compiled"
+    result["config"].update(run_id="compiled", scenario="hf-compile", torch_compile=True, dtype="float16")
+    result["metrics"].update(compile_seconds=22.5, compile_seconds_timed=0.0)
+    (compiled / "result.json").write_text(json.dumps(result))
+    proc = run_cli(["report", str(tmp_path / "runs")])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Compile s" in proc.stdout and "| 22.5 |" in proc.stdout
+    assert "Compile s: seconds torch.compile spent compiling" in proc.stdout
+    alone = run_cli(["report", str(plain)])
+    assert "Compile s" not in alone.stdout
