@@ -174,3 +174,17 @@ def test_report_shows_compile_seconds_apart_where_a_run_compiled(finished_run, t
     assert "Compile s: seconds torch.compile spent compiling" in proc.stdout
     alone = run_cli(["report", str(plain)])
     assert "Compile s" not in alone.stdout
+
+
+@pytest.mark.parametrize(("scenario", "attention"), [("default", "sdpa"), ("eager", "eager")])
+def test_fp16_scenarios_run_on_the_cpu(tiny_model, tmp_path, scenario, attention):
+    """The cpu image's fp16 scenarios, run for real: what ran is what the scenario says, measured."""
+    proc = run_cli(
+        ["launch", "--model", str(tiny_model), "--scenario", scenario, "--limit", "2", "--max-new-tokens", "4",
+         "--results", str(tmp_path), "--run-id", scenario]
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / scenario / "result.json").read_text())
+    assert result["status"] == "completed" and result["metrics"]["documents"] == 2
+    assert (result["backend"]["dtype"], result["backend"]["attention"]) == ("float16", attention)
+    assert 16 <= result["backend"]["weights"]["bits_per_parameter"] < 16.1

@@ -44,7 +44,11 @@ def materialize(config, out_dir: Path, *, seed: int, dtype: str, device: str) ->
     save it with ``save_pretrained`` to ``out_dir`` marked random, and return ``out_dir``. Written into a
     temporary folder beside it and renamed, so a reader never sees half a checkpoint."""
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM
+
+    # transformers 5 renamed torch_dtype to dtype.
+    dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
@@ -53,9 +57,11 @@ def materialize(config, out_dir: Path, *, seed: int, dtype: str, device: str) ->
         setattr(config, RANDOM_WEIGHTS_KEY, True)
         torch.manual_seed(seed)
         with torch.device(device):
-            model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+            model = AutoModelForCausalLM.from_config(config, **{dtype_key: getattr(torch, dtype)})
         model.save_pretrained(tmp)
         del model
+        if torch.cuda.is_available():  # the quantized load that follows needs the memory back
+            torch.cuda.empty_cache()
         if out_dir.exists():  # another worker finished the same key first: keep theirs
             shutil.rmtree(tmp)
         else:
