@@ -27,7 +27,6 @@ class HFBackend(Backend):
     _compiled_batch: int | None = None  # hf-compile: the batch size the warm-up compiled for
     _compile_at_load = 0.0
     _compile_in_warmup = 0.0
-    _compile_timed = 0.0
 
     def load(self) -> BackendInfo:
         import torch
@@ -49,25 +48,14 @@ class HFBackend(Backend):
             kwargs["quantization_config"] = quant
 
         details: dict = {}
-        source = cfg.model
-        if cfg.synthetic_weights and quant is not None:
-            from runner.worker.synthetic import cached_checkpoint
-
-            t0 = time.perf_counter()
-            folder, written = cached_checkpoint(
-                synthetic_config(cfg.model), seed=cfg.seed, dtype=cfg.dtype, device=self.device
-            )
-            source = str(folder)
-            details["synthetic_checkpoint"] = {
-                "folder": folder.name,
-                "written_now": written,
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
         if cfg.synthetic_weights and quant is None:
             config = synthetic_config(cfg.model)
             with torch.device(self.device):
                 self.model = AutoModelForCausalLM.from_config(config, **kwargs)
         else:
+            source = cfg.model
+            if cfg.synthetic_weights:  # from_config cannot quantize: load a random checkpoint instead
+                source, details["synthetic_checkpoint"] = self._synthetic_checkpoint()
             device_map = {"": self.device} if self.device != "cpu" or quant is not None else None
             self.model = AutoModelForCausalLM.from_pretrained(source, device_map=device_map, **kwargs)
         self.model.eval()
@@ -92,6 +80,22 @@ class HFBackend(Backend):
                 **details,
             },
         )
+
+    def _synthetic_checkpoint(self) -> tuple[str, dict]:
+        """The cached random checkpoint of this run's architecture and seed (written now if missing), and
+        what the result says about it."""
+        from runner.worker.synthetic import cached_checkpoint
+
+        t0 = time.perf_counter()
+        cfg = self.config
+        folder, written = cached_checkpoint(
+            synthetic_config(cfg.model), seed=cfg.seed, dtype=cfg.dtype, device=self.device
+        )
+        return str(folder), {
+            "folder": folder.name,
+            "written_now": written,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
 
     def _set_up_compile(self) -> None:
         """Static cache + torch.compile through transformers' generate, which compiles the decoding step
