@@ -188,3 +188,10 @@ def test_fp16_scenarios_run_on_the_cpu(tiny_model, tmp_path, scenario, attention
     assert result["status"] == "completed" and result["metrics"]["documents"] == 2
     assert (result["backend"]["dtype"], result["backend"]["attention"]) == ("float16", attention)
     assert 16 <= result["backend"]["weights"]["bits_per_parameter"] < 16.1
+
+
+def test_hf_compile_on_a_cpu_without_a_compiler_says_so(tiny_model, monkeypatch):
+    """The cpu image has no C++ compiler: the worker stops at load with the reason, not mid-run in inductor."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(RuntimeError, match=r"hf-compile on a CPU needs a C\+\+ compiler"):
+        _backend(tiny_model, torch_compile=True)
