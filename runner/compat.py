@@ -34,6 +34,11 @@ def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
             reasons.append(f"image {image.key} is built for CUDA GPUs; use --image cpu on a machine without one")
         if scenario.quantization or scenario.attention == "flash_attention_2" or scenario.backend == "vllm":
             reasons.append(f"scenario {scenario.name} needs a CUDA GPU")
+        elif scenario.sdpa_backend == "FLASH_ATTENTION":
+            reasons.append(
+                f"scenario {scenario.name} measures PyTorch's CUDA FlashAttention-2 kernel, which a CPU does not "
+                "have (SDPA's flash backend there is another, CPU kernel): run it on a GPU of compute capability 8.0+"
+            )
         return reasons
     if image.device == "cpu":
         reasons.append(f"image cpu has a CPU-only torch; use a CUDA image (hf, hf-bnb, ...) on {gpu.name}")
@@ -53,7 +58,7 @@ def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
 
 def _rules(scenario: Scenario) -> list[Rule]:
     rules = []
-    if scenario.attention == "flash_attention_2":
+    if scenario.attention == "flash_attention_2" or scenario.sdpa_backend == "FLASH_ATTENTION":
         rules.append(Rule((8, 0), "FlashAttention-2 needs an Ampere GPU or newer (compute capability 8.0)"))
     if scenario.quantization == "awq":
         rules.append(Rule((7, 5), "vLLM's AWQ kernels need compute capability 7.5 or newer"))
@@ -83,6 +88,19 @@ def checkpoint_problem(scenario: Scenario, model: str, synthetic_weights: bool =
         f"scenario {scenario.name} serves AWQ checkpoints, and {model} is not one (its config.json's "
         f"quantization_config says {method or 'nothing'}): point --model at an AWQ checkpoint, e.g. "
         "TheBloke/Llama-2-7B-Chat-AWQ"
+    )
+
+
+def batch_problem(scenario: Scenario, batch_size: int | str) -> str | None:
+    """Why ``scenario`` cannot run batches of ``batch_size``. PyTorch's FlashAttention kernel takes no
+    attention mask, and a batch of prompts of different lengths is padded and needs one: SDPA held to that
+    kernel raises "No available kernel" on the first padded batch. One prompt needs no mask."""
+    if scenario.sdpa_backend != "FLASH_ATTENTION" or batch_size == 1:
+        return None
+    return (
+        f"scenario {scenario.name} runs one prompt at a time: PyTorch's FlashAttention kernel takes no attention "
+        f"mask, and a padded batch needs one; use --batch-size 1 (the flash-attn scenario, whose kernel unpads "
+        f"batches, runs larger ones), not --batch-size {batch_size}"
     )
 
 

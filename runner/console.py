@@ -147,6 +147,7 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
         ("ROUGE-1/2/L F1", _rouge(m.rouge) + quality_note),
         ("lead-3 baseline", _rouge(m.lead3_rouge)),
         ("model load · warmup", f"{fmt(m.model_load_seconds, '.1f')} s · {fmt(m.warmup_seconds, '.2f')} s"),
+        *([("torch.compile", _compile(m))] if m.compile_seconds is not None else []),
         *([("timed calls", _timed_calls(m))] if m.model_generate_seconds is not None else []),
         ("peak memory", f"{fmt_bytes(m.peak_memory_bytes)} ({m.peak_memory_source or '-'})"),
         *(
@@ -187,11 +188,22 @@ def _cell(result: RunResult) -> str:
     return f"image {cfg.image} · scenario {cfg.scenario} · gpu {cfg.gpu} · batch {final or cfg.batch_size}{requested}"
 
 
+def _compile(m) -> str:
+    """Compile seconds, apart from docs/s like model load; those that fell inside timed calls said plainly."""
+    text = f"{m.compile_seconds:.1f} s compiling, apart from docs/s"
+    if m.compile_seconds_timed:
+        text = f"{m.compile_seconds:.1f} s compiling, {m.compile_seconds_timed:.1f} s of it inside timed calls"
+    return text
+
+
 def _backend(result: RunResult) -> str:
     b = result.backend
     if b is None:
         return "-"
-    return f"{b.name} {b.dtype}, attention {b.attention}" + (f", {b.quantization}" if b.quantization else "")
+    text = f"{b.name} {b.dtype}, attention {b.attention}" + (f", {b.quantization}" if b.quantization else "")
+    if b.weights is not None:  # measured on the loaded model, not read from the scenario
+        text += f" · {b.weights.bits_per_parameter:.1f} bits/weight as loaded"
+    return text
 
 
 def _rouge(r) -> str:

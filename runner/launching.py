@@ -140,6 +140,8 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     scenario = get_scenario(req.scenario or image.default_scenario)
     reasons = compat.check(image, scenario, gpu)
     checkpoint = compat.checkpoint_problem(scenario, req.model, req.synthetic_weights)
+    if batching := compat.batch_problem(scenario, req.batch_size):
+        reasons.append(batching)
     if checkpoint and req.force:
         reasons.append(checkpoint)
     if reasons and not req.force:
@@ -184,6 +186,8 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         dtype=dtype,
         attention=scenario.attention,
         quantization=scenario.quantization,
+        sdpa_backend=scenario.sdpa_backend,
+        torch_compile=scenario.compile,
         model=_model_path(req.model),
         base_model=req.base_model,
         synthetic_weights=req.synthetic_weights,

@@ -205,6 +205,8 @@ def expand(
                             f"batch size dynamic hands every prompt to vLLM; scenario {scenario.name} "
                             f"runs on {scenario.backend}"
                         )
+                    elif batching := compat.batch_problem(scenario, batch):
+                        why.append(batching)
                     run_id = cell_run_id(image.key, gpu.key, scenario.name, batch)
                     cells += [
                         MatrixCell(

@@ -19,6 +19,10 @@ class Scenario:
     attention: str | None
     quantization: str | None
     description: str
+    sdpa_backend: str | None = None
+    """Restrict PyTorch SDPA to one of its kernels (``torch.nn.attention.SDPBackend`` name, e.g. FLASH_ATTENTION)."""
+    compile: bool = False
+    """Static KV cache and ``torch.compile`` of the decoding step (transformers' generate)."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -32,6 +36,24 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("4-bit", "hf", "float16", "sdpa", "bnb-nf4", "bitsandbytes NF4 weights, fp16 compute"),
         Scenario("8-bit", "hf", "float16", "sdpa", "bnb-int8", "bitsandbytes LLM.int8() weights"),
         Scenario("flash-4bit", "hf", "float16", "flash_attention_2", "bnb-nf4", "FlashAttention-2 with NF4 weights"),
+        Scenario(
+            "sdpa-flash",
+            "hf",
+            "float16",
+            "sdpa",
+            None,
+            "transformers fp16, SDPA held to PyTorch's own FlashAttention-2 kernel (no flash-attn wheel); batch 1",
+            sdpa_backend="FLASH_ATTENTION",
+        ),
+        Scenario(
+            "hf-compile",
+            "hf",
+            "float16",
+            "sdpa",
+            None,
+            "transformers fp16, static KV cache + torch.compile; compile time reported apart",
+            compile=True,
+        ),
         Scenario("vllm", "vllm", "float16", None, None, "vLLM offline engine, fp16"),
         Scenario("vllm-awq", "vllm", "float16", None, "awq", "vLLM serving an AWQ 4-bit checkpoint"),
     )

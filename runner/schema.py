@@ -45,6 +45,12 @@ class RunConfig(_Model):
     dtype: str = "float16"
     attention: str | None = None
     quantization: str | None = None
+    sdpa_backend: str | None = Field(
+        None, description="The one PyTorch SDPA kernel attention is held to (e.g. FLASH_ATTENTION); None: SDPA picks."
+    )
+    torch_compile: bool = Field(
+        False, description="Static KV cache and torch.compile of the decoding step (scenario hf-compile)."
+    )
     model: str
     base_model: str | None = Field(
         None,
@@ -117,11 +123,26 @@ class DatasetInfo(_Model):
     id_field: str | None
 
 
+class WeightsInfo(_Model):
+    """What the loaded model's weights are, measured on it rather than read from the scenario's name."""
+
+    bytes: int = Field(description="Bytes of the model's parameters and buffers as loaded (packed 4-bit included).")
+    parameters: int = Field(description="Weights the model computes with: a packed 4-bit tensor counts each weight.")
+    bits_per_parameter: float = Field(description="8 x bytes / parameters.")
+    storage_dtypes: dict[str, int] = Field(
+        default_factory=dict, description="Storage dtype of the parameters -> their elements as stored."
+    )
+    linear_layers: dict[str, int] = Field(
+        default_factory=dict, description="Class of the Linear layers (Linear, Linear4bit, Linear8bitLt...) -> count."
+    )
+
+
 class BackendInfo(_Model):
     name: str
     dtype: str
     attention: str | None = Field(None, description="Attention implementation that actually ran.")
     quantization: str | None = None
+    weights: WeightsInfo | None = Field(None, description="Measured on the loaded model; None where not measurable.")
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -172,6 +193,16 @@ class Metrics(_Model):
     )
     model_load_seconds: float | None = None
     warmup_seconds: float | None = None
+    compile_seconds: float | None = Field(
+        None,
+        description="Seconds torch.compile spent compiling (hf-compile), apart from docs/s like model load; "
+        "None where nothing was compiled.",
+    )
+    compile_seconds_timed: float | None = Field(
+        None,
+        description="Of compile_seconds, those inside timed calls (a batch size first seen after warm-up): "
+        "docs/s includes them.",
+    )
     wall_seconds: float | None = None
     peak_memory_bytes: int | None = Field(
         None,

@@ -257,7 +257,8 @@ def test_image_without_the_scenario_is_an_error_not_an_empty_plan(capsys, as_jso
     assert done.value.code == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.strip() == "error: image hf does not run scenario vllm (it runs: default, bf16, eager, fp32)"
+    runs = "default, bf16, eager, fp32, sdpa-flash, hf-compile"
+    assert err.strip() == f"error: image hf does not run scenario vllm (it runs: {runs})"
 
 
 def test_context_length_is_checked(capsys):
@@ -347,7 +348,7 @@ def test_images_for_the_other_kind_of_device_are_left_out_unless_named(capsys):
     cells = json.loads(capsys.readouterr().out)["cells"]
     assert cells and all(c["image"] != "cpu" for c in cells)
     main(["plan", "--model", "llama-2-7b", "--gpu", "t4"])
-    assert "(4 cells of images built for the CPU left out: name one with --image to see it)" in capsys.readouterr().out
+    assert "(5 cells of images built for the CPU left out: name one with --image to see it)" in capsys.readouterr().out
     main(["plan", "--model", "llama-2-7b", "--gpu", "t4", "--image", "cpu", "--json"])
     assert {c["status"] for c in json.loads(capsys.readouterr().out)["cells"]} == {"incompatible"}
 

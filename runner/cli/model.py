@@ -62,6 +62,87 @@ def tiny(out_dir: Path, data: str, vocab_size: int, seed: int, force: bool) -> N
     click.echo(f"tiny Llama written to {out_dir}")
 
 
+@model.command()
+@click.argument("arch", metavar="ARCH")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False),
+    default=str(SAMPLE_DATASET),
+    show_default="bundled sample",
+    help="Texts the stand-in tokenizer is trained on.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the random weights: same seed, same kind of device, same model.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "bfloat16", "float32"]),
+    default="float16",
+    show_default=True,
+    help="dtype the weights are saved in.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the weights are drawn (auto: a GPU if there is one; a 7B model takes seconds there).",
+)
+@click.option("--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model.")
+def synthetic(arch: str, out_dir: Path, data: str, seed: int, dtype: str, device: str, force: bool) -> None:
+    """Write a random-weight checkpoint of a built-in architecture (ARCH, e.g. llama-2-7b) to OUT_DIR.
+
+    The weights are random and saved with save_pretrained beside a tokenizer trained on --data, so
+    `runner launch --model OUT_DIR` runs every hf scenario on it, quantized ones included (bitsandbytes
+    quantizes while from_pretrained loads). For throughput and memory where no checkpoint can be
+    downloaded; its config.json marks the weights random, so a run of it records ROUGE as not meaningful.
+    A llama-2-7b checkpoint is about 13.5 GB in float16.
+
+    \b
+    Examples:
+      runner model synthetic llama-2-7b models/llama-2-7b-random
+      runner model synthetic tiny-llama .cache/tiny-random --seed 1 --dtype float32
+    """
+    from runner.architectures import BUILTIN_CONFIGS
+
+    if arch not in BUILTIN_CONFIGS:
+        from runner.errors import unknown_name
+
+        raise unknown_name("architecture", arch, BUILTIN_CONFIGS)
+    if not force:
+        check_out_dir(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from runner.datasets import load_dataset
+    from runner.worker.models import quiet_progress_bars, synthetic_config, train_tokenizer
+    from runner.worker.synthetic import materialize
+
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    config = synthetic_config(arch)
+    texts = [d.text for d in load_dataset(data, require_summary=False).documents]
+    with quiet_progress_bars():
+        tokenizer = train_tokenizer(texts, vocab_size=config.vocab_size)
+        config.pad_token_id = tokenizer.pad_token_id
+        checkpoint = out_dir / ".weights"
+        if checkpoint.exists():
+            import shutil
+
+            shutil.rmtree(checkpoint)
+        materialize(config, checkpoint, seed=seed, dtype=dtype, device=device)
+        for path in checkpoint.iterdir():
+            path.replace(out_dir / path.name)
+        checkpoint.rmdir()
+        tokenizer.save_pretrained(out_dir)
+    click.echo(f"random {arch} ({dtype}, seed {seed}) written to {out_dir}")
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Refuse a folder that holds other things: a mistyped OUT_DIR (a results folder, the repository)
     would otherwise get config.json, weights and a tokenizer mixed into it without a word."""

@@ -70,7 +70,9 @@ CELL_OPTIONS: list[Callable] = [
     click.option(
         "--synthetic-weights",
         is_flag=True,
-        help="Random weights of the model's architecture (no download); forces output length, quality not meaningful.",
+        help="Random weights of the model's architecture (no download); forces output length, quality not meaningful. "
+        "A quantized scenario loads a random checkpoint written once to $SUMBENCH_SYNTHETIC_CACHE "
+        "(default: $HF_HOME/sumbench-synthetic).",
     ),
     click.option("--text-field", help="Dataset field holding the document (default: detect)."),
     click.option("--summary-field", help="Dataset field holding the reference summary (default: detect)."),

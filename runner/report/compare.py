@@ -95,6 +95,7 @@ METRICS = (
     MetricSpec("model generate time", lambda r: r.metrics.model_generate_seconds, ".2f", "lower", " s", test=DOCS_TEST),
     MetricSpec("model load", lambda r: r.metrics.model_load_seconds, ".2f", "lower", " s", generated=False),
     MetricSpec("warmup", lambda r: r.metrics.warmup_seconds, ".2f", "lower", " s", generated=False),
+    MetricSpec("torch.compile", lambda r: r.metrics.compile_seconds, ".2f", "lower", " s", generated=False),
 )
 
 CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (

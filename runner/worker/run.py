@@ -75,6 +75,7 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     peak: tuple[int | None, int | None, str | None] = (None, None, None)
     device_peak: int | None = None
+    compile_seconds: tuple[float, float] | None = None
 
 
 def now() -> str:
@@ -338,6 +339,7 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
         writer.close()
         state.peak = memory.peak()
         state.device_peak = memory.device_peak
+        state.compile_seconds = backend.compile_seconds()
         if energy.available and state.generated_now:
             state.energy_joules = energy.joules
     return backend
@@ -458,6 +460,8 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
     metrics = aggregate(records, skipped_too_long=state.skipped_too_long, skipped_by_backend=state.skipped_by_backend)
     metrics.model_load_seconds = state.load_seconds
     metrics.warmup_seconds = state.warmup_seconds
+    if state.compile_seconds is not None:
+        metrics.compile_seconds, metrics.compile_seconds_timed = (round(s, 3) for s in state.compile_seconds)
     metrics.peak_memory_bytes, metrics.peak_memory_allocated_bytes, metrics.peak_memory_source = state.peak
     metrics.peak_device_memory_bytes = state.device_peak
     if state.energy_joules is not None:

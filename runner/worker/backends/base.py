@@ -52,6 +52,11 @@ class Backend(ABC):
         and the first batch's memory is allocated (an out-of-memory error shows up here, not mid-run)."""
         self.generate(prompts, max_new_tokens)
 
+    def compile_seconds(self) -> tuple[float, float] | None:
+        """Seconds spent compiling the model since load, and of them those inside timed calls; None for a
+        backend or scenario that compiles nothing (or cannot tell)."""
+        return None
+
     def max_prompt_tokens(self) -> int | None:
         """Longest prompt the loaded engine accepts, if it has its own limit."""
         return None

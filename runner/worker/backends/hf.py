@@ -1,23 +1,33 @@
-"""Hugging Face transformers: fp16/bf16/fp32, eager/SDPA/FlashAttention-2, bitsandbytes 4- and 8-bit.
+"""Hugging Face transformers: fp16/bf16/fp32, eager/SDPA/FlashAttention-2, bitsandbytes 4- and 8-bit,
+SDPA held to one kernel (sdpa-flash), and a static KV cache with torch.compile (hf-compile).
 
 Real checkpoints and ``runner model tiny`` models load through the same ``from_pretrained`` call;
-``--synthetic-weights`` builds the architecture from its config with random weights instead.
+``--synthetic-weights`` builds the architecture from its config with random weights instead, or, for a
+quantized scenario (only ``from_pretrained`` quantizes), loads a random checkpoint written once to a cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import shutil
 import time
 
 from runner.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
+from runner.worker.footprint import measure_weights
 from runner.worker.models import load_tokenizer, synthetic_config
 
 log = logging.getLogger(__name__)
 
 
 class HFBackend(Backend):
+    _cache_len = 0  # hf-compile: the static cache's length, sized at the first (longest) batch
+    _compiled_batch: int | None = None  # hf-compile: the batch size the warm-up compiled for
+    _compile_at_load = 0.0
+    _compile_in_warmup = 0.0
+
     def load(self) -> BackendInfo:
         import torch
         import transformers
@@ -37,25 +47,88 @@ class HFBackend(Backend):
         if quant is not None:
             kwargs["quantization_config"] = quant
 
-        if cfg.synthetic_weights:
+        details: dict = {}
+        if cfg.synthetic_weights and quant is None:
             config = synthetic_config(cfg.model)
             with torch.device(self.device):
                 self.model = AutoModelForCausalLM.from_config(config, **kwargs)
         else:
+            source = cfg.model
+            if cfg.synthetic_weights:  # from_config cannot quantize: load a random checkpoint instead
+                source, details["synthetic_checkpoint"] = self._synthetic_checkpoint()
             device_map = {"": self.device} if self.device != "cpu" or quant is not None else None
-            self.model = AutoModelForCausalLM.from_pretrained(cfg.model, device_map=device_map, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(source, device_map=device_map, **kwargs)
         self.model.eval()
         self.eos_ids = self._eos_ids()
+        if cfg.torch_compile:
+            self._set_up_compile()
+            details["compile"] = (
+                "static KV cache, torch.compile of the decoding step (transformers generate); a batch smaller "
+                "than the warmed one is padded to its size"
+            )
+        if cfg.sdpa_backend:
+            details["sdpa_backend"] = cfg.sdpa_backend
         return BackendInfo(
             name="hf",
             dtype=str(next(self.model.parameters()).dtype).removeprefix("torch."),
             attention=getattr(self.model.config, "_attn_implementation", None),
             quantization=cfg.quantization,
+            weights=measure_weights(self.model),
             details={
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "architecture": type(self.model).__name__,
+                **details,
             },
         )
+
+    def _synthetic_checkpoint(self) -> tuple[str, dict]:
+        """The cached random checkpoint of this run's architecture and seed (written now if missing), and
+        what the result says about it."""
+        from runner.worker.synthetic import cached_checkpoint
+
+        t0 = time.perf_counter()
+        cfg = self.config
+        folder, written = cached_checkpoint(
+            synthetic_config(cfg.model), seed=cfg.seed, dtype=cfg.dtype, device=self.device
+        )
+        return str(folder), {
+            "folder": folder.name,
+            "written_now": written,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+
+    def _set_up_compile(self) -> None:
+        """Static cache + torch.compile through transformers' generate, which compiles the decoding step
+        when the cache is static (on a GPU by itself; on a CPU only when asked, as here)."""
+        from transformers import CompileConfig
+
+        if self.device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+            raise RuntimeError(
+                "scenario hf-compile on a CPU needs a C++ compiler (torch.compile generates C++ there) and none "
+                "is on PATH: install g++, or run it in an environment that has one"
+            )
+        compile_config = CompileConfig()
+        compile_config._compile_all_devices = True  # transformers' switch to compile on a CPU too
+        self.model.generation_config.cache_implementation = "static"
+        self.model.generation_config.compile_config = compile_config
+        self._compile_at_load = torch_compile_seconds()
+
+    def warmup(self, prompts: list[str], max_new_tokens: int) -> None:
+        """hf-compile warms up at the run's full output length: the decoding step compiles for the static
+        cache the timed calls use, so compile time stays out of docs/s."""
+        if not self.config.torch_compile:
+            return super().warmup(prompts, max_new_tokens)
+        before = torch_compile_seconds()
+        self.generate(prompts, self.config.max_new_tokens)
+        self._compiled_batch = len(prompts)
+        self._compile_in_warmup += torch_compile_seconds() - before
+
+    def compile_seconds(self) -> tuple[float, float] | None:
+        """Seconds torch.compile spent since load, and of them those inside timed calls; None: no compile."""
+        if not self.config.torch_compile:
+            return None
+        total = torch_compile_seconds() - self._compile_at_load
+        return total, max(0.0, total - self._compile_in_warmup)
 
     def _quantization_config(self, dtype):
         if not self.config.quantization:
@@ -83,24 +156,50 @@ class HFBackend(Backend):
     def prompt_lengths(self, prompts: list[str]) -> list[int]:
         return [len(ids) for ids in self._encode(prompts)["input_ids"]]
 
+    def _compiled_batch_of(self, prompts: list[str]) -> list[str]:
+        """hf-compile keeps the decoding step's shapes fixed, so it compiles once: a batch smaller than the
+        warmed one is padded with copies of its last prompt, whose outputs are dropped."""
+        if self.config.torch_compile and self._compiled_batch and len(prompts) < self._compiled_batch:
+            return prompts + [prompts[-1]] * (self._compiled_batch - len(prompts))
+        return prompts
+
+    def _static_cache(self, prompt_tokens: int, max_new_tokens: int) -> dict:
+        """hf-compile: the static cache keeps the length the first batch (the longest prompts) needed."""
+        if not self.config.torch_compile:
+            return {}
+        self._cache_len = max(self._cache_len, prompt_tokens + max_new_tokens)
+        return {"max_cache_len": self._cache_len}
+
+    def _attention_kernel(self):
+        """sdpa-flash: SDPA may use only the kernel the scenario names (it raises where that kernel cannot run)."""
+        if not self.config.sdpa_backend:
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel(getattr(SDPBackend, self.config.sdpa_backend))
+
     def generate(self, prompts: list[str], max_new_tokens: int) -> list[Generation]:
         import torch
 
+        wanted = len(prompts)
+        prompts = self._compiled_batch_of(prompts)
         inputs = self._encode(prompts, return_tensors="pt", padding=True).to(self.model.device)
+        compiled = self._static_cache(inputs["input_ids"].shape[1], max_new_tokens)
         forced = self.config.force_output_length
         self.synchronize()  # the inputs' copy to the device is the harness's time, not the model's
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._attention_kernel():
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
                 min_new_tokens=max_new_tokens if forced else None,
                 do_sample=False,
                 pad_token_id=self.tokenizer.pad_token_id,
+                **compiled,
             )
         self.synchronize()
         self.last_model_seconds = time.perf_counter() - t0
-        new = out[:, inputs["input_ids"].shape[1] :].tolist()
+        new = out[:wanted, inputs["input_ids"].shape[1] :].tolist()
         results = []
         for ids in new:
             n = len(ids) if forced else next((i + 1 for i, t in enumerate(ids) if t in self.eos_ids), len(ids))
@@ -115,6 +214,7 @@ class HFBackend(Backend):
     def free_memory(self) -> None:
         import torch
 
+        self._compiled_batch = None  # a smaller batch follows: no padding back up to the one that failed
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -124,3 +224,13 @@ class HFBackend(Backend):
 
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
+
+
+def torch_compile_seconds() -> float:
+    """Seconds torch.compile (dynamo with its backend, inductor) has spent compiling in this process, from
+    torch's own timers; 0 where this torch keeps none."""
+    try:
+        from torch._dynamo.utils import compilation_time_metrics
+    except ImportError:
+        return 0.0
+    return float(sum(compilation_time_metrics.get("_compile.compile_inner", ())))
