@@ -347,7 +347,7 @@ def test_images_for_the_other_kind_of_device_are_left_out_unless_named(capsys):
     cells = json.loads(capsys.readouterr().out)["cells"]
     assert cells and all(c["image"] != "cpu" for c in cells)
     main(["plan", "--model", "llama-2-7b", "--gpu", "t4"])
-    assert "(4 cells of images built for the CPU left out: name one with --image to see it)" in capsys.readouterr().out
+    assert "(5 cells of images built for the CPU left out: name one with --image to see it)" in capsys.readouterr().out
     main(["plan", "--model", "llama-2-7b", "--gpu", "t4", "--image", "cpu", "--json"])
     assert {c["status"] for c in json.loads(capsys.readouterr().out)["cells"]} == {"incompatible"}
 
