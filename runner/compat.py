@@ -34,8 +34,10 @@ def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
             reasons.append(f"image {image.key} is built for CUDA GPUs; use --image cpu on a machine without one")
         # vLLM runs on a CPU in an image built for it (vllm-cpu): the image's scenario list says which.
         cpu_vllm = scenario.backend == "vllm" and image.backend == "vllm" and image.device == "cpu"
-        if scenario.quantization or scenario.attention == "flash_attention_2" or (
-            scenario.backend == "vllm" and not cpu_vllm
+        if (
+            scenario.quantization
+            or scenario.attention == "flash_attention_2"
+            or (scenario.backend == "vllm" and not cpu_vllm)
         ):
             reasons.append(f"scenario {scenario.name} needs a CUDA GPU")
         return reasons
