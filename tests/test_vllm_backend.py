@@ -201,3 +201,18 @@ def test_on_a_cpu_the_engine_runs_in_the_worker_process(monkeypatch):
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
     assert not vb.VLLMBackend(config, "cuda", []).memory_in_process, "a GPU measures the device through NVML"
     assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"
+
+
+def test_compiling_on_a_cpu_without_a_compiler_fails_before_loading(monkeypatch, tmp_path):
+    """torch.compile's C++ build would fail only after the model loaded; say what to do at once."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the backend sets it on a CPU: restored after
+    config = RunConfig(run_id="r", model="m", data="d", backend="vllm")
+    with pytest.raises(RuntimeError, match="--vllm-enforce-eager, or install g\\+\\+"):
+        vb.VLLMBackend(config, "cpu", []).load()
+    assert vb.compiler_problem(config.model_copy(update={"vllm_enforce_eager": True}), "cpu") is None
+    assert vb.compiler_problem(config, "cuda") is None
+    (tmp_path / "g++").write_text("#!/bin/sh\n")
+    (tmp_path / "g++").chmod(0o755)
+    assert vb.compiler_problem(config, "cpu") is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -112,6 +113,19 @@ def kv_cache_bytes(config: RunConfig, device: str, environ: Mapping[str, str]) -
     return None
 
 
+def compiler_problem(config: RunConfig, device: str) -> str | None:
+    """Why vLLM cannot compile here, or None. On a CPU, vLLM compiles its model with torch.compile, whose
+    inductor builds C++: without a compiler the run would fail after the model loaded."""
+    if device != "cpu" or config.vllm_enforce_eager:
+        return None
+    if os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++"):
+        return None
+    return (
+        "vLLM on a CPU compiles the model with torch.compile, which needs a C++ compiler (g++), and there is none "
+        "here: pass --vllm-enforce-eager, or install g++ (the vllm-cpu image has it unless built offline without it)"
+    )
+
+
 class VLLMBackend(Backend):
     memory_in_process = False  # on a GPU, V1's engine core (weights and KV cache) is a child process
 
@@ -126,6 +140,8 @@ class VLLMBackend(Backend):
             self.memory_in_process = True
 
     def load(self) -> BackendInfo:
+        if problem := compiler_problem(self.config, self.device):
+            raise RuntimeError(problem)
         import vllm
 
         cfg = self.config
