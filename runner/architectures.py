@@ -42,8 +42,9 @@ BUILTIN_CONFIGS: dict[str, dict] = {
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        # head_dim 32: the smallest vLLM's CPU attention runs, so every backend runs this one model.
+        num_attention_heads=2,
+        num_key_value_heads=1,
         vocab_size=4096,
         max_position_embeddings=8192,
         rms_norm_eps=1e-5,

@@ -32,7 +32,13 @@ def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
     if gpu.is_cpu:
         if image.device != "cpu":
             reasons.append(f"image {image.key} is built for CUDA GPUs; use --image cpu on a machine without one")
-        if scenario.quantization or scenario.attention == "flash_attention_2" or scenario.backend == "vllm":
+        # vLLM runs on a CPU in an image built for it (vllm-cpu): the image's scenario list says which.
+        cpu_vllm = scenario.backend == "vllm" and image.backend == "vllm" and image.device == "cpu"
+        if (
+            scenario.quantization
+            or scenario.attention == "flash_attention_2"
+            or (scenario.backend == "vllm" and not cpu_vllm)
+        ):
             reasons.append(f"scenario {scenario.name} needs a CUDA GPU")
         elif scenario.sdpa_backend == "FLASH_ATTENTION":
             reasons.append(
@@ -41,7 +47,7 @@ def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
             )
         return reasons
     if image.device == "cpu":
-        reasons.append(f"image cpu has a CPU-only torch; use a CUDA image (hf, hf-bnb, ...) on {gpu.name}")
+        reasons.append(f"image {image.key} has a CPU-only torch; use a CUDA image (hf, hf-bnb, ...) on {gpu.name}")
         return reasons
     cap = gpu.capability
     assert cap is not None

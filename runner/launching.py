@@ -59,6 +59,9 @@ class LaunchRequest:
     prompt_template: str | None = None
     force: bool = False
     gpu_memory_limit: int | None = None
+    kv_cache_memory: int | None = None
+    gpu_memory_utilization: float = 0.9
+    vllm_enforce_eager: bool = False
     max_batch_size: int | None = None
     price_per_hour: float | None = None
     timeout: float | None = None
@@ -89,6 +92,8 @@ def check_launch_options(req: LaunchRequest) -> None:
         )
     if req.gpu_memory_limit is not None and (problem := gpu_memory_limit_problem(req.gpu_memory_limit, req.gpu)):
         raise UserError(problem)
+    if problem := vllm_options_problem(req):
+        raise UserError(problem)
     if _downloads_here(req):
         from runner.model_names import check_model, token_checked_elsewhere
 
@@ -98,6 +103,28 @@ def check_launch_options(req: LaunchRequest) -> None:
             raise UserError(problem)
         check_model(req.model, req.synthetic_weights)  # then a gated model's missing token
     _check_host_memory(req)
+
+
+def vllm_options_problem(req: LaunchRequest) -> str | None:
+    """Why the vLLM engine options given would be ignored (the scenario runs another backend), or None."""
+    given = [
+        flag
+        for flag, set_ in (
+            ("--kv-cache-memory", req.kv_cache_memory is not None),
+            ("--gpu-memory-utilization", req.gpu_memory_utilization != 0.9),
+            ("--vllm-enforce-eager", req.vllm_enforce_eager),
+        )
+        if set_
+    ]
+    if not given:
+        return None
+    scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
+    if scenario.backend == "vllm":
+        return None
+    return (
+        f"{', '.join(given)} configure vLLM's engine, and scenario {scenario.name} runs the {scenario.backend} "
+        "backend: drop them, or pick a vLLM image and scenario (--image vllm-cpu --scenario vllm on a CPU)"
+    )
 
 
 def _downloads_here(req: LaunchRequest) -> bool:
@@ -204,6 +231,9 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         prompt_template=req.prompt_template,
         device="cpu" if gpu.is_cpu else "cuda",
         gpu_memory_limit_bytes=req.gpu_memory_limit,
+        vllm_gpu_memory_utilization=req.gpu_memory_utilization,
+        vllm_enforce_eager=req.vllm_enforce_eager,
+        vllm_kv_cache_memory_bytes=req.kv_cache_memory,
         forced=bool(reasons),
         incompatibility="; ".join(reasons) or None,
         price_per_hour_usd=price,

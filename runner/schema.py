@@ -74,6 +74,12 @@ class RunConfig(_Model):
     max_skipped_fraction: float = Field(0.1, ge=0, le=1)
     vllm_gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     vllm_enforce_eager: bool = False
+    vllm_kv_cache_memory_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="vLLM's KV cache size (--kv-cache-memory); None: vLLM sizes it from gpu_memory_utilization, "
+        "except on a CPU, where the worker caps it (runner.worker.backends.vllm.CPU_KV_CACHE_BYTES).",
+    )
     forced: bool = Field(False, description="Launched with --force despite a known incompatibility.")
     incompatibility: str | None = None
     price_per_hour_usd: float | None = None

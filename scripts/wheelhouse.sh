@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fill wheelhouse/<image>/ with every wheel an image installs, for an offline build.
 #
-#   scripts/wheelhouse.sh IMAGE            # IMAGE: cpu, hf, hf-bnb, hf-flash, hf-legacy, vllm,
-#                                          #        vllm-awq, awq-quantize
+#   scripts/wheelhouse.sh IMAGE            # IMAGE: cpu, vllm-cpu, hf, hf-bnb, hf-flash, hf-legacy,
+#                                          #        vllm, vllm-awq, awq-quantize
 #   scripts/wheelhouse.sh IMAGE --clean    # empty the folder first
 #
 # Reads images/<lock>/constraints.txt (the whole closure, exact pins) and runs `pip download
@@ -16,9 +16,9 @@
 # The Dockerfile bind-mounts the folder; with wheels in it the build uses --no-index, so
 # `NETWORK=none docker buildx bake IMAGE` works. wheelhouse/ is git-ignored.
 #
-# Which index: the cpu image wants torch==2.13.0+cpu, which is not on PyPI: pip's own
+# Which index: the CPU images (cpu, vllm-cpu) want torch==2.13.0+cpu, which is not on PyPI: pip's own
 # configuration (pip.conf, PIP_FIND_LINKS, PIP_EXTRA_INDEX_URL, e.g. PyTorch's CPU wheel index)
-# must provide it, so for cpu pip runs with the caller's configuration. For the GPU images the
+# must provide it, so for them pip runs with the caller's configuration. For the GPU images the
 # caller's configuration is ignored (PIP_CONFIG_FILE=/dev/null) unless SUMBENCH_PIP_KEEP_CONFIG=1,
 # so that a local CPU torch cannot stand in for the CUDA build; the torch wheel is checked either way.
 set -euo pipefail
@@ -54,8 +54,12 @@ done
 platform_args+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64
   --platform manylinux1_x86_64 --platform linux_x86_64)
 
+# A CPU image (cpu, vllm-cpu) is one whose lock pins the +cpu torch build.
+cpu_torch=0
+grep -q '^torch==.*+cpu' "$lock/constraints.txt" && cpu_torch=1
+
 pip_env=()
-if [ "$image" != "cpu" ] && [ "${SUMBENCH_PIP_KEEP_CONFIG:-0}" != "1" ]; then
+if [ "$cpu_torch" -eq 0 ] && [ "${SUMBENCH_PIP_KEEP_CONFIG:-0}" != "1" ]; then
   pip_env=(env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null)
 fi
 
@@ -109,8 +113,8 @@ done
 torch_whl="$(ls "$dest"/torch-*.whl 2>/dev/null | head -n 1 || true)"
 if [ -n "$torch_whl" ]; then
   case "$(basename "$torch_whl")" in
-    *+cpu*) [ "$image" = "cpu" ] || die "$(basename "$torch_whl") is a CPU build, but $image needs CUDA" ;;
-    *) [ "$image" != "cpu" ] || die "$(basename "$torch_whl") is not the +cpu build the cpu image needs" ;;
+    *+cpu*) [ "$cpu_torch" -eq 1 ] || die "$(basename "$torch_whl") is a CPU build, but $image needs CUDA" ;;
+    *) [ "$cpu_torch" -eq 0 ] || die "$(basename "$torch_whl") is not the +cpu build the $image image needs" ;;
   esac
   log "torch: $(basename "$torch_whl")"
 fi

@@ -19,6 +19,7 @@ from conftest import one_line, run_cli, short_records, write_jsonl
 
 from runner.cli import main
 from runner.datasets import load_dataset
+from runner.paths import SAMPLE_DATASET
 
 
 def dataset(tmp_path: Path, lines: list[str | dict] | bytes) -> Path:
@@ -343,3 +344,30 @@ def test_a_hub_model_in_the_local_cache_runs_offline(tiny_model, small_dataset, 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "results" / "cached" / "result.json").read_text())["status"] == "completed"
+
+
+def test_vllm_engine_options_with_an_hf_scenario_are_refused(tiny_model, earlier_run, capsys):
+    before = snapshot(earlier_run)
+    line = one_line(capsys, launch(tiny_model, earlier_run, "--kv-cache-memory", "1GiB", "--vllm-enforce-eager"))
+    assert "--kv-cache-memory, --vllm-enforce-eager configure vLLM's engine" in line
+    assert "scenario fp32 runs the hf backend" in line and "--image vllm-cpu" in line
+    assert snapshot(earlier_run) == before
+
+
+def test_vllm_engine_options_reach_the_run_config(tiny_model):
+    from runner.cli.types import BYTE_SIZE
+    from runner.launching import LaunchRequest, build_config, check_launch_options
+
+    req = LaunchRequest(
+        model=str(tiny_model),
+        data=str(SAMPLE_DATASET),
+        image="vllm-cpu",
+        kv_cache_memory=BYTE_SIZE.convert("512MiB", None, None),
+        gpu_memory_utilization=0.5,
+        vllm_enforce_eager=True,
+    )
+    check_launch_options(req)
+    config, _ = build_config(req)
+    assert (config.backend, config.scenario, config.forced) == ("vllm", "vllm", False)
+    assert config.vllm_kv_cache_memory_bytes == 512 * 2**20
+    assert config.vllm_gpu_memory_utilization == 0.5 and config.vllm_enforce_eager

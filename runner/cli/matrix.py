@@ -298,6 +298,9 @@ def build_request(opts: dict[str, Any]):
         base_model=opts["base_model"],
         max_batch_size=opts["max_batch_size"],
         gpu_memory_limit=opts["gpu_memory_limit"],
+        kv_cache_memory=opts["kv_cache_memory"],
+        gpu_memory_utilization=opts["gpu_memory_utilization"],
+        vllm_enforce_eager=opts["vllm_enforce_eager"],
         timeout=opts["timeout"],
     )
     return MatrixRequest(

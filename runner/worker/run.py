@@ -281,10 +281,11 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     memory = MemoryTracker(device, DeviceMemorySampler(gpu_index))
     memory.limit(config.gpu_memory_limit_bytes)
     state.device = device_info(device, config.gpu_memory_limit_bytes)
+    # Before the environment is read: a backend may set its engine's variables (vLLM on a CPU, in-process).
+    backend = create_backend(config, device, [d.text for d in dataset.documents])
     state.env = environment(state.device, config.launch)
     log.info("dataset %s: %d documents, sha256 %s", dataset.path, len(dataset), dataset.sha256[:12])
 
-    backend = create_backend(config, device, [d.text for d in dataset.documents])
     t0 = time.perf_counter()
     try:
         state.backend = backend.load()

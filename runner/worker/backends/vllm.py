@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from runner.architectures import declared_context
 from runner.engine_failures import mentions_out_of_memory
-from runner.schema import BackendInfo
+from runner.schema import BackendInfo, RunConfig
 from runner.worker.backends.base import Backend, Generation
 from runner.worker.models import load_tokenizer, synthetic_config
 
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 TOO_LONG = re.compile(r"longer than the maximum model length of (\d+)")
 # A few prompts exercise the whole path once; vLLM already profiled memory and captured CUDA graphs in LLM().
 WARMUP_PROMPTS = 4
+# KV cache on a CPU when --kv-cache-memory is not given: vLLM would otherwise reserve gpu_memory_utilization
+# (0.9) of the host's memory. 1 GiB holds about 2,000 tokens of a 7B Llama in bf16, several of a small model.
+CPU_KV_CACHE_BYTES = 2**30
 # What an AutoAWQ 4-bit GEMM checkpoint's config says; given to synthetic weights run as AWQ.
 SYNTHETIC_AWQ = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}
 
@@ -98,13 +103,49 @@ def quant_method(hf_config: Any) -> str | None:
     return getattr(quant, "quant_method", None)
 
 
+def kv_cache_bytes(config: RunConfig, device: str, environ: Mapping[str, str]) -> int | None:
+    """The KV cache size to give vLLM: --kv-cache-memory, else on a CPU a cap (CPU_KV_CACHE_BYTES) unless
+    VLLM_CPU_KVCACHE_SPACE says otherwise; None lets vLLM size it from gpu_memory_utilization."""
+    if config.vllm_kv_cache_memory_bytes is not None:
+        return config.vllm_kv_cache_memory_bytes
+    if device == "cpu" and "VLLM_CPU_KVCACHE_SPACE" not in environ:
+        return CPU_KV_CACHE_BYTES
+    return None
+
+
+def compiler_problem(config: RunConfig, device: str) -> str | None:
+    """Why vLLM cannot compile here, or None. On a CPU, vLLM compiles its model with torch.compile, whose
+    inductor builds C++: without a compiler the run would fail after the model loaded."""
+    if device != "cpu" or config.vllm_enforce_eager:
+        return None
+    if os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++"):
+        return None
+    return (
+        "vLLM on a CPU compiles the model with torch.compile, which needs a C++ compiler (g++), and there is none "
+        "here: pass --vllm-enforce-eager, or install g++ (the vllm-cpu image has it unless built offline without it)"
+    )
+
+
 class VLLMBackend(Backend):
-    memory_in_process = False  # V1's engine core, weights and KV cache included, is a child process
+    memory_in_process = False  # on a GPU, V1's engine core (weights and KV cache) is a child process
+
+    def __init__(self, config: RunConfig, device: str, texts: list[str]) -> None:
+        super().__init__(config, device, texts)
+        if device == "cpu":
+            # The engine in this process: its max RSS (the CPU's peak memory) is then the engine's, which
+            # an engine-core child process would keep out of it. Set before the environment is recorded.
+            if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0") != "0":
+                log.warning("VLLM_ENABLE_V1_MULTIPROCESSING set to 0 on a CPU: peak memory must include the engine")
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+            self.memory_in_process = True
 
     def load(self) -> BackendInfo:
+        if problem := compiler_problem(self.config, self.device):
+            raise RuntimeError(problem)
         import vllm
 
         cfg = self.config
+        kv_bytes = kv_cache_bytes(cfg, self.device, os.environ)
         model, hf_config, load_format = self._model_source()
         if cfg.quantization == "awq" and quant_method(hf_config) != "awq":
             raise ValueError(
@@ -121,6 +162,7 @@ class VLLMBackend(Backend):
             max_model_len=self.max_model_len,
             gpu_memory_utilization=self._memory_utilization(),
             enforce_eager=cfg.vllm_enforce_eager,
+            kv_cache_memory_bytes=kv_bytes,
             seed=cfg.seed,
             load_format=load_format,
         )
@@ -141,6 +183,8 @@ class VLLMBackend(Backend):
                 "max_num_seqs": getattr(scheduler, "max_num_seqs", None),
                 "gpu_memory_utilization": self._memory_utilization(),
                 "enforce_eager": cfg.vllm_enforce_eager,
+                "kv_cache_memory_bytes": kv_bytes,
+                "engine_in_process": self.memory_in_process,
                 "load_format": load_format,
             },
         )
