@@ -18,6 +18,7 @@ from typing import Any
 
 from runner.architectures import declared_context
 from runner.engine_failures import mentions_out_of_memory
+from runner.quant_formats import awq_format, describe
 from runner.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
 from runner.worker.models import load_tokenizer, synthetic_config
@@ -98,6 +99,23 @@ def quant_method(hf_config: Any) -> str | None:
     return getattr(quant, "quant_method", None)
 
 
+def quant_config(hf_config: Any) -> dict | None:
+    """The checkpoint's quantization_config as a dict (transformers may hold it as an object)."""
+    quant = getattr(hf_config, "quantization_config", None)
+    if quant is None or isinstance(quant, dict):
+        return quant
+    return quant.to_dict() if hasattr(quant, "to_dict") else vars(quant)
+
+
+def vllm_quantization(scenario_quantization: str | None, hf_config: Any) -> str | None:
+    """The ``quantization`` to give vLLM: an AWQ scenario names the checkpoint's format ("awq" pins vLLM's
+    AWQ kernels on every GPU, where left alone it may pick awq_marlin on Ampere+; "compressed-tensors" is
+    W4A16 from llm-compressor), or None when the checkpoint holds neither; other scenarios pass theirs on."""
+    if scenario_quantization != "awq":
+        return scenario_quantization
+    return awq_format(quant_config(hf_config))
+
+
 class VLLMBackend(Backend):
     memory_in_process = False  # V1's engine core, weights and KV cache included, is a child process
 
@@ -106,18 +124,17 @@ class VLLMBackend(Backend):
 
         cfg = self.config
         model, hf_config, load_format = self._model_source()
-        if cfg.quantization == "awq" and quant_method(hf_config) != "awq":
+        quantization = vllm_quantization(cfg.quantization, hf_config)
+        if cfg.quantization == "awq" and quantization is None:
             raise ValueError(
                 f"scenario {cfg.scenario} runs AWQ checkpoints; {cfg.model} is not one (its quantization_config "
-                f"says {quant_method(hf_config) or 'nothing'}): use an AWQ model, e.g. TheBloke/Llama-2-7B-Chat-AWQ"
+                f"says {describe(quant_config(hf_config))}): use an AWQ model, e.g. TheBloke/Llama-2-7B-Chat-AWQ"
             )
         self.max_model_len = choose_max_model_len(cfg.max_input_tokens, cfg.max_new_tokens, model_max_len(hf_config))
-        # quantization="awq" pins vLLM's AWQ kernels on every GPU (left alone, it may pick awq_marlin on
-        # Ampere+), so one scenario measures one implementation across cards.
         self.llm = vllm.LLM(
             model=model,
             dtype=cfg.dtype,
-            quantization=cfg.quantization,
+            quantization=quantization,
             max_model_len=self.max_model_len,
             gpu_memory_utilization=self._memory_utilization(),
             enforce_eager=cfg.vllm_enforce_eager,
