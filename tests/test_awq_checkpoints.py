@@ -200,4 +200,3 @@ def test_vllm_cpu_serves_the_awq_checkpoint_through_runner_launch(awq_tiny, tmp_
     assert result["quality_meaningful"] is False
     log = (results / "awq" / "output.log").read_text()
     assert "CPUWNA16LinearKernel" in log, "vLLM's CPU kernel for 4-bit weights ran"
-
