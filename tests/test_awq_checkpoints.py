@@ -141,6 +141,12 @@ def tiny32(tmp_path_factory) -> Path:
     return build_tiny(out, texts, shape={"num_attention_heads": 2, "num_key_value_heads": 1})
 
 
+def test_the_tiny_model_takes_the_shape_vllm_cpu_runs(tiny32):
+    config = json.loads((tiny32 / "config.json").read_text())
+    assert config["hidden_size"] // config["num_attention_heads"] == 32 and config["num_key_value_heads"] == 1
+    assert config["sumbench_random_weights"] is True and (tiny32 / "tokenizer.json").is_file()
+
+
 @pytest.fixture(scope="module")
 def awq_tiny(tiny32, tmp_path_factory) -> Path:
     """tiny32, AWQ-quantized by `runner model awq` in the quantizer's environment."""
