@@ -154,7 +154,7 @@ LOCK_DIRS = sorted(p.parent for p in IMAGES.rglob("requirements.txt"))
 
 def test_the_expected_images_exist():
     names = {name for _, name in ALL_STAGES}
-    assert {"cpu", "hf", "hf-bnb", "hf-flash", "hf-legacy", "vllm", "vllm-awq", "awq-quantize", "vllm-cu12"} <= names
+    assert {"cpu", "hf", "hf-bnb", "hf-flash", "hf-legacy", "vllm", "vllm-awq", "awq-quantize"} <= names
     # Every image dir has a Dockerfile whose last stage is the image of the same name (bake's default target).
     for df in DOCKERFILES:
         assert list(stages(df))[-1] == df.parent.name, df

@@ -16,9 +16,9 @@ import re
 import tempfile
 from typing import Any
 
+from runner import quant_formats
 from runner.architectures import declared_context
 from runner.engine_failures import mentions_out_of_memory
-from runner.quant_formats import awq_format, describe
 from runner.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
 from runner.worker.models import load_tokenizer, synthetic_config
@@ -92,13 +92,6 @@ def choose_max_model_len(max_input: int, max_new: int, model_limit: int | None) 
     return min(wanted, model_limit) if model_limit else wanted
 
 
-def quant_method(hf_config: Any) -> str | None:
-    quant = getattr(hf_config, "quantization_config", None)
-    if isinstance(quant, dict):
-        return quant.get("quant_method")
-    return getattr(quant, "quant_method", None)
-
-
 def quant_config(hf_config: Any) -> dict | None:
     """The checkpoint's quantization_config as a dict (transformers may hold it as an object)."""
     quant = getattr(hf_config, "quantization_config", None)
@@ -113,7 +106,14 @@ def vllm_quantization(scenario_quantization: str | None, hf_config: Any) -> str 
     W4A16 from llm-compressor), or None when the checkpoint holds neither; other scenarios pass theirs on."""
     if scenario_quantization != "awq":
         return scenario_quantization
-    return awq_format(quant_config(hf_config))
+    return quant_formats.awq_format(quant_config(hf_config))
+
+
+def quant_method(hf_config: Any) -> str | None:
+    quant = getattr(hf_config, "quantization_config", None)
+    if isinstance(quant, dict):
+        return quant.get("quant_method")
+    return getattr(quant, "quant_method", None)
 
 
 class VLLMBackend(Backend):
@@ -126,9 +126,10 @@ class VLLMBackend(Backend):
         model, hf_config, load_format = self._model_source()
         quantization = vllm_quantization(cfg.quantization, hf_config)
         if cfg.quantization == "awq" and quantization is None:
+            held = quant_formats.describe(quant_config(hf_config))
             raise ValueError(
                 f"scenario {cfg.scenario} runs AWQ checkpoints; {cfg.model} is not one (its quantization_config "
-                f"says {describe(quant_config(hf_config))}): use an AWQ model, e.g. TheBloke/Llama-2-7B-Chat-AWQ"
+                f"says {held}): use an AWQ model, e.g. TheBloke/Llama-2-7B-Chat-AWQ"
             )
         self.max_model_len = choose_max_model_len(cfg.max_input_tokens, cfg.max_new_tokens, model_max_len(hf_config))
         self.llm = vllm.LLM(
