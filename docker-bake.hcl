@@ -185,7 +185,7 @@ group "cpus" {
   targets = ["cpu", "vllm-cpu"]
 }
 group "gpu" {
-  targets = ["hf", "hf-bnb", "hf-flash", "hf-legacy", "vllm", "vllm-awq", "awq-quantize"]
+  targets = ["hf", "hf-bnb", "hf-flash", "hf-legacy", "vllm", "vllm-awq", "awq-quantize", "vllm-cu12"]
 }
 group "all" {
   targets = ["cpus", "gpu"]
@@ -334,5 +334,37 @@ target "awq-quantize" {
     CUDA_VERSION         = AWQ_QUANTIZE_CUDA_VERSION
     TRANSFORMERS_VERSION = AWQ_QUANTIZE_TRANSFORMERS_VERSION
     AUTOAWQ_VERSION      = AUTOAWQ_VERSION
+  }
+}
+
+# vllm-cu12: vLLM on CUDA 12 for hosts with an R525-R575 NVIDIA driver (images/vllm-cu12/).
+variable "VLLM_CU12_BASE_IMAGE" {
+  default = GPU_BASE_IMAGE
+}
+variable "VLLM_CU12_TORCH_VERSION" {
+  # Pinned by vllm 0.19.1: PyPI's CUDA 12.8 build.
+  default = "2.10.0"
+}
+variable "VLLM_CU12_CUDA_VERSION" {
+  default = "12.8"
+}
+variable "VLLM_CU12_TRANSFORMERS_VERSION" {
+  default = "4.57.6"
+}
+variable "VLLM_CU12_VERSION" {
+  # The newest vLLM whose PyPI wheel is built for CUDA 12.
+  default = "0.19.1"
+}
+
+target "vllm-cu12" {
+  inherits   = ["_gpu"]
+  dockerfile = "images/vllm-cu12/Dockerfile"
+  tags       = [image_tag("vllm-cu12")]
+  args = {
+    BASE_IMAGE           = base(VLLM_CU12_BASE_IMAGE)
+    TORCH_VERSION        = VLLM_CU12_TORCH_VERSION
+    CUDA_VERSION         = VLLM_CU12_CUDA_VERSION
+    TRANSFORMERS_VERSION = VLLM_CU12_TRANSFORMERS_VERSION
+    VLLM_VERSION         = VLLM_CU12_VERSION
   }
 }

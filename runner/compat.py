@@ -35,7 +35,7 @@ def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
         # vLLM runs on a CPU in an image built for it (vllm-cpu): the image's scenario list says which.
         cpu_vllm = scenario.backend == "vllm" and image.backend == "vllm" and image.device == "cpu"
         if (
-            scenario.quantization
+            (scenario.quantization and not (cpu_vllm and scenario.quantization == "awq"))
             or scenario.attention == "flash_attention_2"
             or (scenario.backend == "vllm" and not cpu_vllm)
         ):
@@ -83,17 +83,18 @@ def checkpoint_problem(scenario: Scenario, model: str, synthetic_weights: bool =
     if scenario.quantization != "awq" or synthetic_weights:
         return None
     from runner.architectures import model_shape
+    from runner.quant_formats import awq_format, describe
 
     shape = model_shape(model)
     if shape is None:
         return None
-    method = (shape.get("quantization_config") or {}).get("quant_method")
-    if method == "awq":
+    quantization = shape.get("quantization_config")
+    if awq_format(quantization):
         return None
     return (
         f"scenario {scenario.name} serves AWQ checkpoints, and {model} is not one (its config.json's "
-        f"quantization_config says {method or 'nothing'}): point --model at an AWQ checkpoint, e.g. "
-        "TheBloke/Llama-2-7B-Chat-AWQ"
+        f"quantization_config says {describe(quantization)}): point --model at an AWQ checkpoint, e.g. "
+        "TheBloke/Llama-2-7B-Chat-AWQ, or make one with `runner model awq`"
     )
 
 

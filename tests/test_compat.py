@@ -79,5 +79,5 @@ def test_vllm_runs_on_a_cpu_only_in_the_vllm_cpu_image():
     assert reasons("vllm-cpu", "vllm", "cpu") == []
     assert any("needs a CUDA GPU" in r for r in reasons("cpu", "vllm", "cpu") + reasons("vllm", "vllm", "cpu"))
     assert any("CPU-only torch" in r and "vllm-cpu" in r for r in reasons("vllm-cpu", "vllm", "t4"))
-    # AWQ on vLLM's CPU build is not offered: the catalog does not list it.
-    assert any("does not run scenario vllm-awq" in r for r in reasons("vllm-cpu", "vllm-awq", "cpu"))
+    # vLLM's CPU build serves AWQ and compressed-tensors W4A16 checkpoints (CPUWNA16 kernels).
+    assert reasons("vllm-cpu", "vllm-awq", "cpu") == []

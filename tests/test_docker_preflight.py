@@ -22,7 +22,7 @@ import pytest
 from conftest import closed_port_endpoint, one_line
 from test_docker_executor import ENGINE, leftovers, needs_cpu_image, needs_engine
 
-from runner import catalog, rundir
+from runner import catalog, compat, rundir
 from runner.catalog import get_gpu, get_image
 from runner.errors import UserError
 from runner.executors.docker import DockerExecutor
@@ -31,6 +31,7 @@ from runner.executors.docker.gpus import NVIDIA_SMI, driver_problem, parse_nvidi
 from runner.launching import LaunchRequest, build_config, launch
 from runner.nvml import NvmlGpu, list_gpus
 from runner.paths import REPO_ROOT, SAMPLE_DATASET
+from runner.scenarios import get_scenario
 
 # A built-in architecture with synthetic weights: nothing to download or build, and nothing here runs it.
 MODEL = ["--model", "llama-2-7b", "--synthetic-weights", "--limit", "2"]
@@ -170,6 +171,43 @@ def test_a_remote_engine_with_nothing_to_ask_in_says_it_registers_no_nvidia_runt
         DockerExecutor().prepare(gpu_config("hf"), get_image("hf"), get_gpu("t4"))
     message = str(err.value)
     assert "not found on" in message and "registers no NVIDIA runtime (docker info)" in message, message
+
+
+# Drivers of common cloud GPU machine images (R535, R550, R570): all older than CUDA 13's R580.
+CLOUD_DRIVERS = ("535.183.01", "550.54.15", "570.133.20")
+
+
+@pytest.mark.parametrize("driver", CLOUD_DRIVERS)
+def test_vllm_awq_on_a_cloud_t4_names_the_cuda_12_vllm_image(driver):
+    t4 = get_gpu("t4")
+    problem = driver_problem(get_image("vllm-awq"), "vllm-awq", t4, driver, "h")
+    assert problem is not None and f"has NVIDIA driver {driver}" in problem
+    assert problem.endswith("(--image vllm-cu12)"), "the same scenario, on the image that runs there"
+    cu12 = get_image("vllm-cu12")
+    assert cu12.runs_on_driver(driver) and driver_problem(cu12, "vllm-awq", t4, driver, "h") is None
+    assert compat.check(cu12, get_scenario("vllm-awq"), t4) == [], "and its kernels and rules admit a T4"
+    assert compat.check(cu12, get_scenario("vllm"), t4) == []
+
+
+def test_the_cuda_12_vllm_image_needs_r525_and_says_so():
+    cu12 = get_image("vllm-cu12")
+    assert (cu12.cuda, cu12.min_driver, cu12.backend) == ("12.8", "525.60.13", "vllm")
+    assert {"vllm", "vllm-awq"} <= set(cu12.scenarios)
+    assert not cu12.runs_on_driver("470.256.02") and not cu12.runs_on_driver("525.60.12")
+    problem = driver_problem(cu12, "vllm-awq", get_gpu("t4"), "470.256.02", "h")
+    assert problem is not None and "image vllm-cu12 (CUDA 12.8 torch) needs 525.60.13 or newer" in problem
+
+
+@pytest.mark.docker
+@needs_engine
+def test_launching_vllm_awq_on_an_r535_t4_names_vllm_cu12(monkeypatch):
+    t4_535 = NvmlGpu(0, "Tesla T4", "GPU-t4-0000", 15360 * 2**20, "7.5", "535.183.01", "12.2")
+    monkeypatch.setattr("runner.executors.docker.executor.local_gpus", lambda: ([t4_535], ""))
+    with pytest.raises(UserError) as err:
+        DockerExecutor().prepare(gpu_config("vllm-awq"), get_image("vllm-awq"), get_gpu("t4"))
+    message = str(err.value)
+    assert "driver 535.183.01, and image vllm-awq (CUDA 13.0 torch) needs 580 or newer" in message, message
+    assert "(--image vllm-cu12)" in message and message.endswith("--force tries anyway")
 
 
 @pytest.mark.docker
@@ -322,5 +360,7 @@ def test_the_gpu_probe_reads_the_driver_and_an_old_one_names_an_image_that_runs(
     four_bit = driver_problem(get_image("hf-bnb"), "4-bit", t4, "550.54.15", "ssh://me@vm's host")
     assert four_bit is not None and "(--image hf-legacy)" in four_bit, "the same scenario, on an image that runs"
     vllm = driver_problem(get_image("vllm"), "vllm", t4, "550.54.15", "h")
-    assert vllm is not None and "--image hf-legacy --scenario default" in vllm, "no vLLM image runs there: another"
+    assert vllm is not None and "(--image vllm-cu12)" in vllm, "vLLM on CUDA 12 runs the same scenario there"
+    bf16 = driver_problem(get_image("hf"), "bf16", get_gpu("h100"), "550.54.15", "h")
+    assert bf16 is not None and "(--image hf-legacy --scenario default" in bf16, "no image runs bf16 there: another"
     assert driver_problem(get_image("hf"), "default", t4, "", "h") is None, "an unknown driver is not refused"

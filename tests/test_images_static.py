@@ -320,6 +320,22 @@ def test_vllm_awq_ships_the_vllm_stack():
     assert strip(IMAGES / "vllm-awq" / "constraints.txt") == strip(IMAGES / "vllm" / "constraints.txt")
 
 
+def test_vllm_cu12_is_vllm_on_cuda_12():
+    """The vLLM image for R525-R575 drivers: torch and every NVIDIA library built for CUDA 12, none for 13."""
+    pins = read_pins(IMAGES / "vllm-cu12" / "constraints.txt")
+    assert (pins["vllm"], pins["torch"]) == ("0.19.1", "2.10.0")
+    assert pins["nvidia-cuda-runtime-cu12"].startswith("12.8.")
+    assert not [name for name in pins if name.endswith("-cu13") or name == "cuda-toolkit"], "no CUDA 13 library"
+    stage = stages(IMAGES / "vllm-cu12" / "Dockerfile")["vllm-cu12"]
+    assert args(stage)["CUDA_VERSION"] == "12.8"
+    catalog = tomllib.loads((ROOT / "runner" / "catalog" / "images.toml").read_text())["vllm-cu12"]
+    assert catalog["cuda"] == "12.8" and catalog["min_driver"] == "525.60.13"
+    # The label lists the torch build's SASS; the catalog adds 8.9, which runs the 8.6 code.
+    archs = labels(stage)["io.sumbench.cuda-archs"].split()
+    assert sorted(catalog["cuda_archs"], key=float) == sorted([*archs, "8.9"], key=float)
+    assert "7.5" in archs, "T4"
+
+
 # --- bake -------------------------------------------------------------------------------------------------
 
 
@@ -434,6 +450,21 @@ def test_bake_print_all_resolves():
         assert t["dockerfile"] == str(df.relative_to(ROOT))
         assert t["args"]["BASE_IMAGE"] and t["args"]["TORCH_VERSION"]
         assert t["platforms"] == ["linux/amd64"]
+
+
+@needs_buildx
+def test_bake_print_vllm_cu12():
+    target = bake_print("vllm-cu12")["target"]["vllm-cu12"]
+    assert target["dockerfile"] == "images/vllm-cu12/Dockerfile" and target["tags"] == ["sumbench/vllm-cu12:0.1.0"]
+    assert {
+        k: target["args"][k] for k in ("TORCH_VERSION", "CUDA_VERSION", "VLLM_VERSION", "TRANSFORMERS_VERSION")
+    } == {
+        "TORCH_VERSION": "2.10.0",
+        "CUDA_VERSION": "12.8",
+        "VLLM_VERSION": "0.19.1",
+        "TRANSFORMERS_VERSION": "4.57.6",
+    }
+    assert target["args"]["SYSTEM_PACKAGES"] == "gcc libc6-dev" and target["args"]["BASE_IMAGE"]
 
 
 @needs_buildx

