@@ -30,6 +30,7 @@ from runner.schema import (
     ErrorInfo,
     RunConfig,
     RunResult,
+    ServingConfig,
 )
 from runner.weights import quality_caveat
 
@@ -62,6 +63,9 @@ class LaunchRequest:
     price_per_hour: float | None = None
     timeout: float | None = None
     executor_options: dict = field(default_factory=dict)
+    serving: ServingConfig | None = None
+    serving_given: list[str] = field(default_factory=list)
+    """The serving options typed on the command line, refused for a scenario that serves nothing."""
 
 
 CPU_AUTO_BATCH = 8
@@ -88,7 +92,7 @@ def check_launch_options(req: LaunchRequest) -> None:
         )
     if req.gpu_memory_limit is not None and (problem := gpu_memory_limit_problem(req.gpu_memory_limit, req.gpu)):
         raise UserError(problem)
-    if _downloads_here(req):
+    if _downloads_here(req) and not (req.serving and req.serving.endpoint):
         from runner.model_names import check_model, token_checked_elsewhere
 
         with token_checked_elsewhere():  # a mistyped path is the first thing to say
@@ -145,7 +149,10 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         raise UserError(
             f"{image.key}/{scenario.name} cannot run on {gpu.key}: {'; '.join(reasons)} (--force runs it anyway)"
         )
-    if req.batch_size == "dynamic" and scenario.backend != "vllm":
+    serving = _serving(req, scenario)
+    if serving is not None:
+        req.batch_size = "dynamic"  # the server forms its own batches
+    if req.batch_size == "dynamic" and scenario.backend != "vllm" and serving is None:
         raise UserError(
             "--batch-size dynamic hands every prompt to vLLM at once; use a number or auto with hf scenarios"
         )
@@ -154,7 +161,8 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             f"--run-id {req.run_id!r}: use letters, digits, '.', '_' and '-' (a folder name inside --results, "
             "no path separators or '..')"
         )
-    _check_model(req)
+    if serving is None or not serving.endpoint:
+        _check_model(req)
     if checkpoint and not req.force:
         raise UserError(f"{checkpoint} (--force runs it anyway)")
     _check_prompt_template(req.prompt_template)
@@ -203,8 +211,34 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         incompatibility="; ".join(reasons) or None,
         price_per_hour_usd=price,
         price_source=price_source,
+        serving=serving,
     )
     return config, notes
+
+
+def _serving(req: LaunchRequest, scenario) -> ServingConfig | None:
+    """The serving settings of a serving scenario; serving options given to any other are refused."""
+    if not scenario.serving:
+        if req.serving_given:
+            raise UserError(
+                f"{', '.join(req.serving_given)}: serving options, and --scenario {scenario.name} serves nothing; "
+                "add --scenario vllm-serve (starts vllm serve) or --scenario endpoint --endpoint URL"
+            )
+        return None
+    serving = req.serving or ServingConfig()
+    if scenario.backend == "endpoint" and not serving.endpoint:
+        raise UserError(
+            "--scenario endpoint drives a server that is already running: give its --endpoint URL "
+            "(or --scenario vllm-serve to start vllm serve here)"
+        )
+    if serving.api_key_env and not serving.endpoint:
+        raise UserError(
+            f"--api-key-env {serving.api_key_env}: the vllm serve the worker starts takes no key; "
+            "use it with --endpoint URL"
+        )
+    if serving.server_extra_args and serving.endpoint:
+        raise UserError("--server-arg: with --endpoint no server is started here; drop --server-arg")
+    return serving
 
 
 def _model_path(model: str) -> str:
@@ -226,6 +260,8 @@ def _check_host_memory(req: LaunchRequest) -> None:
     from runner.architectures import model_shape
 
     gpu = catalog.get_gpu(req.gpu)
+    if req.serving is not None and req.serving.endpoint:
+        return  # the model runs in someone else's server
     if not gpu.is_cpu or req.force or req.executor != "process" or model_shape(req.model) is None:
         return
     scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)

@@ -19,6 +19,8 @@ class Scenario:
     attention: str | None
     quantization: str | None
     description: str
+    serving: bool = False
+    """A server driven under load (docs/serving.md) rather than batches handed to a library."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -34,6 +36,16 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("flash-4bit", "hf", "float16", "flash_attention_2", "bnb-nf4", "FlashAttention-2 with NF4 weights"),
         Scenario("vllm", "vllm", "float16", None, None, "vLLM offline engine, fp16"),
         Scenario("vllm-awq", "vllm", "float16", None, "awq", "vLLM serving an AWQ 4-bit checkpoint"),
+        Scenario("vllm-serve", "vllm", "float16", None, None, "vllm serve (OpenAI API) under load, fp16", serving=True),
+        Scenario(
+            "endpoint",
+            "endpoint",
+            "server's own",
+            None,
+            None,
+            "any running OpenAI-compatible server (--endpoint URL) under load",
+            serving=True,
+        ),
     )
 }
 

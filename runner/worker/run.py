@@ -33,6 +33,7 @@ from runner.schema import (
     OOMEvent,
     RunConfig,
     RunResult,
+    ServingResult,
 )
 from runner.secrets import RedactingFormatter, redact
 from runner.weights import quality_caveat
@@ -75,6 +76,7 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     peak: tuple[int | None, int | None, str | None] = (None, None, None)
     device_peak: int | None = None
+    serving: ServingResult | None = None
 
 
 def now() -> str:
@@ -244,7 +246,12 @@ def _run(config: RunConfig, run_dir: Path) -> int:
     backend: Backend | None = None
     error: ErrorInfo | None = None
     try:
-        backend = _execute(config, run_dir, state)
+        if config.serving is not None:
+            from runner.worker.serving import run as serving
+
+            serving.execute(config, run_dir, state)
+        else:
+            backend = _execute(config, run_dir, state)
         # From here on the result must be written whatever arrives: a second Ctrl-C, the host's SIGTERM.
         _set_stop_handlers(_already_stopping)
     except BaseException as exc:  # every failure becomes a result, including Ctrl-C
@@ -456,6 +463,10 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         records = []
         notes.append(f"could not read {rundir.DOCS}: {redact(str(exc))}")
     metrics = aggregate(records, skipped_too_long=state.skipped_too_long, skipped_by_backend=state.skipped_by_backend)
+    if config.serving is not None:
+        from runner.worker.serving import run as serving
+
+        serving.fill_metrics(metrics, run_dir, state.dataset)
     metrics.model_load_seconds = state.load_seconds
     metrics.warmup_seconds = state.warmup_seconds
     metrics.peak_memory_bytes, metrics.peak_memory_allocated_bytes, metrics.peak_memory_source = state.peak
@@ -470,7 +481,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
     started = datetime.fromisoformat(state.started_at)
     metrics.wall_seconds = (datetime.now(timezone.utc) - started).total_seconds()
 
-    if state.dataset is not None and records:
+    if state.dataset is not None and records and config.serving is None:
         by_id = {d.id: d for d in state.dataset.documents}
         docs = [by_id[r.id] for r in records if r.id in by_id and by_id[r.id].references]
         metrics.lead3_rouge = quality.mean([quality.rouge(quality.lead3(d.text), d.references) for d in docs])
@@ -485,7 +496,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
     ds = state.dataset
     return RunResult(
         run_id=config.run_id,
-        status=run_status(error, len(records)),
+        status=run_status(error, len(records) or metrics.documents),
         started_at=state.started_at,
         finished_at=now(),
         config=config,
@@ -511,4 +522,5 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         quality_meaningful=caveat is None,
         notes=notes,
         error=error,
+        serving=state.serving,
     )
