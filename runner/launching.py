@@ -260,11 +260,11 @@ def _check_host_memory(req: LaunchRequest) -> None:
     from runner.architectures import model_shape
 
     gpu = catalog.get_gpu(req.gpu)
-    if req.serving is not None and req.serving.endpoint:
+    scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
+    if scenario.backend == "endpoint" or (req.serving is not None and req.serving.endpoint):
         return  # the model runs in someone else's server
     if not gpu.is_cpu or req.force or req.executor != "process" or model_shape(req.model) is None:
         return
-    scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
     from runner.console import fmt_bytes
     from runner.memory_plan import footprint_for, host_memory_available, host_shortfall
 

@@ -142,6 +142,7 @@ def vllm_server(config: RunConfig, run_dir: Path) -> Iterator[Server]:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+    log.info("vllm serve started (pid %d); waiting for %s/health", process.pid, base_url)
     try:
         wait_healthy(base_url, process, config.serving.server_start_timeout_s, run_dir / SERVER_LOG)
         seconds = time.perf_counter() - t0
