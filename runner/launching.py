@@ -5,6 +5,7 @@ The CLI's ``launch`` and ``matrix`` both come through here, so every cell is con
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -238,6 +239,11 @@ def _serving(req: LaunchRequest, scenario) -> ServingConfig | None:
         )
     if serving.server_extra_args and serving.endpoint:
         raise UserError("--server-arg: with --endpoint no server is started here; drop --server-arg")
+    if req.executor == "process" and importlib.util.find_spec("httpx") is None:
+        raise UserError(
+            f"--scenario {scenario.name} runs its client in this Python, which lacks httpx: pip install httpx "
+            "(vLLM's environments have it), or --executor docker with a vLLM image"
+        )
     return serving
 
 

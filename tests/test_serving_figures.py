@@ -122,3 +122,13 @@ def test_serving_options_are_checked_before_anything_runs(args, said, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert said in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_serving_client_in_a_python_without_httpx_is_refused_before_it_runs(tmp_path):
+    import importlib.util
+
+    proc = launch("--scenario", "endpoint", "--endpoint", "http://127.0.0.1:9", "--results", str(tmp_path))
+    if importlib.util.find_spec("httpx") is None:
+        assert proc.returncode == 2 and "lacks httpx: pip install httpx" in proc.stderr, proc.stderr
+    else:  # it runs, finds nothing listening, and records that as a failed run
+        assert proc.returncode == 1 and "warm-up" in (tmp_path / next(tmp_path.iterdir()) / "result.json").read_text()

@@ -123,14 +123,17 @@ def read_records(run_dir: Path) -> list[RequestRecord]:
 
 
 async def _warm_up(client: Any, url: str, headers: dict[str, str], requests: list[Request]) -> None:
-    """Untimed requests one at a time; the run fails here, with the server's words, if none is answered."""
+    """Untimed requests one at a time; the run fails here, with the server's words, if one is not answered."""
+    import httpx
+
     for request in requests:
         body = dict(request.body, max_tokens=WARMUP_NEW_TOKENS)
         body.pop("min_tokens", None)
         try:
             await stream(client, url, Progress(Request(-1, request.index, request.doc_id, 0.0, body)), headers)
-        except (Refused, ServerError) as exc:
-            raise ServerFailed(f"the server did not answer the warm-up request to {url}: {exc}") from None
+        except (Refused, ServerError, httpx.HTTPError) as exc:
+            said = str(exc) if isinstance(exc, (Refused, ServerError)) else f"{type(exc).__name__}: {exc}"
+            raise ServerFailed(f"the server did not answer the warm-up request to {url}: {said}") from None
 
 
 async def _drive(config: RunConfig, run_dir: Path, base_url: str, headers: dict[str, str], state: Any) -> None:
