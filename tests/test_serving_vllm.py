@@ -127,6 +127,9 @@ def test_vllm_serve_at_two_rates_results_report_and_compare(vllm_python, model32
         "--run-id", "s",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    summary = " ".join(proc.stdout.split())  # launch's summary: one line per level, the sustainable rate
+    assert "rate 4 req/s │ 4/4 ok" in summary and "rate inf req/s │ 4/4 ok" in summary
+    assert "sustainable rate" in summary and "throughput" not in summary
     run_dir = tmp_path / "s"
     data = json.loads((run_dir / "result.json").read_text())
     jsonschema.validate(data, json.loads(SCHEMA_FILE.read_text()))
