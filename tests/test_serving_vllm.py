@@ -271,3 +271,26 @@ def test_a_time_bound_records_what_it_cut(vllm_python, keyed_server, model32, tm
     assert level["requests"] == 40 == sum(level["statuses"].values())
     assert level["statuses"].get("not_sent", 0) > 0  # 40 arrivals at 40/s run past 0.3 s
     assert len(records(tmp_path / "t")) == 40
+
+
+def test_a_stop_mid_level_keeps_every_request_of_it(vllm_python, keyed_server, model32, tmp_path):
+    args = [str(vllm_python), "-m", "runner", "launch", "--gpu", "cpu", "--scenario", "endpoint"]
+    args += ["--endpoint", keyed_server, "--api-key-env", "SERVE_CREDENTIAL", "--model", str(model32)]
+    args += ["--max-new-tokens", "8", "--num-prompts", "60", "--request-rate", "3", "--results", str(tmp_path)]
+    env = {**ENV, "SERVE_CREDENTIAL": KEY}
+    host = subprocess.Popen(
+        [*args, "--run-id", "m"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    log = tmp_path / "m" / "worker.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "level 0: 60 requests" in log.read_text()):
+        assert time.monotonic() < deadline and host.poll() is None, host.stdout.read().decode()[-3000:]
+        time.sleep(0.2)
+    time.sleep(3)  # a few arrivals at 3/s have been answered; most of the 20 s level is still ahead
+    host.send_signal(signal.SIGTERM)
+    assert host.wait(120) == 130
+    result = json.loads((tmp_path / "m" / "result.json").read_text())
+    assert result["status"] == "partial" and result["error"]["error_class"] == "Interrupted"
+    level = result["serving"]["levels"][0]
+    assert level["requests"] == 60 and level["statuses"]["ok"] >= 1 and level["statuses"]["cancelled"] >= 30
+    assert sorted(r.index for r in records(tmp_path / "m")) == list(range(60))

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,15 @@ WARMUP_NEW_TOKENS = 4
 API_KEY_VARIABLE = "SUMBENCH_ENDPOINT_API_KEY"
 """Where the worker keeps the key it read from --api-key-env: a name ``runner.secrets`` recognizes, so the
 key is masked in every log line, note and error message whatever the user's variable is called."""
+
+
+@dataclass
+class Ongoing:
+    """The level being driven and the records it has finished, so a stop mid-level still keeps them."""
+
+    level: int | None = None
+    requests: list[Request] = field(default_factory=list)
+    seen: list[RequestRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -136,7 +145,9 @@ async def _warm_up(client: Any, url: str, headers: dict[str, str], requests: lis
             raise ServerFailed(f"the server did not answer the warm-up request to {url}: {said}") from None
 
 
-async def _drive(config: RunConfig, run_dir: Path, base_url: str, headers: dict[str, str], state: Any) -> None:
+async def _drive(
+    config: RunConfig, run_dir: Path, base_url: str, headers: dict[str, str], state: Any, ongoing: Ongoing
+) -> None:
     import httpx
 
     serving = config.serving
@@ -160,6 +171,7 @@ async def _drive(config: RunConfig, run_dir: Path, base_url: str, headers: dict[
             counted = {"n": done, "ok": 0, "t0": time.perf_counter()}
 
             def progress(record: RequestRecord, counted=counted, label=label) -> None:
+                ongoing.seen.append(record)
                 counted["n"] += 1
                 counted["ok"] += record.status == "ok"
                 elapsed = max(time.perf_counter() - counted["t0"], 1e-9)
@@ -172,7 +184,9 @@ async def _drive(config: RunConfig, run_dir: Path, base_url: str, headers: dict[
                 )
 
             log.info("level %d: %d requests at %s/s", i, len(requests), rate_label(rate))
+            ongoing.level, ongoing.requests, ongoing.seen = i, requests, []
             records = scored(await drive_level(client, url, headers, requests, serving, progress), by_id)
+            ongoing.level = None
             write_records(run_dir, records)
             figures = level_figures(records, rate, serving)
             state.serving.levels.append(figures)
@@ -231,7 +245,39 @@ def execute(config: RunConfig, run_dir: Path, state: Any) -> None:
             quantization=config.quantization,
             details={"server_version": state.serving.server_version, "api": serving.api},
         )
-        asyncio.run(_drive(config, run_dir, where.base_url, headers, state))
+        ongoing = Ongoing()
+        try:
+            asyncio.run(_drive(config, run_dir, where.base_url, headers, state, ongoing))
+        except BaseException:
+            _keep_stopped_level(config, run_dir, state, ongoing)
+            raise
+
+
+def _keep_stopped_level(config: RunConfig, run_dir: Path, state: Any, ongoing: Ongoing) -> None:
+    """A level cut short (Ctrl-C, SIGTERM, --timeout, a failure): its finished records, and one
+    ``cancelled`` record for each request that had not finished, so every scheduled request is still there."""
+    if ongoing.level is None or config.serving is None or state.serving is None:
+        return
+    finished = {r.index for r in ongoing.seen}
+    rest = [
+        RequestRecord(
+            level=r.level,
+            index=r.index,
+            id=r.doc_id,
+            status="cancelled",
+            error="the run stopped before this request ended",
+            scheduled_s=r.scheduled_s,
+        )
+        for r in ongoing.requests
+        if r.index not in finished
+    ]
+    by_id = {d.id: d for d in state.dataset.documents}
+    records = sorted(scored([*ongoing.seen, *rest], by_id), key=lambda r: r.index)
+    write_records(run_dir, records)
+    rate = config.serving.request_rates[ongoing.level]
+    state.serving.levels.append(level_figures(records, rate, config.serving))
+    state.generated_now += state.serving.levels[-1].statuses.get("ok", 0)
+    log.warning("level %d stopped: %d of %d requests had finished", ongoing.level, len(finished), len(records))
 
 
 def _device(config: RunConfig) -> DeviceInfo:
