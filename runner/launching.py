@@ -33,6 +33,7 @@ from runner.schema import (
     RunResult,
     ServingConfig,
 )
+from runner.serving import from_records as serving_from_records
 from runner.weights import quality_caveat
 
 
@@ -524,9 +525,11 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeo
         started = datetime.fromtimestamp((run_dir / rundir.CONFIG).stat().st_mtime, timezone.utc)
     except OSError:
         started = datetime.now(timezone.utc)
+    served = serving_from_records(run_dir, config.serving) if config.serving else None
+    done = len(records) or (sum(lv.statuses.get("ok", 0) for lv in served.levels) if served else 0)
     result = RunResult(
         run_id=config.run_id,
-        status=run_status(error, len(records)),
+        status=run_status(error, done),
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         config=config,
@@ -544,6 +547,7 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeo
         quality_meaningful=caveat is None,
         notes=["result written by the host: the worker ended without one", *([caveat] if caveat else [])],
         error=error,
+        serving=served,
     )
     rundir.write_text_best_effort(
         run_dir / rundir.ERROR_LOG,

@@ -10,10 +10,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from runner.aggregate import mean_rouge, percentile
 from runner.errors import UserError
-from runner.schema import Distribution, RequestRecord, ServingConfig, ServingLevel
+from runner.schema import Distribution, RequestRecord, ServingConfig, ServingLevel, ServingResult
 
 REQUESTS = "requests.jsonl"
 UNBOUNDED = ("inf", "max")
@@ -144,3 +145,36 @@ def sustainable_rate(levels: Sequence[ServingLevel]) -> float | None:
     ]
     found = [r for r in rates if r is not None]
     return max(found) if found else None
+
+
+def read_records(run_dir: Path) -> list[RequestRecord]:
+    """``requests.jsonl``; a torn last line (a worker killed while writing) is left out."""
+    path = run_dir / REQUESTS
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                out.append(RequestRecord.model_validate_json(line))
+            except ValueError:
+                continue
+    return out
+
+
+def from_records(run_dir: Path, config: ServingConfig) -> ServingResult | None:
+    """The levels a worker finished before it died, from its records: what the host can still say when the
+    worker wrote no result (killed, out of memory). None when no level was written."""
+    records = read_records(run_dir)
+    if not records:
+        return None
+    levels = sorted({r.level for r in records})
+    return ServingResult(
+        server="unknown: the worker ended without writing its result",
+        endpoint=config.endpoint,
+        levels=[
+            level_figures([r for r in records if r.level == i], config.request_rates[i], config)
+            for i in levels
+            if i < len(config.request_rates)
+        ],
+    )

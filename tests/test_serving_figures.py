@@ -132,3 +132,22 @@ def test_a_serving_client_in_a_python_without_httpx_is_refused_before_it_runs(tm
         assert proc.returncode == 2 and "lacks httpx: pip install httpx" in proc.stderr, proc.stderr
     else:  # it runs, finds nothing listening, and records that as a failed run
         assert proc.returncode == 1 and "warm-up" in (tmp_path / next(tmp_path.iterdir()) / "result.json").read_text()
+
+
+def test_the_host_keeps_the_levels_of_a_worker_that_died(tmp_path):
+    from runner import rundir
+    from runner.executors import ExitInfo
+    from runner.launching import finish_dead_run
+    from runner.schema import RunConfig
+    from runner.serving import REQUESTS
+
+    config = RunConfig(
+        run_id="dead", model="m", data="d.jsonl", serving=ServingConfig(request_rates=[2.0, None], slo_ttft_s=1.0)
+    )
+    rundir.write_config(tmp_path, config)
+    lines = [record(i, sent=i * 0.5).model_dump_json() for i in range(3)]
+    (tmp_path / REQUESTS).write_text("\n".join([*lines, '{"level": 1, "ind']))  # killed while writing level 1
+    result = finish_dead_run(tmp_path, config, ExitInfo(exit_code=-9))
+    assert result.status == "partial" and result.error.error_class == "Killed"
+    assert [lv.request_rate for lv in result.serving.levels] == [2.0]
+    assert result.serving.levels[0].statuses == {"ok": 3} and result.serving.levels[0].slo_met == 3

@@ -20,7 +20,7 @@ from typing import Any
 from runner import events
 from runner.datasets import Dataset, Document, load_dataset
 from runner.schema import BackendInfo, DeviceInfo, Metrics, RequestRecord, RunConfig, ServingConfig, ServingResult
-from runner.serving import REQUESTS, level_figures, rate_label, sustainable_rate
+from runner.serving import REQUESTS, level_figures, rate_label, read_records, sustainable_rate
 from runner.worker import quality
 from runner.worker.environment import device_info, environment, resolve_device
 from runner.worker.prompts import DEFAULT_TEMPLATE, INSTRUCTION
@@ -121,14 +121,6 @@ def write_records(run_dir: Path, records: list[RequestRecord]) -> None:
             f.write(r.model_dump_json() + "\n")
         f.flush()
         os.fsync(f.fileno())
-
-
-def read_records(run_dir: Path) -> list[RequestRecord]:
-    path = run_dir / REQUESTS
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [RequestRecord.model_validate_json(line) for line in lines if line.strip()]
 
 
 async def _warm_up(client: Any, url: str, headers: dict[str, str], requests: list[Request]) -> None:
