@@ -151,3 +151,20 @@ def test_the_host_keeps_the_levels_of_a_worker_that_died(tmp_path):
     assert result.status == "partial" and result.error.error_class == "Killed"
     assert [lv.request_rate for lv in result.serving.levels] == [2.0]
     assert result.serving.levels[0].statuses == {"ok": 3} and result.serving.levels[0].slo_met == 3
+
+
+def test_a_server_on_a_cpu_gets_a_small_kv_cache_unless_something_else_sizes_it(monkeypatch):
+    from runner.schema import RunConfig
+    from runner.worker.serving.server import CPU_KV_CACHE_BYTES, server_args
+
+    def args(device: str) -> list[str]:
+        config = RunConfig(run_id="r", model="m", data="d", device=device, serving=ServingConfig())  # type: ignore[arg-type]
+        return server_args(config, 8000)
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    cpu = args("cpu")
+    assert cpu[cpu.index("--kv-cache-memory-bytes") + 1] == str(CPU_KV_CACHE_BYTES)
+    assert "--no-enable-prefix-caching" in cpu and cpu[cpu.index("--host") + 1] == "127.0.0.1"
+    assert "--kv-cache-memory-bytes" not in args("cuda")
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "2")
+    assert "--kv-cache-memory-bytes" not in args("cpu")

@@ -28,6 +28,9 @@ from runner.schema import RunConfig
 log = logging.getLogger(__name__)
 
 SERVER_LOG = "server.log"
+CPU_KV_CACHE_BYTES = 2**30
+"""The KV cache of a server started on a CPU when nothing else sizes it: vLLM would otherwise take
+gpu_memory_utilization (0.9) of the host's memory for it."""
 STOP_GRACE_S = 30.0
 _PR_SET_PDEATHSIG = 1
 
@@ -86,6 +89,11 @@ def server_args(config: RunConfig, port: int) -> list[str]:
     ]  # fmt: skip
     if config.vllm_enforce_eager:
         args.append("--enforce-eager")
+    kv_cache = getattr(config, "vllm_kv_cache_memory_bytes", None)  # the vLLM backend's cap, where one is set
+    if kv_cache is None and config.device == "cpu" and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+        kv_cache = CPU_KV_CACHE_BYTES
+    if kv_cache:
+        args += ["--kv-cache-memory-bytes", str(kv_cache)]
     if config.quantization:
         args += ["--quantization", config.quantization]
     if config.serving is not None:
