@@ -167,6 +167,7 @@ def test_vllm_serve_at_two_rates_results_report_and_compare(vllm_python, model32
     assert out.returncode == 0, out.stderr
     report = (tmp_path / "report.md").read_text()
     assert "## Serving (load levels)" in report and "sustainable rate" in report
+    assert "1 of them is a serving run" in report
     rows = [line for line in report.splitlines() if line.startswith("| s | ")]
     assert len(rows) == 2 and "| 4 |" in rows[0] and "| inf |" in rows[1]
     assert (tmp_path / "plots" / "serving-latency-vs-load.png").stat().st_size > 10_000

@@ -120,6 +120,9 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
     cells = group_cells(offline)  # serving runs are per load level: their own section, never a cell
     gates = quality_gate(cells, reference)
     summary = _summary(loaded, cells)
+    if serving:
+        are = "is a serving run" if len(serving) == 1 else "are serving runs"
+        summary.append(f"{len(serving)} of them {are}: shown per load level under Serving, not as cells.")
     # Across the whole report, not per GPU: each table then shows the column a reader compares tables by.
     differing = work_differences(r for c in cells for r in c.results)
     warning = work_warning(cells, differing)
