@@ -20,6 +20,8 @@ class Rule:
 
 def check(image: Image, scenario: Scenario, gpu: Gpu) -> list[str]:
     """Reasons this image/scenario cannot run on this GPU; empty when it can."""
+    if scenario.backend == "endpoint":
+        return []  # only a client runs here; the server, wherever it is, is the user's
     reasons = []
     if scenario.name not in image.scenarios:
         reasons.append(

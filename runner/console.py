@@ -158,6 +158,8 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
         ("energy / doc", energy),
         ("$ / 1k docs", fmt(m.cost_per_1k_docs_usd, ".4f")),
     ]
+    if result.serving is not None:
+        rows = _with_serving_rows(result, rows)
     if result.batching.oom_events:
         rows.append(("OOM events", ", ".join(f"bs {e.batch_size}" for e in result.batching.oom_events)))
     if warning := timing_warning(result):
@@ -167,6 +169,38 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+SERVING_REPLACES = ("documents", "throughput", "latency p50/p90/p99", "model load · warmup")
+"""Summary rows of an offline run that a serving run shows per load level instead."""
+
+
+def _with_serving_rows(result: RunResult, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A serving run's summary: its server and one line per load level in place of the batch figures."""
+    from runner.serving import has_slo, rate_label
+
+    s = result.serving
+    assert s is not None
+    where = f"{s.server}{f' at {s.endpoint}' if s.endpoint else ''}, version {s.server_version or 'unknown'}"
+    added = [("server", f"{where} · start {fmt(s.server_start_seconds, '.1f')} s · warm-up {fmt(s.warmup_seconds)} s")]
+    for lv in s.levels:
+        ms = [None if v is None else v * 1000 for v in (lv.tpot_s.p50, lv.tpot_s.p90)]
+        not_ok = ", ".join(f"{n} {k}" for k, n in lv.statuses.items() if k != "ok")
+        added.append(
+            (
+                f"rate {rate_label(lv.request_rate)} req/s",
+                f"{lv.statuses.get('ok', 0)}/{lv.requests} ok{f' ({not_ok})' if not_ok else ''} · "
+                f"{fmt(lv.requests_per_second, '.3f')} req/s · {fmt(lv.output_tokens_per_second, '.1f')} tok/s · "
+                f"TTFT p50/p90 {fmt(lv.ttft_s.p50, '.3f')} / {fmt(lv.ttft_s.p90, '.3f')} s · "
+                f"TPOT p50/p90 {fmt(ms[0], '.1f')} / {fmt(ms[1], '.1f')} ms"
+                + (f" · goodput {fmt(lv.goodput_rps, '.3f')} req/s" if lv.goodput_rps is not None else ""),
+            )
+        )
+    if result.config.serving is not None and has_slo(result.config.serving):
+        added.append(("sustainable rate", f"{fmt(s.sustainable_request_rate, '.3g')} req/s"))
+    kept = [row for row in rows if row[0] not in SERVING_REPLACES]
+    at = next((i + 1 for i, row in enumerate(kept) if row[0] == "backend"), len(kept))
+    return kept[:at] + added + kept[at:]
 
 
 def _quality_note(result: RunResult) -> str:

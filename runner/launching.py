@@ -5,6 +5,7 @@ The CLI's ``launch`` and ``matrix`` both come through here, so every cell is con
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -31,7 +32,9 @@ from runner.schema import (
     ErrorInfo,
     RunConfig,
     RunResult,
+    ServingConfig,
 )
+from runner.serving import from_records as serving_from_records
 from runner.weights import quality_caveat
 
 
@@ -66,6 +69,9 @@ class LaunchRequest:
     price_per_hour: float | None = None
     timeout: float | None = None
     executor_options: dict = field(default_factory=dict)
+    serving: ServingConfig | None = None
+    serving_given: list[str] = field(default_factory=list)
+    """The serving options typed on the command line, refused for a scenario that serves nothing."""
 
 
 CPU_AUTO_BATCH = 8
@@ -94,7 +100,7 @@ def check_launch_options(req: LaunchRequest) -> None:
         raise UserError(problem)
     if problem := vllm_options_problem(req):
         raise UserError(problem)
-    if _downloads_here(req):
+    if _downloads_here(req) and not (req.serving and req.serving.endpoint):
         from runner.model_names import check_model, token_checked_elsewhere
 
         with token_checked_elsewhere():  # a mistyped path is the first thing to say
@@ -175,7 +181,10 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         raise UserError(
             f"{image.key}/{scenario.name} cannot run on {gpu.key}: {'; '.join(reasons)} (--force runs it anyway)"
         )
-    if req.batch_size == "dynamic" and scenario.backend != "vllm":
+    serving = _serving(req, scenario)
+    if serving is not None:
+        req.batch_size = "dynamic"  # the server forms its own batches
+    if req.batch_size == "dynamic" and scenario.backend != "vllm" and serving is None:
         raise UserError(
             "--batch-size dynamic hands every prompt to vLLM at once; use a number or auto with hf scenarios"
         )
@@ -184,7 +193,8 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             f"--run-id {req.run_id!r}: use letters, digits, '.', '_' and '-' (a folder name inside --results, "
             "no path separators or '..')"
         )
-    _check_model(req)
+    if serving is None or not serving.endpoint:
+        _check_model(req)
     if checkpoint and not req.force:
         raise UserError(f"{checkpoint} (--force runs it anyway)")
     _check_prompt_template(req.prompt_template)
@@ -238,8 +248,39 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         incompatibility="; ".join(reasons) or None,
         price_per_hour_usd=price,
         price_source=price_source,
+        serving=serving,
     )
     return config, notes
+
+
+def _serving(req: LaunchRequest, scenario) -> ServingConfig | None:
+    """The serving settings of a serving scenario; serving options given to any other are refused."""
+    if not scenario.serving:
+        if req.serving_given:
+            raise UserError(
+                f"{', '.join(req.serving_given)}: serving options, and --scenario {scenario.name} serves nothing; "
+                "add --scenario vllm-serve (starts vllm serve) or --scenario endpoint --endpoint URL"
+            )
+        return None
+    serving = req.serving or ServingConfig()
+    if scenario.backend == "endpoint" and not serving.endpoint:
+        raise UserError(
+            "--scenario endpoint drives a server that is already running: give its --endpoint URL "
+            "(or --scenario vllm-serve to start vllm serve here)"
+        )
+    if serving.api_key_env and not serving.endpoint:
+        raise UserError(
+            f"--api-key-env {serving.api_key_env}: the vllm serve the worker starts takes no key; "
+            "use it with --endpoint URL"
+        )
+    if serving.server_extra_args and serving.endpoint:
+        raise UserError("--server-arg: with --endpoint no server is started here; drop --server-arg")
+    if req.executor == "process" and importlib.util.find_spec("httpx") is None:
+        raise UserError(
+            f"--scenario {scenario.name} runs its client in this Python, which lacks httpx: pip install httpx "
+            "(vLLM's environments have it), or --executor docker with a vLLM image"
+        )
+    return serving
 
 
 def _model_path(model: str) -> str:
@@ -261,9 +302,11 @@ def _check_host_memory(req: LaunchRequest) -> None:
     from runner.architectures import model_shape
 
     gpu = catalog.get_gpu(req.gpu)
+    scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
+    if scenario.backend == "endpoint" or (req.serving is not None and req.serving.endpoint):
+        return  # the model runs in someone else's server
     if not gpu.is_cpu or req.force or req.executor != "process" or model_shape(req.model) is None:
         return
-    scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
     from runner.console import fmt_bytes
     from runner.memory_plan import footprint_for, host_memory_available, host_shortfall
 
@@ -517,9 +560,11 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeo
         started = datetime.fromtimestamp((run_dir / rundir.CONFIG).stat().st_mtime, timezone.utc)
     except OSError:
         started = datetime.now(timezone.utc)
+    served = serving_from_records(run_dir, config.serving) if config.serving else None
+    done = len(records) or (sum(lv.statuses.get("ok", 0) for lv in served.levels) if served else 0)
     result = RunResult(
         run_id=config.run_id,
-        status=run_status(error, len(records)),
+        status=run_status(error, done),
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         config=config,
@@ -537,6 +582,7 @@ def finish_dead_run(run_dir: Path, config: RunConfig, exit_info: ExitInfo, timeo
         quality_meaningful=caveat is None,
         notes=["result written by the host: the worker ended without one", *([caveat] if caveat else [])],
         error=error,
+        serving=served,
     )
     rundir.write_text_best_effort(
         run_dir / rundir.ERROR_LOG,

@@ -23,6 +23,8 @@ class Scenario:
     """Restrict PyTorch SDPA to one of its kernels (``torch.nn.attention.SDPBackend`` name, e.g. FLASH_ATTENTION)."""
     compile: bool = False
     """Static KV cache and ``torch.compile`` of the decoding step (transformers' generate)."""
+    serving: bool = False
+    """A server driven under load (docs/serving.md) rather than batches handed to a library."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -56,6 +58,16 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario("vllm", "vllm", "float16", None, None, "vLLM offline engine, fp16"),
         Scenario("vllm-awq", "vllm", "float16", None, "awq", "vLLM serving an AWQ 4-bit checkpoint"),
+        Scenario("vllm-serve", "vllm", "float16", None, None, "vllm serve (OpenAI API) under load, fp16", serving=True),
+        Scenario(
+            "endpoint",
+            "endpoint",
+            "server's own",
+            None,
+            None,
+            "any running OpenAI-compatible server (--endpoint URL) under load",
+            serving=True,
+        ),
     )
 }
 

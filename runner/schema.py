@@ -34,6 +34,43 @@ class LaunchInfo(_Model):
     gpu_uuids: list[str] = Field(default_factory=list)
 
 
+class ServingConfig(_Model):
+    """How a serving run drives its server: the load levels, the objective, the server to reach."""
+
+    endpoint: str | None = Field(
+        None, description="Base URL of a running OpenAI-compatible server; None: the worker starts `vllm serve`."
+    )
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the API key; the key itself is never written."
+    )
+    api: Literal["chat", "completions"] = Field(
+        "chat",
+        description="chat: /v1/chat/completions, the server applies the model's chat template; completions: "
+        "/v1/completions with the --prompt-template text.",
+    )
+    request_rates: list[float | None] = Field(
+        default_factory=lambda: [None],
+        description="Offered request rates (requests/s, Poisson arrivals), one load level each; None: every "
+        "request at once (bounded only by max_concurrency).",
+    )
+    max_concurrency: int | None = Field(None, ge=1, description="Most requests in flight at once; None: no cap.")
+    num_prompts: int | None = Field(
+        None, ge=1, description="Requests per level, cycling through the documents; None: each document once."
+    )
+    warmup_requests: int = Field(2, ge=0, description="Untimed requests, one at a time, before the first level.")
+    duration_s: float | None = Field(
+        None, gt=0, description="Bound on each level: no request starts later, and those still running are cancelled."
+    )
+    request_timeout_s: float = Field(300.0, gt=0)
+    server_start_timeout_s: float = Field(600.0, gt=0)
+    server_extra_args: list[str] = Field(default_factory=list, description="More arguments for vllm serve.")
+    slo_ttft_s: float | None = Field(None, gt=0)
+    slo_tpot_s: float | None = Field(None, gt=0)
+    slo_attainment: float = Field(
+        0.9, gt=0, le=1, description="Share of a level's requests that must meet the SLO for it to be sustainable."
+    )
+
+
 class RunConfig(_Model):
     """Everything a worker needs for one run. Written to ``config.json`` in the run folder."""
 
@@ -41,7 +78,7 @@ class RunConfig(_Model):
     image: str = "cpu"
     gpu: str = "cpu"
     scenario: str = "default"
-    backend: Literal["hf", "vllm"] = "hf"
+    backend: Literal["hf", "vllm", "endpoint"] = "hf"
     dtype: str = "float16"
     attention: str | None = None
     quantization: str | None = None
@@ -91,6 +128,9 @@ class RunConfig(_Model):
     )
     seed: int = 0
     launch: LaunchInfo = Field(default_factory=LaunchInfo)
+    serving: ServingConfig | None = Field(
+        None, description="Set for a serving run (docs/serving.md): a server driven under load instead of batches."
+    )
 
 
 class DeviceInfo(_Model):
@@ -230,6 +270,58 @@ class Metrics(_Model):
     batches: list[BatchTiming] = Field(default_factory=list)
 
 
+class Distribution(_Model):
+    """Mean and percentiles (linear interpolation) of one per-request figure over a level's requests."""
+
+    n: int = 0
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+
+
+RequestStatus = Literal["ok", "error", "timeout", "refused", "cancelled", "not_sent"]
+
+
+class ServingLevel(_Model):
+    """One load level of a serving run: its offered load and what the server delivered under it."""
+
+    request_rate: float | None = Field(description="Offered requests/s (Poisson); None: all at once.")
+    max_concurrency: int | None = None
+    requests: int = Field(description="Requests scheduled at this level (warm-up excluded).")
+    statuses: dict[str, int] = Field(default_factory=dict, description="Requests by status (RequestStatus).")
+    duration_s: float | None = Field(None, description="First request sent to last response ended.")
+    requests_per_second: float | None = Field(None, description="Completed (ok) requests / duration_s.")
+    output_tokens_per_second: float | None = None
+    total_input_tokens: int = 0
+    total_output_tokens: int = 0
+    ttft_s: Distribution = Field(default_factory=Distribution)
+    itl_s: Distribution = Field(default_factory=Distribution)
+    tpot_s: Distribution = Field(default_factory=Distribution)
+    e2e_s: Distribution = Field(default_factory=Distribution)
+    slo_met: int | None = Field(None, description="Requests that completed within both SLOs; None without --slo.")
+    goodput_rps: float | None = Field(None, description="slo_met / duration_s.")
+    sustainable: bool | None = Field(None, description="slo_met / requests >= slo_attainment.")
+    rouge: Rouge | None = None
+
+
+class ServingResult(_Model):
+    """``result.json``'s serving part: the server, and one entry per load level."""
+
+    server: str = Field(description="'vllm serve (started by the worker)' or 'endpoint'.")
+    endpoint: str | None = None
+    server_version: str | None = None
+    server_args: list[str] = Field(default_factory=list)
+    server_start_seconds: float | None = None
+    warmup_seconds: float | None = None
+    levels: list[ServingLevel] = Field(default_factory=list)
+    sustainable_request_rate: float | None = Field(
+        None,
+        description="Highest offered rate whose level was sustainable; for an all-at-once level that was, its "
+        "achieved requests/s. None without --slo or when no level was.",
+    )
+
+
 class ErrorInfo(_Model):
     error_class: str = Field(description="OutOfMemoryError, CudaError, RuntimeError, ContainerOOMKilled, ...")
     message: str
@@ -252,6 +344,7 @@ class RunResult(_Model):
     quality_meaningful: bool = True
     notes: list[str] = Field(default_factory=list)
     error: ErrorInfo | None = None
+    serving: ServingResult | None = Field(None, description="Serving runs only; their figures are per load level.")
 
 
 class DocRecord(_Model):
@@ -267,6 +360,29 @@ class DocRecord(_Model):
     batch: int = Field(description="Number of that generate call within the run, across resumes.")
     batch_size: int
     summary: str
+    rouge1: float | None = None
+    rouge2: float | None = None
+    rougeL: float | None = None
+
+
+class RequestRecord(_Model):
+    """One line of ``requests.jsonl`` in a serving run: one request, whatever became of it."""
+
+    level: int
+    index: int = Field(description="Order of the request within its level.")
+    id: str = Field(description="The document's id.")
+    status: RequestStatus
+    http_status: int | None = None
+    error: str | None = None
+    scheduled_s: float = Field(description="Arrival time, seconds after the level started.")
+    sent_s: float | None = Field(None, description="When it was sent (later than scheduled under max_concurrency).")
+    ttft_s: float | None = Field(None, description="Sent to the first streamed token.")
+    e2e_s: float | None = Field(None, description="Sent to the end of the stream.")
+    itl_s: list[float] = Field(default_factory=list, description="Gaps between streamed chunks with text.")
+    input_tokens: int | None = Field(None, description="The server's usage.prompt_tokens.")
+    output_tokens: int | None = Field(None, description="The server's usage.completion_tokens.")
+    finish_reason: str | None = None
+    summary: str = ""
     rouge1: float | None = None
     rouge2: float | None = None
     rougeL: float | None = None

@@ -234,6 +234,17 @@ def test_bakes_unknown_revision_is_not_passed_on():
     assert "SUMBENCH_REVISION" not in env, "the worker then reads no revision rather than a wrong one"
 
 
+def test_a_serving_runs_api_key_reaches_the_container_environment_only():
+    config = make_config("m")
+    layout = plan_layout(config, "r1", copy=False)
+    environ = {"MY_ENDPOINT_KEY": "sk-abc", "OTHER": "x"}
+    env = container_env(
+        layout, network="none", copy=False, revision=None, environ=environ, api_key_env="MY_ENDPOINT_KEY"
+    )
+    assert env["MY_ENDPOINT_KEY"] == "sk-abc" and "OTHER" not in env
+    assert "MY_ENDPOINT_KEY" not in container_env(layout, network="none", copy=False, revision=None, environ=environ)
+
+
 def test_missing_image_message_names_the_bake_target():
     image = get_image("vllm-awq")
     ref = image.reference()

@@ -30,6 +30,8 @@ WORKER_CONTRACT = {
     "runner.catalog": "the GPU catalog, to name the device the worker found",
     "runner.nvml": "GPU discovery, energy and device memory",
     "runner.git": "the revision a result records",
+    "runner.quant_formats": "which checkpoint formats an AWQ scenario serves (host refuses, worker tells vLLM)",
+    "runner.serving": "serving figures from requests.jsonl (the host finishes dead serving runs the same way)",
 }
 
 

@@ -46,6 +46,13 @@ def compare(run_a: Path, run_b: Path, fmt: str, alpha: float, allow_different: b
     from runner.report.loading import load_run
 
     a, b = load_run(run_a), load_run(run_b)
+    from runner.report.serving import is_serving
+
+    if is_serving(a.result) or is_serving(b.result):
+        from runner.report.serving_compare import render
+
+        click.echo(render(a, b, fmt, allow_different), nl=False)
+        return
     if warning := same_run(a, b):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     cmp = compare_runs(a, b, alpha)

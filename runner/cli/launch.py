@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from runner.cli.options import cell_options
+from runner.cli.serving_options import pop_serving, serving_options
 from runner.cli.types import BATCH_SIZE
 from runner.errors import INTERRUPTED_EXIT_CODE, UserError
 
@@ -39,6 +40,7 @@ RESUME_OPTIONS = {"resume", "timeout", "verbose", "docker_host", "gpu_uuids", "d
     "most 8, and at least two batches), halved on OOM; dynamic = vLLM decides.",
 )
 @cell_options
+@serving_options
 @click.option(
     "--results",
     type=click.Path(file_okay=False, path_type=Path),
@@ -128,7 +130,9 @@ def launch(
     executor_options = {k: v for k, v in docker_options.items() if v}
     if executor_options and options["executor"] != "docker" and resume is None:
         raise click.UsageError("--docker-host, --gpu-uuid and --docker-network need --executor docker")
-    req = LaunchRequest(**options, executor_options=executor_options)
+    typed = set(_given_options(click.get_current_context(), set(), names=True))
+    serving, serving_given = pop_serving(options, typed)
+    req = LaunchRequest(**options, executor_options=executor_options, serving=serving, serving_given=serving_given)
     if resume is None and not options["model"]:
         raise click.UsageError("Missing option '--model' (only --resume RUN-DIR runs without one).")
     if repeat > 1 and resume is not None:
@@ -184,10 +188,11 @@ def exit_code(results: list[RunResult]) -> int:
     return {"completed": 0, "partial": 3}.get(worst_status(results), 1)
 
 
-def _given_options(ctx: click.Context, allowed: set[str]) -> list[str]:
-    """The options typed on the command line, other than ``allowed``, as the user spells them."""
+def _given_options(ctx: click.Context, allowed: set[str], names: bool = False) -> list[str]:
+    """The options typed on the command line, other than ``allowed``, as the user spells them (or by
+    their parameter names)."""
     return [
-        max(param.opts, key=len)
+        param.name if names else max(param.opts, key=len)
         for param in ctx.command.params
         if param.name not in allowed and ctx.get_parameter_source(param.name) not in (None, ParameterSource.DEFAULT)
     ]

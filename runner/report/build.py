@@ -16,6 +16,7 @@ from runner.report.cells import Cell, Work, gpu_of, group_cells, shown_values, w
 from runner.report.document import Report, Section, counted
 from runner.report.gate import quality_gate
 from runner.report.loading import Loaded, Run
+from runner.report.serving import serving_section, split
 from runner.report.tables import (
     datasets_by_gpu,
     datasets_table,
@@ -115,9 +116,13 @@ def _gpu_section(
 
 def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool = True) -> Report:
     """The whole report; ``with_plots`` draws figures when matplotlib is installed."""
-    cells = group_cells(loaded.runs)
+    offline, serving = split(loaded.runs)
+    cells = group_cells(offline)  # serving runs are per load level: their own section, never a cell
     gates = quality_gate(cells, reference)
     summary = _summary(loaded, cells)
+    if serving:
+        are = "is a serving run" if len(serving) == 1 else "are serving runs"
+        summary.append(f"{len(serving)} of them {are}: shown per load level under Serving, not as cells.")
     # Across the whole report, not per GPU: each table then shows the column a reader compares tables by.
     differing = work_differences(r for c in cells for r in c.results)
     warning = work_warning(cells, differing)
@@ -146,6 +151,8 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
     for gpu in sorted({c.key.gpu for c in cells}):
         gpu_cells = [c for c in cells if c.key.gpu == gpu]
         sections.append(_gpu_section(gpu, gpu_cells, loaded, gates, reference, style, differing))
+    if (served := serving_section(serving, cells, reference, with_plots)) is not None:
+        sections.append(served)
     if with_plots and cells:
         cost = plots.cost_per_gpu(cells, style)
         sections.append(

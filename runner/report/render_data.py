@@ -14,7 +14,7 @@ import json
 
 from runner.report.document import Report, Row
 
-ROW_SECTIONS = ("results", "failures", "not_run")
+ROW_SECTIONS = ("results", "serving", "failures", "not_run")
 """The sections whose rows the CSV holds; each row carries its own ``kind``."""
 
 

@@ -33,6 +33,7 @@ from runner.schema import (
     OOMEvent,
     RunConfig,
     RunResult,
+    ServingResult,
 )
 from runner.secrets import RedactingFormatter, redact
 from runner.weights import quality_caveat
@@ -76,6 +77,7 @@ class RunState:
     peak: tuple[int | None, int | None, str | None] = (None, None, None)
     device_peak: int | None = None
     compile_seconds: tuple[float, float] | None = None
+    serving: ServingResult | None = None
 
 
 def now() -> str:
@@ -245,7 +247,12 @@ def _run(config: RunConfig, run_dir: Path) -> int:
     backend: Backend | None = None
     error: ErrorInfo | None = None
     try:
-        backend = _execute(config, run_dir, state)
+        if config.serving is not None:
+            from runner.worker.serving import run as serving
+
+            serving.execute(config, run_dir, state)
+        else:
+            backend = _execute(config, run_dir, state)
         # From here on the result must be written whatever arrives: a second Ctrl-C, the host's SIGTERM.
         _set_stop_handlers(_already_stopping)
     except BaseException as exc:  # every failure becomes a result, including Ctrl-C
@@ -459,6 +466,10 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         records = []
         notes.append(f"could not read {rundir.DOCS}: {redact(str(exc))}")
     metrics = aggregate(records, skipped_too_long=state.skipped_too_long, skipped_by_backend=state.skipped_by_backend)
+    if config.serving is not None:
+        from runner.worker.serving import run as serving
+
+        serving.fill_metrics(metrics, run_dir, state.dataset)
     metrics.model_load_seconds = state.load_seconds
     metrics.warmup_seconds = state.warmup_seconds
     if state.compile_seconds is not None:
@@ -475,7 +486,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
     started = datetime.fromisoformat(state.started_at)
     metrics.wall_seconds = (datetime.now(timezone.utc) - started).total_seconds()
 
-    if state.dataset is not None and records:
+    if state.dataset is not None and records and config.serving is None:
         by_id = {d.id: d for d in state.dataset.documents}
         docs = [by_id[r.id] for r in records if r.id in by_id and by_id[r.id].references]
         metrics.lead3_rouge = quality.mean([quality.rouge(quality.lead3(d.text), d.references) for d in docs])
@@ -490,7 +501,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
     ds = state.dataset
     return RunResult(
         run_id=config.run_id,
-        status=run_status(error, len(records)),
+        status=run_status(error, len(records) or metrics.documents),
         started_at=state.started_at,
         finished_at=now(),
         config=config,
@@ -516,4 +527,5 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         quality_meaningful=caveat is None,
         notes=notes,
         error=error,
+        serving=state.serving,
     )

@@ -84,8 +84,10 @@ def container_env(
     revision: str | None,
     environ: Mapping[str, str],
     cache_at: str = HF_CACHE,
+    api_key_env: str | None = None,
 ) -> dict[str, str]:
-    """The worker's environment. A Hugging Face token travels here only, never into a file."""
+    """The worker's environment. A Hugging Face token, and a serving run's API key (``--api-key-env``),
+    travel here only, never into a file."""
     env = {"PYTHONUNBUFFERED": "1"}
     if not copy:
         env["HOME"] = "/tmp"  # this user's uid has no home folder in the image
@@ -98,6 +100,8 @@ def container_env(
     if token := environ.get("HF_TOKEN") or environ.get("HUGGING_FACE_HUB_TOKEN"):
         env["HF_TOKEN"] = token
     env.update({k: v for k, v in environ.items() if k.startswith(PASSED_THROUGH)})
+    if api_key_env and api_key_env in environ:
+        env[api_key_env] = environ[api_key_env]
     return env
 
 
@@ -134,7 +138,13 @@ def container_spec(
         "device_requests": device_requests(config.launch.gpu_uuids),
         "user": None if copy else host_user(),
         "environment": container_env(
-            layout, network=network, copy=copy, revision=revision, environ=environ, cache_at=cache_at
+            layout,
+            network=network,
+            copy=copy,
+            revision=revision,
+            environ=environ,
+            cache_at=cache_at,
+            api_key_env=config.serving.api_key_env if config.serving else None,
         ),
         "network_mode": network,
         "shm_size": VLLM_SHM_SIZE if config.backend == "vllm" else None,
