@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner import catalog, compat, engine_failures, hub, rundir
 from runner.aggregate import INTERRUPTED, aggregate, run_status
 from runner.errors import UserError
 from runner.executors import Executor, ExitInfo, create_executor
+from runner.fingerprint import model_fingerprint
 from runner.scenarios import get_scenario
 from runner.schema import (
     Batching,
@@ -32,6 +34,9 @@ from runner.schema import (
     RunResult,
 )
 from runner.weights import quality_caveat
+
+if TYPE_CHECKING:
+    from runner.datasets import Dataset
 
 
 @dataclass
@@ -158,7 +163,8 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     if checkpoint and not req.force:
         raise UserError(f"{checkpoint} (--force runs it anyway)")
     _check_prompt_template(req.prompt_template)
-    documents = _check_data(req)
+    dataset = _check_data(req)
+    documents = len(dataset)
     dtype, notes = compat.adjustments(scenario, gpu)
     notes += compat.awq_note(scenario, gpu)
     run_id = req.run_id or rundir.new_run_id(image.key, gpu.key, scenario.name, req.batch_size)
@@ -186,7 +192,9 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         model=_model_path(req.model),
         base_model=req.base_model,
         synthetic_weights=req.synthetic_weights,
+        model_fingerprint=model_fingerprint(req.model),
         data=str(Path(req.data).resolve()),
+        dataset_sha256=dataset.sha256,
         text_field=req.text_field,
         summary_field=req.summary_field,
         id_field=req.id_field,
@@ -259,17 +267,52 @@ def _check_prompt_template(template: str | None) -> None:
         raise UserError("--prompt-template has no {document}: it must say where each document goes")
 
 
-def _check_data(req: LaunchRequest) -> int:
+def _check_data(req: LaunchRequest) -> Dataset:
     """Read the dataset once on the host, so a bad file is one line before anything starts rather than
-    a failed run after the model loaded; the worker reads it again, the same way. Returns how many
-    documents the run has."""
+    a failed run after the model loaded; the worker reads it again, the same way."""
     from runner.datasets import load_dataset
 
-    return len(
-        load_dataset(
-            req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
-        )
+    return load_dataset(
+        req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
     )
+
+
+def check_same_work(run_dir: Path, config: RunConfig, kept: list[DocRecord]) -> None:
+    """Refuse to resume ``run_dir`` when its dataset or model is no longer what the run started with: the
+    records it keeps would be mixed, in one result, with documents summarized from other inputs. Names
+    what changed (and which kept documents); folders from before these were recorded are not checked."""
+    from runner.datasets import load_dataset
+
+    changed = []
+    if config.dataset_sha256 is not None:
+        dataset = load_dataset(
+            config.data,
+            text_field=config.text_field,
+            summary_field=config.summary_field,
+            id_field=config.id_field,
+            limit=config.limit,
+        )
+        if dataset.sha256 != config.dataset_sha256:
+            now = {d.id: d.sha256 for d in dataset.documents}
+            edited = [r.id for r in kept if r.doc_sha256 is not None and now.get(r.id) != r.doc_sha256]
+            which = (
+                f"{len(edited)} of the {len(kept)} finished documents differ or are gone (e.g. {edited[0]!r})"
+                if edited
+                else "the finished documents are unchanged, others differ"
+            )
+            changed.append(
+                f"dataset {config.data} changed since the run started (sha256 {config.dataset_sha256[:12]} → "
+                f"{dataset.sha256[:12]}; {which})"
+            )
+    now_model = model_fingerprint(config.model) if config.model_fingerprint is not None else None
+    if config.model_fingerprint is not None and now_model != config.model_fingerprint:
+        how = "is gone" if now_model is None else "has other files, sizes or config than when the run started"
+        changed.append(f"model {config.model} {how}")
+    if changed:
+        raise UserError(
+            f"cannot resume {run_dir}: {'; '.join(changed)}: put the original back, or start a new run "
+            "(another --run-id) on the new inputs"
+        )
 
 
 def prepare_run_dir(results: Path, run_id: str) -> Path:
@@ -302,6 +345,7 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
                 f"{run_dir} already completed: there is nothing to resume, and its result.json stands; "
                 "for a new measurement of the cell use a new --run-id"
             )
+        check_same_work(run_dir, config, kept)
         notes: list[str] = []
         executor_name = config.launch.executor
         if req.executor_options and executor_name != "docker":
@@ -320,6 +364,7 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
                     f"{run_dir} already completed; use a new --run-id for a new run (its result.json stands)"
                 )
             config = _same_cell(rundir.read_config(run_dir), config, run_dir)
+            check_same_work(run_dir, config, kept)
         executor_name = req.executor
     if done := len({r.id for r in kept}):
         notes.append(
@@ -342,6 +387,8 @@ def _same_cell(existing: RunConfig, new: RunConfig, run_dir: Path) -> RunConfig:
     documents generated under two settings (say, two --max-new-tokens) into one result. How it is
     launched, priced, or explained (the rules' wording) may change between attempts."""
     ignore = {"launch", "price_per_hour_usd", "price_source", "incompatibility"}
+    # The inputs' identity is check_same_work's to compare, with the words that say what changed.
+    ignore |= {"dataset_sha256", "model_fingerprint"}
     old_fields, new_fields = existing.model_dump(exclude=ignore), new.model_dump(exclude=ignore)
     changed = [k for k in old_fields if old_fields[k] != new_fields.get(k)]
     if changed:

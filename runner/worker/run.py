@@ -417,6 +417,7 @@ def _generate_all(
                     batch=batch_no,
                     batch_size=len(batch),
                     summary=gen.text,
+                    doc_sha256=doc.sha256,
                     **(scores.model_dump() if scores else {}),
                 )
             )
