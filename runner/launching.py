@@ -55,6 +55,7 @@ class LaunchRequest:
     run_id: str | None = None
     max_new_tokens: int = 300
     max_input_tokens: int = 4096
+    max_skipped_fraction: float = 0.1
     limit: int | None = None
     synthetic_weights: bool = False
     text_field: str | None = None
@@ -166,6 +167,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     dataset = _check_data(req)
     documents = len(dataset)
     dtype, notes = compat.adjustments(scenario, gpu)
+    notes += _check_context(req, dataset)
     notes += compat.awq_note(scenario, gpu)
     run_id = req.run_id or rundir.new_run_id(image.key, gpu.key, scenario.name, req.batch_size)
     price, price_source = catalog.price_for(gpu, req.price_per_hour)
@@ -203,6 +205,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         max_batch_size=max_batch,
         max_new_tokens=req.max_new_tokens,
         max_input_tokens=req.max_input_tokens,
+        max_skipped_fraction=req.max_skipped_fraction,
         force_output_length=req.synthetic_weights,
         prompt_template=req.prompt_template,
         device="cpu" if gpu.is_cpu else "cuda",
@@ -275,6 +278,35 @@ def _check_data(req: LaunchRequest) -> Dataset:
     return load_dataset(
         req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
     )
+
+
+def _check_context(req: LaunchRequest, dataset: Dataset) -> list[str]:
+    """Refuse what the host can tell will not fit the model (see ``runner.context``); returns the note that
+    says so when the model's context, not --max-input-tokens, sets the prompt limit."""
+    from runner.context import certainly_over, model_context, prompt_limit
+
+    context = model_context(req.model)
+    if context is not None and req.max_new_tokens >= context[1]:
+        raise UserError(
+            f"--max-new-tokens {req.max_new_tokens} leaves no room for a prompt: {req.model} has {context[1]} "
+            f"positions ({context[0]} in its config.json); give fewer new tokens"
+        )
+    limit = prompt_limit(req.max_input_tokens, req.max_new_tokens, context and context[1])
+    notes = []
+    if context is not None and limit < req.max_input_tokens:
+        notes.append(
+            f"prompts over {limit} tokens are skipped: {req.model}'s context is {context[1]} positions ({context[0]}) "
+            f"less --max-new-tokens {req.max_new_tokens}, below --max-input-tokens {req.max_input_tokens}"
+        )
+    over = certainly_over(req.model, {d.id: d.text for d in dataset.documents}, limit)
+    if over is not None and len(over.ids) > req.max_skipped_fraction * over.documents:
+        docs = f"{over.documents} document{'s' if over.documents != 1 else ''}"
+        raise UserError(
+            f"{len(over.ids)} of {docs} in {req.data} are longer than {limit} tokens whatever the tokenizer does "
+            f"(e.g. {over.ids[0]!r}), more than --max-skipped-fraction {req.max_skipped_fraction:g} allows: "
+            "raise --max-input-tokens, --max-skipped-fraction, or use shorter documents"
+        )
+    return notes
 
 
 def check_same_work(run_dir: Path, config: RunConfig, kept: list[DocRecord]) -> None:

@@ -283,6 +283,7 @@ def _request(opts: dict[str, Any]):
         limit=opts["limit"],
         max_new_tokens=opts["max_new_tokens"],
         max_input_tokens=opts["max_input_tokens"],
+        max_skipped_fraction=opts["max_skipped_fraction"],
         synthetic_weights=opts["synthetic_weights"],
         text_field=opts["text_field"],
         summary_field=opts["summary_field"],
