@@ -45,6 +45,7 @@ from runner.executors.docker.gpus import (
     select_gpus,
 )
 from runner.executors.docker.layout import CONTAINER_CONFIG, plan_layout
+from runner.executors.docker.ownership import lent, private_input
 from runner.executors.docker.running import follow, remove
 from runner.executors.docker.spec import container_spec, host_hf_cache, image_env
 from runner.nvml import NvmlGpu
@@ -233,6 +234,12 @@ class DockerExecutor(Executor):
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
         run_dir = run_dir.resolve()
         copy = self.copy
+        if not copy and (private := private_input(self._inputs(config))) is not None:
+            self.progress(
+                f"note: {private} is readable by root only, and the container does not run as root: its "
+                "inputs are copied into it instead of mounted"
+            )
+            copy = True
         layout = plan_layout(config, run_dir.name, copy)
         inner = layout.container_config(config)
         rundir.write_json_atomic(run_dir / CONTAINER_CONFIG, inner.model_dump_json(indent=2))
@@ -253,11 +260,12 @@ class DockerExecutor(Executor):
         try:
             if copy:
                 upload(container, layout, run_dir, inner)
-            not_started = self._start(container, catalog.get_image(config.image))
-            if not_started is not None:
-                exit_info = self._not_started(container, not_started, run_dir, on_line)
-            else:
-                exit_info = follow(container, on_line, run_dir / rundir.OUTPUT_LOG, timeout)
+            with lent(run_dir, copy):
+                not_started = self._start(container, catalog.get_image(config.image))
+                if not_started is not None:
+                    exit_info = self._not_started(container, not_started, run_dir, on_line)
+                else:
+                    exit_info = follow(container, on_line, run_dir / rundir.OUTPUT_LOG, timeout)
         finally:
             try:
                 if copy:
@@ -266,6 +274,12 @@ class DockerExecutor(Executor):
                 remove(container)
         restore_host_paths(run_dir, config)
         return exit_info
+
+    @staticmethod
+    def _inputs(config: RunConfig) -> list[Path]:
+        """The host's files a mount would share: the dataset, and the model folder when there is one."""
+        model = plan_layout(config, "-", copy=False).host_model
+        return [Path(config.data), *([model] if model is not None else [])]
 
     def _create(self, run_id: str, **kwargs: Any):
         """Create the container; a stopped leftover of the same run is replaced, a running one refused."""
