@@ -10,6 +10,7 @@ Docker engine answers (DOCKER_HOST) and the image sumbench/cpu:<version> is ther
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -515,3 +516,39 @@ def test_root_copies_inputs_its_containers_user_could_not_read_through_a_mount(t
     monkeypatch.setattr(os, "getuid", lambda: 1234)
     data.chmod(0o600)
     assert private_input([data]) is None, "a non-root user's container runs as that user"
+
+
+@pytest.mark.docker
+@needs_cpu_image
+def test_a_model_already_on_a_copying_engine_is_not_copied_again(tiny_model, tmp_path):
+    """The local engine in copy mode, as a remote one is used: the model goes into a volume named by its
+    fingerprint once; the next run of it there sends only the run folder and the dataset."""
+    from runner.executors.docker.layout import model_volume
+    from runner.fingerprint import model_fingerprint
+    from runner.launching import LaunchRequest, launch
+
+    volume = model_volume(model_fingerprint(str(tiny_model)))
+
+    def drop_volume() -> None:
+        with contextlib.suppress(Exception):
+            ENGINE.volumes.get(volume).remove(force=True)
+
+    drop_volume()
+    said: list[str] = []
+    try:
+        for run_id in ("dk-vol-1", "dk-vol-2"):
+            req = LaunchRequest(
+                model=str(tiny_model), data=str(SAMPLE_DATASET), limit=2, max_new_tokens=4, batch_size=2,
+                results=tmp_path, run_id=run_id, executor="docker",
+                executor_options={"files": "copy", "progress": said.append},
+            )  # fmt: skip
+            run_dir, result = launch(req, lambda line: None)
+            assert result.status == "completed", result.error
+            check_run(run_dir, tiny_model, 2)
+        assert [line.split(" ")[0] + " " + line.split(" ")[-1] for line in said if "model" in line] == [
+            "copying " + volume,
+            "model copied",
+        ], said
+        assert any(f"({volume}): not copied" in line for line in said)
+    finally:
+        drop_volume()

@@ -32,7 +32,7 @@ from runner.executors.docker.engine import (
     pullable_problem,
     repo_digest,
 )
-from runner.executors.docker.files import download, restore_host_paths, upload
+from runner.executors.docker.files import download, model_on_engine, restore_host_paths, upload
 from runner.executors.docker.gpus import (
     NO_DEVICE_DRIVER,
     TOOLKIT_FIX,
@@ -259,7 +259,14 @@ class DockerExecutor(Executor):
         container = self._create(config.run_id, **spec)
         try:
             if copy:
-                upload(container, layout, run_dir, inner)
+                kept = model_on_engine(container, layout)
+                if kept:
+                    self.progress(
+                        f"model {config.model} is on {self.engine} already ({layout.model_volume}): not copied"
+                    )
+                elif layout.model_volume:
+                    self.progress(f"copying model {config.model} to {self.engine} once, into {layout.model_volume}")
+                upload(container, layout, run_dir, inner, model=not kept)
             with lent(run_dir, copy):
                 not_started = self._start(container, catalog.get_image(config.image))
                 if not_started is not None:

@@ -60,6 +60,8 @@ def mounts(layout: Layout, run_dir: Path, copy: bool, hf_cache: Path, cache_at: 
         else:
             out.append(Mount(cache_at, str(hf_cache), type="bind"))
     if copy:
+        if layout.model_volume:
+            out.append(Mount(MODEL_DIR, layout.model_volume, type="volume"))
         return out
     out += [
         Mount(layout.run_dir, str(run_dir), type="bind"),
