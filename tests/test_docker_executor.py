@@ -266,12 +266,14 @@ def test_missing_image_message_names_the_bake_target():
     image = get_image("vllm-awq")
     ref = image.reference()
     assert missing_image_message(ref, image, "ssh://me@vm", "", __version__) == (
-        f"image sumbench/vllm-awq:{__version__} not found on ssh://me@vm: build it with `docker buildx bake vllm-awq`"
+        f"image sumbench/vllm-awq:{__version__} not found on ssh://me@vm: build it with `DOCKER_HOST=ssh://me@vm "
+        "REVISION=$(git rev-parse HEAD) docker buildx bake vllm-awq`, or push it to a registry (`REVISION=$(git "
+        "rev-parse HEAD) REGISTRY=REGISTRY docker buildx bake --push vllm-awq`) and pass --registry"
     )
     pushed = missing_image_message(
         "registry.example.com/me/sumbench/cpu:dev", get_image("cpu"), "x", "registry.example.com/me", "dev"
     )
-    assert "`REGISTRY=registry.example.com/me TAG=dev docker buildx bake cpu`" in pushed
+    assert "REGISTRY=registry.example.com/me TAG=dev docker buildx bake cpu`" in pushed
     assert "`docker pull registry.example.com/me/sumbench/cpu:dev`" in pushed
 
 

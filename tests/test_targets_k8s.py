@@ -345,7 +345,8 @@ def test_a_dry_run_ends_with_how_to_submit_it_and_what_the_volumes_hold(tmp_path
     model = tmp_path / "my-model"
     model.mkdir()
     (model / "config.json").write_text("{}")
-    args = ["matrix", "--target", "k8s", "--images", "hf", "--gpus", "t4", "--model", str(model)]
+    args = ["matrix", "--target", "k8s", "--registry", "registry.example.com/me", "--images", "hf", "--gpus", "t4"]
+    args += ["--model", str(model)]
     args += ["--k8s-model-pvc", "models", "--k8s-data-pvc", "datasets", "--k8s-results-pvc", "runs"]
     args += ["--namespace", "bench", "--hf-token-secret", "hf:token", "--k8s-memory", "24GiB"]
     args += ["--results", str(tmp_path / "r"), "--matrix-id", "m1"]

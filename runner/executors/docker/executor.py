@@ -121,13 +121,21 @@ class DockerExecutor(Executor):
         if gpu.is_cpu and self.gpu_uuids:
             raise UserError("--gpu-uuid picks cards for a GPU type: pass --gpu t4 (or another GPU) too")
         self.client  # noqa: B018 (reach the engine first: nothing else can be asked of one that does not answer)
-        ref = image.reference(self.registry, self.tag)
+        # A resumed run continues in the image it started in, whatever --registry/--tag say now.
+        ref = config.launch.image if resumed and config.launch.image else image.reference(self.registry, self.tag)
         # An earlier attempt on this engine passed the driver check, or --force went past it then.
         checked = resumed and config.launch.docker_host == self.url
         uuids = [] if gpu.is_cpu else self._gpus_before_image(image, config.scenario, gpu, ref, checked)
         found = self._image(ref, image, gpus_unknown=uuids is None)
         if uuids is None:  # a remote engine that held no image to list its GPUs in, until now
             uuids = self._gpus(image, config.scenario, gpu, probe_gpus(self.client, ref, self.engine, gpu), checked)
+        if resumed and config.launch.image_id and found.id != config.launch.image_id:
+            raise UserError(
+                f"image {ref} on {self.engine} is not the one this run started in ({config.launch.image_id[:19]} "
+                f"then, {found.id[:19]} now: rebuilt or re-pulled): its documents would mix two builds; start a "
+                "new run (another --run-id), or put the original image back under that name"
+            )
+        self._warn_without_revision(ref, image, found)
         launch = LaunchInfo(
             executor=self.name,
             image=ref,
@@ -137,6 +145,16 @@ class DockerExecutor(Executor):
             gpu_uuids=uuids,
         )
         return config.model_copy(update={"launch": launch})
+
+    def _warn_without_revision(self, ref: str, image: Image, found) -> None:
+        """An image built without REVISION makes its worker record no code revision: say so before the run."""
+        if (found.labels or {}).get(REVISION_LABEL, "unknown") not in ("", "unknown"):
+            return
+        host = self.url if is_remote(self.url) else None
+        self.progress(
+            f"warning: image {ref} was built without REVISION, so this run's result records no code revision "
+            f"(git_revision null); rebuild it with `{bake_command(image, self.registry, self.tag, docker_host=host)}`"
+        )
 
     def _gpus_before_image(self, image: Image, scenario: str, gpu: Gpu, ref: str, checked: bool) -> list[str] | None:
         """The cell's card, found without the cell's image where that can be done; None when it cannot
