@@ -44,7 +44,7 @@ lint: $(STAMP)
 docker-ready: $(STAMP)
 	bash scripts/docker-engine.sh start > .cache/docker-env
 	source .cache/docker-env && bash scripts/build-base-image.sh && bash scripts/wheelhouse.sh cpu \
-	  && BASE_IMAGE=local/python:3.11-bookworm docker buildx bake cpu
+	  && BASE_IMAGE=local/python:3.11-bookworm REVISION=$$(git rev-parse HEAD) docker buildx bake cpu
 
 test: $(STAMP) $(TINY)/config.json $(SKY_VENV)/.installed lint docker-ready
 	source .cache/docker-env && $(BIN)/python -m pytest -q -ra
