@@ -399,8 +399,9 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
             check_same_work(run_dir, config, kept)
         executor_name = req.executor
     if done := len({r.id for r in kept}):
+        were, are = ("document was", "is") if done == 1 else ("documents were", "are")
         notes.append(
-            f"resumed: {done} documents were already done and are kept; docs/s covers every attempt's "
+            f"resumed: {done} {were} already done and {are} kept; docs/s covers every attempt's "
             "batches, model load and warmup this attempt's"
         )
     options = dict(req.executor_options)
@@ -445,9 +446,15 @@ def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult
     run_dir, config = launch.run_dir, launch.config
     for note in launch.notes:
         on_line(f"note: {note}")
-    stale = run_dir / rundir.RESULT
-    if stale.exists():  # a previous attempt's result; docs.jsonl carries what it finished
-        shutil.move(stale, run_dir / f"result.previous-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json")
+    stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    # A previous attempt's result and traceback are moved aside, not deleted: docs.jsonl carries what it
+    # finished, and an error.log beside a completed result would say this attempt failed.
+    for name, aside in (
+        (rundir.RESULT, f"result.previous-{stamp}.json"),
+        (rundir.ERROR_LOG, f"error.previous-{stamp}.log"),
+    ):
+        if (run_dir / name).exists():
+            shutil.move(run_dir / name, run_dir / aside)
     exit_info = launch.executor.execute(config, run_dir, on_line, launch.timeout)
     # The worker has ended: a disk reserve still here is no one's (a copy of the folder a remote engine
     # worked on never had it removed, or an earlier attempt was killed), and a finished folder keeps none.
@@ -525,10 +532,15 @@ def dead_worker_error(exit_info: ExitInfo, timeout: float | None = None) -> Erro
             error_class=INTERRUPTED, message="interrupted before the worker could write a result; --resume continues"
         )
     if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        who = (
+            "and its engine reported no out-of-memory kill: by hand (docker kill) or by the engine"
+            if exit_info.oom_reported
+            else "by hand, or by the kernel's out-of-memory killer"
+        )
         return ErrorInfo(
             error_class="Killed",
-            message=f"the worker was killed with SIGKILL (exit code {code}): by hand, or by the kernel's "
-            "out-of-memory killer; finished documents are kept and --resume continues the run",
+            message=f"the worker was killed with SIGKILL (exit code {code}) {who}; finished documents are kept "
+            "and --resume continues the run",
         )
     if code is not None and code < 0:
         return ErrorInfo(
