@@ -451,7 +451,7 @@ def test_missing_image_is_one_line_naming_the_bake_target(cli, tiny_model, tmp_p
     message = proc.stderr.strip()
     assert "\n" not in message, message
     assert "image sumbench/cpu:0.0.0-missing not found on" in message
-    assert "`TAG=0.0.0-missing docker buildx bake cpu`" in message
+    assert "`REVISION=$(git rev-parse HEAD) TAG=0.0.0-missing docker buildx bake cpu`" in message
     assert not any(tmp_path.iterdir()), "a refused launch leaves no run folder behind"
 
 

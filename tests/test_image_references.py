@@ -86,3 +86,25 @@ def test_launch_warns_when_the_image_carries_no_revision(tiny_model, tmp_path):
         assert "`REVISION=$(git rev-parse HEAD) TAG=norev-test docker buildx bake cpu`" in proc.stderr
     finally:
         ENGINE.images.remove("sumbench/cpu:norev-test", force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(ENGINE is None, reason="no Docker engine (DOCKER_HOST)")
+def test_a_resumed_run_refuses_an_image_rebuilt_under_its_name(tiny_model):
+    """The image a run started in is recorded by id; another build under that tag would mix two workers'
+    code in one result."""
+    from runner.catalog import get_gpu
+    from runner.executors.docker import DockerExecutor
+    from runner.schema import LaunchInfo, RunConfig
+
+    ref = f"sumbench/cpu:{TAG}"
+    try:
+        ENGINE.images.get(ref)
+    except Exception:
+        pytest.skip(f"{ref} is not built")
+    started = LaunchInfo(executor="docker", image=ref, image_id="sha256:" + "0" * 64)
+    config = RunConfig(run_id="r", model=str(tiny_model), data="d.jsonl", launch=started)
+    with pytest.raises(UserError) as info:
+        DockerExecutor().prepare(config, get_image("cpu"), get_gpu("cpu"))
+    assert f"image {ref} on" in str(info.value) and "is not the one this run started in" in str(info.value)
+    assert "sha256:000000000000 then" in str(info.value)
