@@ -44,7 +44,7 @@ from runner.executors.docker.gpus import (
     probe_image,
     select_gpus,
 )
-from runner.executors.docker.layout import CONTAINER_CONFIG, plan_layout
+from runner.executors.docker.layout import CONTAINER_CONFIG, container_config_json, plan_layout
 from runner.executors.docker.ownership import lent, private_input
 from runner.executors.docker.running import follow, remove
 from runner.executors.docker.spec import container_spec, host_hf_cache, image_env
@@ -260,7 +260,7 @@ class DockerExecutor(Executor):
             copy = True
         layout = plan_layout(config, run_dir.name, copy)
         inner = layout.container_config(config)
-        rundir.write_json_atomic(run_dir / CONTAINER_CONFIG, inner.model_dump_json(indent=2))
+        rundir.write_json_atomic(run_dir / CONTAINER_CONFIG, container_config_json(inner))
         if layout.hub_model and not copy:
             host_hf_cache(os.environ).mkdir(parents=True, exist_ok=True)
         image = self.client.images.get(config.launch.image_id)  # exactly the image prepare() resolved

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner import rundir
-from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, MODEL_MARKER, Layout
+from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, MODEL_MARKER, Layout, container_config_json
 from runner.schema import RunConfig
 
 # Files of the run folder that belong to the host: never sent over, never copied back.
@@ -66,7 +66,7 @@ def upload(container, layout: Layout, run_dir: Path, inner: RunConfig, model: bo
             for path in sorted(run_dir.iterdir()):
                 if path.is_file() and not path.name.startswith(".") and path.name not in _HOST_ONLY:
                     tar.add(path, arcname=f"{run}/{path.name}", filter=writable)
-            config_bytes = inner.model_dump_json(indent=2).encode()
+            config_bytes = container_config_json(inner).encode()
             info = writable(tarfile.TarInfo(f"{run}/{rundir.CONFIG}"))
             info.size = len(config_bytes)
             tar.addfile(info, io.BytesIO(config_bytes))

@@ -35,6 +35,15 @@ class Layout:
         return config.model_copy(update={"data": self.data, "model": self.model})
 
 
+HOST_ONLY_FIELDS = {"model_fingerprint", "dataset_sha256"}
+"""Config fields only the host reads (resume checks); the worker never needs them, so an image built before
+they existed still accepts the container's config. The result gets them back with the host's config."""
+
+
+def container_config_json(inner: RunConfig) -> str:
+    return inner.model_dump_json(indent=2, exclude=HOST_ONLY_FIELDS)
+
+
 def plan_layout(config: RunConfig, run_name: str, copy: bool) -> Layout:
     data = Path(config.data)
     common = {"run_dir": f"{RESULTS_ROOT}/{run_name}", "data": f"{DATA_DIR}/{data.name}", "host_data": data}
