@@ -309,6 +309,33 @@ def _check_context(req: LaunchRequest, dataset: Dataset) -> list[str]:
     return notes
 
 
+CELL_IGNORED = {"launch", "price_per_hour_usd", "price_source", "incompatibility"}
+"""RunConfig fields that say how a cell is launched, priced or explained, not what it measures: they may
+change between attempts of one run."""
+
+
+INPUT_IDENTITY = {"dataset_sha256", "model_fingerprint"}
+"""What the inputs were: compared with the inputs themselves by ``check_same_work``, in its own words."""
+
+
+def config_changes(old: RunConfig, new: RunConfig, ignore: set[str] = CELL_IGNORED) -> list[str]:
+    """'max_new_tokens: 8 → 16' for each field of the cell that differs, in the schema's order."""
+    a, b = old.model_dump(exclude=ignore), new.model_dump(exclude=ignore)
+    return [f"{k}: {a[k]!r} → {b.get(k)!r}" for k in a if a[k] != b.get(k)]
+
+
+def _config_edits(run_dir: Path, config: RunConfig) -> str:
+    """What config.json says now that the last attempt's result.json (which records the config it ran)
+    does not; "" when they agree or there is no readable result to hold it to. Paths are left out: a
+    container's result names its own (/inputs/...) until the host restores them, and the inputs behind
+    the paths are checked by content."""
+    try:
+        ran = rundir.read_result(run_dir).config
+    except UserError:
+        return ""
+    return "; ".join(config_changes(ran, config, CELL_IGNORED | INPUT_IDENTITY | {"model", "data"})[:3])
+
+
 def check_same_work(run_dir: Path, config: RunConfig, kept: list[DocRecord]) -> None:
     """Refuse to resume ``run_dir`` when its dataset or model is no longer what the run started with: the
     records it keeps would be mixed, in one result, with documents summarized from other inputs. Names
@@ -316,6 +343,8 @@ def check_same_work(run_dir: Path, config: RunConfig, kept: list[DocRecord]) -> 
     from runner.datasets import load_dataset
 
     changed = []
+    if edited := _config_edits(run_dir, config):
+        changed.append(f"{rundir.CONFIG} was edited since the last attempt ({edited})")
     if config.dataset_sha256 is not None:
         dataset = load_dataset(
             config.data,
@@ -419,13 +448,8 @@ def _same_cell(existing: RunConfig, new: RunConfig, run_dir: Path) -> RunConfig:
     """The folder's own config, if the new options describe the same cell; a resumed run must not mix
     documents generated under two settings (say, two --max-new-tokens) into one result. How it is
     launched, priced, or explained (the rules' wording) may change between attempts."""
-    ignore = {"launch", "price_per_hour_usd", "price_source", "incompatibility"}
-    # The inputs' identity is check_same_work's to compare, with the words that say what changed.
-    ignore |= {"dataset_sha256", "model_fingerprint"}
-    old_fields, new_fields = existing.model_dump(exclude=ignore), new.model_dump(exclude=ignore)
-    changed = [k for k in old_fields if old_fields[k] != new_fields.get(k)]
-    if changed:
-        shown = "; ".join(f"{k}: {old_fields[k]!r} → {new_fields.get(k)!r}" for k in changed[:3])
+    if changed := config_changes(existing, new, CELL_IGNORED | INPUT_IDENTITY):
+        shown = "; ".join(changed[:3])
         raise UserError(
             f"{run_dir} already holds a run with other settings ({shown}): "
             f"pass another --run-id for a new run, or --resume {run_dir} to continue that one as it was"

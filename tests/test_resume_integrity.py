@@ -118,3 +118,15 @@ def test_the_fingerprint_reads_names_sizes_small_files_and_the_head_of_large_one
     assert model_fingerprint(str(model)) != first
     shard.write_bytes(b"h" * HEAD_BYTES + b"\0" * SMALL_FILE)  # one byte shorter
     assert model_fingerprint(str(model)) != first
+
+
+def test_a_config_json_edited_between_attempts_is_refused(make_run_dir, run_worker, monkeypatch):
+    """The last attempt's result records the config it ran; config.json edited by hand since would resume
+    the run under other settings than its finished documents had."""
+    run_dir = stopped_after_one_batch(make_run_dir, run_worker, monkeypatch)
+    config = rundir.read_config(run_dir)
+    rundir.write_config(run_dir, config.model_copy(update={"max_new_tokens": 16}))
+
+    line = refused(run_dir)
+
+    assert f"cannot resume {run_dir}: config.json was edited since the last attempt (max_new_tokens: 8 → 16)" in line
