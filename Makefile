@@ -63,7 +63,8 @@ lint: $(STAMP)
 docker-ready: $(STAMP) $(VLLM_WHEELS)/.complete
 	bash scripts/docker-engine.sh start > .cache/docker-env
 	source .cache/docker-env && bash scripts/build-base-image.sh && bash scripts/wheelhouse.sh cpu \
-	  && BASE_IMAGE=local/python:3.11-bookworm VLLM_CPU_SYSTEM_PACKAGES=libnuma1 docker buildx bake cpus
+	  && BASE_IMAGE=local/python:3.11-bookworm VLLM_CPU_SYSTEM_PACKAGES=libnuma1 REVISION=$$(git rev-parse HEAD) \
+	  docker buildx bake cpus
 
 test: $(STAMP) $(TINY)/config.json $(SKY_VENV)/.installed $(VLLM_VENV)/.installed lint docker-ready
 	source .cache/docker-env && $(BIN)/python -m pytest -q -ra

@@ -72,6 +72,15 @@ def declared_context(config: dict) -> tuple[str, int] | None:
     return None
 
 
+def runnable_context(config: dict) -> tuple[str, int] | None:
+    """``declared_context``, where it is the model's limit: under rope scaling (``rope_scaling``, or a
+    ``rope_parameters`` type other than default) a model may run past what it declares, so None."""
+    rope = config.get("rope_parameters") or {}
+    if config.get("rope_scaling") or (isinstance(rope, dict) and rope.get("rope_type", "default") != "default"):
+        return None
+    return declared_context(config)
+
+
 def model_shape(model: str) -> dict | None:
     """config.json values for a local folder, a built-in name or a known hub id; None if unknown.
 

@@ -38,6 +38,16 @@ class Document:
     text: str
     references: tuple[str, ...]
 
+    @property
+    def canonical(self) -> bytes:
+        """The document's content as the dataset hash reads it: id, text and references."""
+        return json.dumps([self.id, self.text, list(self.references)], ensure_ascii=False).encode() + b"\n"
+
+    @property
+    def sha256(self) -> str:
+        """This document's own hash: a resumed run checks its kept records against it."""
+        return hashlib.sha256(self.canonical).hexdigest()
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -185,10 +195,11 @@ def _parse_line(path: Path, number: int, raw: bytes) -> dict | None:
         ) from None
     if not line.strip():
         return None
+    line = line.rstrip("\r\n")  # parsed without its newline, a cut-off line's error is at its own end
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise DatasetError(f"{where}: malformed JSON ({exc.msg}, column {exc.colno})") from None
+        raise DatasetError(_malformed(where, line, exc)) from None
     except RecursionError:
         raise DatasetError(f"{where}: malformed JSON (nested too deeply to parse)") from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
@@ -196,6 +207,21 @@ def _parse_line(path: Path, number: int, raw: bytes) -> dict | None:
     if not isinstance(obj, dict):
         raise DatasetError(f"{where}: expected a JSON object per line, got {_json_type(obj)}")
     return obj
+
+
+def _malformed(where: str, line: str, exc: json.JSONDecodeError) -> str:
+    """One line for a line that is not JSON; a JSON array or an object spread over several lines (what
+    ``json.dump(..., indent=2)`` writes) gets the conversion that makes JSON Lines of it."""
+    joint = " " if exc.msg.endswith(" at") else ", "
+    said = f"{where}: malformed JSON ({exc.msg}{joint}column {exc.colno})"
+    if exc.pos < len(line.rstrip()) and not exc.msg.startswith("Unterminated string"):
+        return said
+    if line.strip() == "[" or (line.lstrip().startswith("[") and where.endswith(":1")):
+        return f"{said}: the file looks like a JSON array, not JSON Lines; one object per line: `jq -c '.[]' FILE`"
+    return (
+        f"{said}: the line ends before its JSON value does: a line cut short, or JSON spread over several "
+        "lines; JSON Lines holds one whole object per line (`jq -c . FILE` writes it so)"
+    )
 
 
 def _doc_id(record: dict, field: str | None, number: int, where: str) -> str:
@@ -257,7 +283,7 @@ def load_dataset(
             )
         seen[doc_id] = number
         doc = Document(doc_id, text, refs)
-        digest.update(json.dumps([doc.id, doc.text, list(doc.references)], ensure_ascii=False).encode() + b"\n")
+        digest.update(doc.canonical)
         documents.append(doc)
         if limit is not None and len(documents) >= limit:
             break

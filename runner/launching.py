@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner import catalog, compat, engine_failures, hub, rundir
 from runner.aggregate import INTERRUPTED, aggregate, run_status
 from runner.defaults import MAX_NEW_TOKENS
 from runner.errors import UserError
 from runner.executors import Executor, ExitInfo, create_executor
+from runner.fingerprint import model_fingerprint
 from runner.scenarios import get_scenario
 from runner.schema import (
     Batching,
@@ -36,6 +38,9 @@ from runner.schema import (
 )
 from runner.serving import from_records as serving_from_records
 from runner.weights import quality_caveat
+
+if TYPE_CHECKING:
+    from runner.datasets import Dataset
 
 
 @dataclass
@@ -54,6 +59,7 @@ class LaunchRequest:
     run_id: str | None = None
     max_new_tokens: int = MAX_NEW_TOKENS
     max_input_tokens: int = 4096
+    max_skipped_fraction: float = 0.1
     limit: int | None = None
     synthetic_weights: bool = False
     text_field: str | None = None
@@ -198,8 +204,10 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     if checkpoint and not req.force:
         raise UserError(f"{checkpoint} (--force runs it anyway)")
     _check_prompt_template(req.prompt_template)
-    documents = _check_data(req)
+    dataset = _check_data(req)
+    documents = len(dataset)
     dtype, notes = compat.adjustments(scenario, gpu)
+    notes += _check_context(req, dataset)
     notes += compat.awq_note(scenario, gpu)
     run_id = req.run_id or rundir.new_run_id(image.key, gpu.key, scenario.name, req.batch_size)
     price, price_source = catalog.price_for(gpu, req.price_per_hour)
@@ -228,7 +236,9 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         model=_model_path(req.model),
         base_model=req.base_model,
         synthetic_weights=req.synthetic_weights,
+        model_fingerprint=model_fingerprint(req.model),
         data=str(Path(req.data).resolve()),
+        dataset_sha256=dataset.sha256,
         text_field=req.text_field,
         summary_field=req.summary_field,
         id_field=req.id_field,
@@ -237,6 +247,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         max_batch_size=max_batch,
         max_new_tokens=req.max_new_tokens,
         max_input_tokens=req.max_input_tokens,
+        max_skipped_fraction=req.max_skipped_fraction,
         force_output_length=req.synthetic_weights,
         prompt_template=req.prompt_template,
         device="cpu" if gpu.is_cpu else "cuda",
@@ -337,17 +348,110 @@ def _check_prompt_template(template: str | None) -> None:
         raise UserError("--prompt-template has no {document}: it must say where each document goes")
 
 
-def _check_data(req: LaunchRequest) -> int:
+def _check_data(req: LaunchRequest) -> Dataset:
     """Read the dataset once on the host, so a bad file is one line before anything starts rather than
-    a failed run after the model loaded; the worker reads it again, the same way. Returns how many
-    documents the run has."""
+    a failed run after the model loaded; the worker reads it again, the same way."""
     from runner.datasets import load_dataset
 
-    return len(
-        load_dataset(
-            req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
-        )
+    return load_dataset(
+        req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
     )
+
+
+def _check_context(req: LaunchRequest, dataset: Dataset) -> list[str]:
+    """Refuse what the host can tell will not fit the model (see ``runner.context``); returns the note that
+    says so when the model's context, not --max-input-tokens, sets the prompt limit."""
+    from runner.context import certainly_over, model_context, prompt_limit
+
+    context = model_context(req.model)
+    if context is not None and req.max_new_tokens >= context[1]:
+        raise UserError(
+            f"--max-new-tokens {req.max_new_tokens} leaves no room for a prompt: {req.model} has {context[1]} "
+            f"positions ({context[0]} in its config.json); give fewer new tokens"
+        )
+    limit = prompt_limit(req.max_input_tokens, req.max_new_tokens, context and context[1])
+    notes = []
+    if context is not None and limit < req.max_input_tokens:
+        notes.append(
+            f"prompts over {limit} tokens are skipped: {req.model}'s context is {context[1]} positions ({context[0]}) "
+            f"less --max-new-tokens {req.max_new_tokens}, below --max-input-tokens {req.max_input_tokens}"
+        )
+    over = certainly_over(req.model, {d.id: d.text for d in dataset.documents}, limit)
+    if over is not None and len(over.ids) > req.max_skipped_fraction * over.documents:
+        docs = f"{over.documents} document{'s' if over.documents != 1 else ''}"
+        raise UserError(
+            f"{len(over.ids)} of {docs} in {req.data} are longer than {limit} tokens whatever the tokenizer does "
+            f"(e.g. {over.ids[0]!r}), more than --max-skipped-fraction {req.max_skipped_fraction:g} allows: "
+            "raise --max-input-tokens, --max-skipped-fraction, or use shorter documents"
+        )
+    return notes
+
+
+CELL_IGNORED = {"launch", "price_per_hour_usd", "price_source", "incompatibility"}
+"""RunConfig fields that say how a cell is launched, priced or explained, not what it measures: they may
+change between attempts of one run."""
+
+
+INPUT_IDENTITY = {"dataset_sha256", "model_fingerprint"}
+"""What the inputs were: compared with the inputs themselves by ``check_same_work``, in its own words."""
+
+
+def config_changes(old: RunConfig, new: RunConfig, ignore: set[str] = CELL_IGNORED) -> list[str]:
+    """'max_new_tokens: 8 → 16' for each field of the cell that differs, in the schema's order."""
+    a, b = old.model_dump(exclude=ignore), new.model_dump(exclude=ignore)
+    return [f"{k}: {a[k]!r} → {b.get(k)!r}" for k in a if a[k] != b.get(k)]
+
+
+def _config_edits(run_dir: Path, config: RunConfig) -> str:
+    """What config.json says now that the last attempt's result.json (which records the config it ran)
+    does not; "" when they agree or there is no readable result to hold it to. Paths are left out: a
+    container's result names its own (/inputs/...) until the host restores them, and the inputs behind
+    the paths are checked by content."""
+    try:
+        ran = rundir.read_result(run_dir).config
+    except UserError:
+        return ""
+    return "; ".join(config_changes(ran, config, CELL_IGNORED | INPUT_IDENTITY | {"model", "data"})[:3])
+
+
+def check_same_work(run_dir: Path, config: RunConfig, kept: list[DocRecord]) -> None:
+    """Refuse to resume ``run_dir`` when its dataset or model is no longer what the run started with: the
+    records it keeps would be mixed, in one result, with documents summarized from other inputs. Names
+    what changed (and which kept documents); folders from before these were recorded are not checked."""
+    from runner.datasets import load_dataset
+
+    changed = []
+    if edited := _config_edits(run_dir, config):
+        changed.append(f"{rundir.CONFIG} was edited since the last attempt ({edited})")
+    if config.dataset_sha256 is not None:
+        dataset = load_dataset(
+            config.data,
+            text_field=config.text_field,
+            summary_field=config.summary_field,
+            id_field=config.id_field,
+            limit=config.limit,
+        )
+        if dataset.sha256 != config.dataset_sha256:
+            now = {d.id: d.sha256 for d in dataset.documents}
+            edited = [r.id for r in kept if r.doc_sha256 is not None and now.get(r.id) != r.doc_sha256]
+            which = (
+                f"{len(edited)} of the {len(kept)} finished documents differ or are gone (e.g. {edited[0]!r})"
+                if edited
+                else "the finished documents are unchanged, others differ"
+            )
+            changed.append(
+                f"dataset {config.data} changed since the run started (sha256 {config.dataset_sha256[:12]} → "
+                f"{dataset.sha256[:12]}; {which})"
+            )
+    now_model = model_fingerprint(config.model) if config.model_fingerprint is not None else None
+    if config.model_fingerprint is not None and now_model != config.model_fingerprint:
+        how = "is gone" if now_model is None else "has other files, sizes or config than when the run started"
+        changed.append(f"model {config.model} {how}")
+    if changed:
+        raise UserError(
+            f"cannot resume {run_dir}: {'; '.join(changed)}: put the original back, or start a new run "
+            "(another --run-id) on the new inputs"
+        )
 
 
 def prepare_run_dir(results: Path, run_id: str) -> Path:
@@ -380,6 +484,7 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
                 f"{run_dir} already completed: there is nothing to resume, and its result.json stands; "
                 "for a new measurement of the cell use a new --run-id"
             )
+        check_same_work(run_dir, config, kept)
         notes: list[str] = []
         executor_name = config.launch.executor
         if req.executor_options and executor_name != "docker":
@@ -398,10 +503,12 @@ def prepare(req: LaunchRequest, resume: Path | None = None) -> PreparedLaunch:
                     f"{run_dir} already completed; use a new --run-id for a new run (its result.json stands)"
                 )
             config = _same_cell(rundir.read_config(run_dir), config, run_dir)
+            check_same_work(run_dir, config, kept)
         executor_name = req.executor
     if done := len({r.id for r in kept}):
+        were, are = ("document was", "is") if done == 1 else ("documents were", "are")
         notes.append(
-            f"resumed: {done} documents were already done and are kept; docs/s covers every attempt's "
+            f"resumed: {done} {were} already done and {are} kept; docs/s covers every attempt's "
             "batches, model load and warmup this attempt's"
         )
     options = dict(req.executor_options)
@@ -419,11 +526,8 @@ def _same_cell(existing: RunConfig, new: RunConfig, run_dir: Path) -> RunConfig:
     """The folder's own config, if the new options describe the same cell; a resumed run must not mix
     documents generated under two settings (say, two --max-new-tokens) into one result. How it is
     launched, priced, or explained (the rules' wording) may change between attempts."""
-    ignore = {"launch", "price_per_hour_usd", "price_source", "incompatibility"}
-    old_fields, new_fields = existing.model_dump(exclude=ignore), new.model_dump(exclude=ignore)
-    changed = [k for k in old_fields if old_fields[k] != new_fields.get(k)]
-    if changed:
-        shown = "; ".join(f"{k}: {old_fields[k]!r} → {new_fields.get(k)!r}" for k in changed[:3])
+    if changed := config_changes(existing, new, CELL_IGNORED | INPUT_IDENTITY):
+        shown = "; ".join(changed[:3])
         raise UserError(
             f"{run_dir} already holds a run with other settings ({shown}): "
             f"pass another --run-id for a new run, or --resume {run_dir} to continue that one as it was"
@@ -444,9 +548,15 @@ def execute(launch: PreparedLaunch, on_line: Callable[[str], None]) -> RunResult
     run_dir, config = launch.run_dir, launch.config
     for note in launch.notes:
         on_line(f"note: {note}")
-    stale = run_dir / rundir.RESULT
-    if stale.exists():  # a previous attempt's result; docs.jsonl carries what it finished
-        shutil.move(stale, run_dir / f"result.previous-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json")
+    stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    # A previous attempt's result and traceback are moved aside, not deleted: docs.jsonl carries what it
+    # finished, and an error.log beside a completed result would say this attempt failed.
+    for name, aside in (
+        (rundir.RESULT, f"result.previous-{stamp}.json"),
+        (rundir.ERROR_LOG, f"error.previous-{stamp}.log"),
+    ):
+        if (run_dir / name).exists():
+            shutil.move(run_dir / name, run_dir / aside)
     exit_info = launch.executor.execute(config, run_dir, on_line, launch.timeout)
     # The worker has ended: a disk reserve still here is no one's (a copy of the folder a remote engine
     # worked on never had it removed, or an earlier attempt was killed), and a finished folder keeps none.
@@ -524,10 +634,15 @@ def dead_worker_error(exit_info: ExitInfo, timeout: float | None = None) -> Erro
             error_class=INTERRUPTED, message="interrupted before the worker could write a result; --resume continues"
         )
     if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        who = (
+            "and its engine reported no out-of-memory kill: by hand (docker kill) or by the engine"
+            if exit_info.oom_reported
+            else "by hand, or by the kernel's out-of-memory killer"
+        )
         return ErrorInfo(
             error_class="Killed",
-            message=f"the worker was killed with SIGKILL (exit code {code}): by hand, or by the kernel's "
-            "out-of-memory killer; finished documents are kept and --resume continues the run",
+            message=f"the worker was killed with SIGKILL (exit code {code}) {who}; finished documents are kept "
+            "and --resume continues the run",
         )
     if code is not None and code < 0:
         return ErrorInfo(

@@ -196,22 +196,37 @@ def locked(run_dir: Path) -> Iterator[None]:
 
     Two workers on one folder (a second ``--resume`` while the first still runs) would both append the
     same pending documents. The lock is advisory (``flock``), released by the kernel when its holder
-    dies, so a SIGKILLed worker never leaves a stale one behind.
+    dies, so a SIGKILLed worker never leaves a stale one behind. Its empty file is removed while still
+    held; a process that opened it just before, and locks it after, finds it no longer at that path and
+    tries again on a new one, so two holders never both believe they hold the folder.
     """
     try:
         import fcntl
     except ImportError:  # no flock on this platform: run unguarded
         yield
         return
-    with (run_dir / LOCK).open("a") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunFolderBusy(run_dir) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    path = run_dir / LOCK
+    while True:
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunFolderBusy(run_dir) from None
+            if not _still_at(handle, path):  # removed by the holder it waited behind: lock the new one
+                continue
+            try:
+                yield
+                return
+            finally:
+                path.unlink(missing_ok=True)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _still_at(handle, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), path.stat())
+    except FileNotFoundError:
+        return False
 
 
 def in_use(run_dir: Path) -> bool:

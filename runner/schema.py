@@ -95,7 +95,18 @@ class RunConfig(_Model):
         "compare it against that model's runs, as they do bitsandbytes runs of one checkpoint.",
     )
     synthetic_weights: bool = False
+    model_fingerprint: str | None = Field(
+        None,
+        description="sha256 over a local model folder's file names and sizes, small files' content and large "
+        "files' first MiB (runner/fingerprint.py), taken at launch; a resumed run refuses another. None: a hub "
+        "id or built-in name, or a run started before it was recorded.",
+    )
     data: str
+    dataset_sha256: str | None = Field(
+        None,
+        description="The selected documents' content hash at launch (as DatasetInfo.sha256); a resumed run "
+        "refuses another. None in runs started before it was recorded.",
+    )
     text_field: str | None = None
     summary_field: str | None = None
     id_field: str | None = None
@@ -360,6 +371,9 @@ class DocRecord(_Model):
     batch: int = Field(description="Number of that generate call within the run, across resumes.")
     batch_size: int
     summary: str
+    doc_sha256: str | None = Field(
+        None, description="The document's own content hash (id, text, references) when it was summarized."
+    )
     rouge1: float | None = None
     rouge2: float | None = None
     rougeL: float | None = None

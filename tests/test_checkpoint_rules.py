@@ -65,7 +65,7 @@ def test_launch_refuses_before_any_folder_and_force_records_the_reason(capsys, t
 def test_a_matrix_drops_the_awq_cell_of_a_plain_checkpoint_and_keeps_the_rest(cli, tiny_model, tmp_path):
     proc = cli(
         ["matrix", "--images", "hf,vllm-awq", "--gpus", "a100-80gb", "--model", str(tiny_model), "--target",
-         "sky", "--dry-run", "--results", str(tmp_path), "--matrix-id", "awq"],
+         "sky", "--allow-local-images", "--dry-run", "--results", str(tmp_path), "--matrix-id", "awq"],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     cells = {c["image"]: c for c in json.loads((tmp_path / "awq" / "matrix.json").read_text())["cells"]}
@@ -79,7 +79,8 @@ def test_an_awq_checkpoint_runs_planned_and_records_its_base_model(cli, awq_mode
     gates it against: see test_report's quantized-checkpoint test)."""
     proc = cli(
         ["matrix", "--images", "vllm-awq", "--gpus", "a100-80gb,t4", "--model", str(awq_model), "--base-model",
-         "tiny-llama", "--target", "sky", "--dry-run", "--results", str(tmp_path), "--matrix-id", "awq"],
+         "tiny-llama", "--target", "sky", "--allow-local-images", "--dry-run", "--results", str(tmp_path),
+         "--matrix-id", "awq"],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "awq" / "matrix.json").read_text())

@@ -81,3 +81,37 @@ def test_data_inspect_with_limit_gives_the_hash_a_limited_run_records(cli):
     assert f"{SAMPLE_DATASET}: 6 documents (the first 6)" in proc.stdout
     one = cli(["data", "inspect", str(SAMPLE_DATASET), "--limit", "1"])
     assert f"{SAMPLE_DATASET}: 1 document (the first 1)" in one.stdout
+
+
+def test_a_pretty_printed_json_array_is_named_with_its_conversion(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"id": "a", "document": "x", "summary": "y"}], indent=2) + "\n")
+    with pytest.raises(DatasetError) as info:
+        load_dataset(path)
+    assert "d.json:1: malformed JSON" in str(info.value)
+    assert "looks like a JSON array, not JSON Lines" in str(info.value) and "jq -c '.[]' FILE" in str(info.value)
+
+
+def test_a_truncated_line_is_reported_where_it_stops(tmp_path):
+    path = tmp_path / "d.jsonl"
+    line = '{"id": "a", "document": "some text here", "summ'
+    path.write_text(line + "\n")
+    with pytest.raises(DatasetError) as info:
+        load_dataset(path)
+    said = str(info.value)
+    assert "d.jsonl:1: malformed JSON (Unterminated string starting at column 43)" in said
+    assert "ends before its JSON value does" in said
+
+
+def test_a_line_missing_its_closing_brace_points_past_its_end(tmp_path):
+    path = tmp_path / "d.jsonl"
+    line = '{"id": "a", "document": "x", "summary": "y"'
+    path.write_text(line + "\n")
+    with pytest.raises(DatasetError, match=rf"column {len(line) + 1}\)"):
+        load_dataset(path)
+
+
+def test_each_document_has_its_own_hash_inside_the_dataset_hash(tmp_path):
+    a = load_dataset(write_jsonl(tmp_path / "a.jsonl", [{"id": "1", "document": "T.", "summary": "S."}]))
+    b = load_dataset(write_jsonl(tmp_path / "b.jsonl", [{"id": "1", "document": "T!", "summary": "S."}]))
+    assert len(a.documents[0].sha256) == 64 and a.documents[0].sha256 != b.documents[0].sha256

@@ -10,6 +10,7 @@ Docker engine answers (DOCKER_HOST) and the image sumbench/cpu:<version> is ther
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -77,7 +78,8 @@ def test_local_run_mounts_run_folder_rw_and_inputs_read_only(tmp_path):
     }
     assert mounts["/inputs/model"]["Source"] == str(model) and mounts["/inputs/model"]["ReadOnly"]
     assert spec["command"] == ["/results/r1"]
-    assert spec["user"] == f"{os.getuid()}:{os.getgid()}", "files written in the mount stay the user's"
+    expected = f"{os.getuid()}:{os.getgid()}" if os.getuid() else "1000:1000"
+    assert spec["user"] == expected, "the user's own uid (files in the mount stay theirs), never root"
     assert spec["network_mode"] == "none", "a local model needs no network"
     assert spec["labels"] == {"sumbench.run-id": "r1"} and spec["name"] == "sumbench-r1"
     assert spec["image"] == "sha256:abc", "the exact image prepare() found, not a tag that may move"
@@ -97,6 +99,21 @@ def test_vllm_cells_get_shared_memory():
     assert spec_for(make_config("m", backend="vllm"), Path("/tmp/r1"))["shm_size"] == "8g"
 
 
+def test_containers_never_run_as_root_and_drop_every_privilege(tmp_path, monkeypatch):
+    for copy in (False, True):
+        spec = spec_for(make_config("m"), tmp_path / "r1", copy=copy)
+        assert spec["cap_drop"] == ["ALL"] and spec["security_opt"] == ["no-new-privileges"]
+        assert not spec["user"].startswith("0:")
+    monkeypatch.setattr(os, "getuid", lambda: 0)
+    monkeypatch.setattr(os, "getgid", lambda: 0)
+    assert spec_for(make_config("m"), tmp_path / "r1")["user"] == "1000:1000", "root on the host: the image's user"
+    monkeypatch.setattr(os, "getuid", lambda: 1234)
+    monkeypatch.setattr(os, "getgid", lambda: 99)
+    assert spec_for(make_config("m"), tmp_path / "r1")["user"] == "1234:99"
+    assert spec_for(make_config("m"), tmp_path / "r1", copy=True)["user"] == "1000:1000", "owner of copied files"
+
+
+@pytest.mark.skipif(os.getuid() == 0, reason="root's hub cache is a named volume (see the next test)")
 def test_hub_model_downloads_into_a_lasting_cache_over_host_network(tmp_path):
     spec = spec_for(make_config("org/model"), tmp_path / "r1", environ={"HF_HOME": str(tmp_path / "hf")})
     assert spec["network_mode"] == "host"
@@ -120,7 +137,18 @@ def test_hub_model_downloads_into_a_lasting_cache_over_host_network(tmp_path):
         ("/models/hf-cache", "sumbench-hf-cache", "volume")
     ], "a remote engine keeps only a named volume, over the image's own cache folder; files are copied"
     assert remote["environment"]["HF_HOME"] == "/models/hf-cache"
-    assert remote["user"] is None, "the image's own (non-root) user, who owns that folder"
+    assert remote["user"] == "1000:1000", "the image's own (non-root) user, who owns that folder"
+
+
+def test_root_on_the_host_keeps_the_hub_cache_in_a_volume_its_worker_can_write(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "getuid", lambda: 0)
+    config = make_config("org/model")
+    spec = container_spec(
+        config, plan_layout(config, "r1", copy=False), tmp_path / "r1", copy=False, network=None, revision=None,
+        environ={}, image_hf_home="/models/hf-cache",
+    )  # fmt: skip
+    cache = by_target(spec)["/models/hf-cache"]
+    assert (cache["Source"], cache["Type"]) == ("sumbench-hf-cache", "volume")
 
 
 def test_synthetic_builtin_needs_no_model_files_and_no_network(tmp_path):
@@ -249,12 +277,14 @@ def test_missing_image_message_names_the_bake_target():
     image = get_image("vllm-awq")
     ref = image.reference()
     assert missing_image_message(ref, image, "ssh://me@vm", "", __version__) == (
-        f"image sumbench/vllm-awq:{__version__} not found on ssh://me@vm: build it with `docker buildx bake vllm-awq`"
+        f"image sumbench/vllm-awq:{__version__} not found on ssh://me@vm: build it with `DOCKER_HOST=ssh://me@vm "
+        "REVISION=$(git rev-parse HEAD) docker buildx bake vllm-awq`, or push it to a registry (`REVISION=$(git "
+        "rev-parse HEAD) REGISTRY=REGISTRY docker buildx bake --push vllm-awq`) and pass --registry"
     )
     pushed = missing_image_message(
         "registry.example.com/me/sumbench/cpu:dev", get_image("cpu"), "x", "registry.example.com/me", "dev"
     )
-    assert "`REGISTRY=registry.example.com/me TAG=dev docker buildx bake cpu`" in pushed
+    assert "REGISTRY=registry.example.com/me TAG=dev docker buildx bake cpu`" in pushed
     assert "`docker pull registry.example.com/me/sumbench/cpu:dev`" in pushed
 
 
@@ -329,7 +359,10 @@ def check_run(run_dir: Path, model: Path, documents: int) -> dict:
     assert result["config"]["model"] == str(model) and result["config"]["data"] == str(SAMPLE_DATASET)
     assert result["dataset"]["path"] == str(SAMPLE_DATASET)
     assert json.loads((run_dir / "config.json").read_text())["model"] == str(model)
-    assert json.loads((run_dir / "container-config.json").read_text())["model"] == "/inputs/model"
+    inner = json.loads((run_dir / "container-config.json").read_text())
+    assert inner["model"] == "/inputs/model"
+    # Resume checks are the host's: an image older than these fields still reads its config.
+    assert "model_fingerprint" not in inner and result["config"]["model_fingerprint"].startswith("sha256:")
     assert "loaded" in (run_dir / "worker.log").read_text()
     assert "::sumbench::" in (run_dir / "output.log").read_text()
     for path in run_dir.iterdir():
@@ -432,5 +465,106 @@ def test_missing_image_is_one_line_naming_the_bake_target(cli, tiny_model, tmp_p
     message = proc.stderr.strip()
     assert "\n" not in message, message
     assert "image sumbench/cpu:0.0.0-missing not found on" in message
-    assert "`TAG=0.0.0-missing docker buildx bake cpu`" in message
+    assert "`REVISION=$(git rev-parse HEAD) TAG=0.0.0-missing docker buildx bake cpu`" in message
     assert not any(tmp_path.iterdir()), "a refused launch leaves no run folder behind"
+
+
+@pytest.mark.docker
+@needs_cpu_image
+def test_the_worker_runs_unprivileged_and_results_come_back_owned_by_the_host_user(tiny_model, tmp_path, monkeypatch):
+    """Seen from the engine while the container runs: a non-root uid, no capabilities, no-new-privileges,
+    read-only inputs; and every file the run leaves is the launching user's (root's too)."""
+    import shutil
+    import threading
+
+    from runner.launching import LaunchRequest, launch
+
+    model = shutil.copytree(tiny_model, tmp_path / "readable-model")
+    for path in model.iterdir():  # transformers saves weights 0600: only its owner could mount them
+        path.chmod(0o644)
+    monkeypatch.setenv("SUMBENCH_INJECT_DELAY_S", "2")
+    req = LaunchRequest(
+        model=str(model), data=str(SAMPLE_DATASET), limit=4, max_new_tokens=4, batch_size=2,
+        results=tmp_path / "results", run_id="dk-user", executor="docker",
+    )  # fmt: skip
+    done: list = []
+    runner = threading.Thread(target=lambda: done.append(launch(req, lambda line: None)))
+    runner.start()
+    try:
+        seen = None
+        for _ in range(600):
+            running = [c for c in leftovers("dk-user") if c.status == "running"] if not done else []
+            if running:
+                seen = running[0]
+                break
+            threading.Event().wait(0.2)
+        assert seen is not None, "the container was never seen running"
+        code, out = seen.exec_run("id -u")
+        assert code == 0 and out.decode().strip() != "0", "the worker is not root in its container"
+        host_config = seen.attrs["HostConfig"]
+        assert host_config["CapDrop"] == ["ALL"] and host_config["SecurityOpt"] == ["no-new-privileges"]
+        mounts = {m["Destination"]: m for m in seen.attrs["Mounts"]}
+        assert not mounts["/inputs/model"]["RW"] and not mounts["/inputs/data/howto-sample.jsonl"]["RW"]
+        assert mounts["/results/dk-user"]["RW"]
+    finally:
+        runner.join(300)
+    run_dir, result = done[0]
+    assert result.status == "completed", result.error
+    for path in run_dir.iterdir():
+        assert (path.stat().st_uid, path.stat().st_gid) == (os.getuid(), os.getgid()), path.name
+
+
+def test_root_copies_inputs_its_containers_user_could_not_read_through_a_mount(tmp_path, monkeypatch):
+    from runner.executors.docker.ownership import private_input
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"x")
+    (model / "model.safetensors").chmod(0o600)
+    data = tmp_path / "d.jsonl"
+    data.write_text("{}\n")
+    data.chmod(0o644)
+    monkeypatch.setattr(os, "getuid", lambda: 0)
+    assert private_input([data, model]) == model / "model.safetensors"
+    (model / "model.safetensors").chmod(0o644)
+    assert private_input([data, model]) is None
+    monkeypatch.setattr(os, "getuid", lambda: 1234)
+    data.chmod(0o600)
+    assert private_input([data]) is None, "a non-root user's container runs as that user"
+
+
+@pytest.mark.docker
+@needs_cpu_image
+def test_a_model_already_on_a_copying_engine_is_not_copied_again(tiny_model, tmp_path):
+    """The local engine in copy mode, as a remote one is used: the model goes into a volume named by its
+    fingerprint once; the next run of it there sends only the run folder and the dataset."""
+    from runner.executors.docker.layout import model_volume
+    from runner.fingerprint import model_fingerprint
+    from runner.launching import LaunchRequest, launch
+
+    volume = model_volume(model_fingerprint(str(tiny_model)))
+
+    def drop_volume() -> None:
+        with contextlib.suppress(Exception):
+            ENGINE.volumes.get(volume).remove(force=True)
+
+    drop_volume()
+    said: list[str] = []
+    try:
+        for run_id in ("dk-vol-1", "dk-vol-2"):
+            req = LaunchRequest(
+                model=str(tiny_model), data=str(SAMPLE_DATASET), limit=2, max_new_tokens=4, batch_size=2,
+                results=tmp_path, run_id=run_id, executor="docker",
+                executor_options={"files": "copy", "progress": said.append},
+            )  # fmt: skip
+            run_dir, result = launch(req, lambda line: None)
+            assert result.status == "completed", result.error
+            check_run(run_dir, tiny_model, 2)
+        assert [line.split(" ")[0] + " " + line.split(" ")[-1] for line in said if "model" in line] == [
+            "copying " + volume,
+            "model copied",
+        ], said
+        assert any(f"({volume}): not copied" in line for line in said)
+    finally:
+        drop_volume()

@@ -92,12 +92,13 @@ def test_matrix_refuses_an_image_the_engine_lacks_and_cannot_pull(capsys, tmp_pa
     missing = f"0.0.0-missing-{secrets.token_hex(3)}"
     line = one_line(capsys, matrix_args(tmp_path, "--images", "cpu", "--tag", missing))
     assert f"image sumbench/cpu:{missing} not found on" in line, line
-    assert f"`TAG={missing} docker buildx bake cpu`" in line, "no registry: nothing to pull, say what to build"
+    built = f"`REVISION=$(git rev-parse HEAD) TAG={missing} docker buildx bake cpu`"
+    assert built in line, "no registry: nothing to pull, say what to build"
     registry = registry_on_a_closed_port()
     line = one_line(capsys, matrix_args(tmp_path, "--images", "cpu", "--registry", registry))
     assert f"image {registry}/sumbench/cpu:" in line and "cannot be pulled" in line, line
     assert "connection refused" in line, "the engine's own reason"
-    assert f"`REGISTRY={registry} docker buildx bake --push cpu`" in line
+    assert f"REGISTRY={registry} docker buildx bake --push cpu`" in line
     assert not (tmp_path / "m").exists()
 
 

@@ -336,6 +336,21 @@ def test_the_worker_requests_cpu_and_the_memory_its_model_loads_in(tmp_path):
         K8sOptions(cpus=0)
 
 
+def test_a_hub_model_download_gets_the_disk_it_needs(tmp_path):
+    """The pod downloads a hub model into its emptyDir: without an ephemeral-storage request a node with a
+    small disk takes the pod and evicts it part-way through a 13 GB download."""
+    options = K8sOptions(data_pvc="datasets", hf_token_secret="hf:token")
+    manifest = render(tmp_path, options, model="meta-llama/Llama-2-7b-chat-hf", images=["hf"], scenarios=None,
+                      gpus=["a100-80gb"])  # fmt: skip
+    job = objects(tmp_path / "k8s-m")[("Job", job_name("k8s-m", manifest.cells[0].run_id))]
+    pod = job["spec"]["template"]["spec"]
+    requests = pod["containers"][0]["resources"]["requests"]
+    cache = next(v for v in pod["volumes"] if v["name"] == "cache")
+    assert requests["ephemeral-storage"] == "17Gi" and cache["emptyDir"] == {"sizeLimit": "17Gi"}
+    for version in VERSIONS:
+        kubernetes_validate.validate(job, version, strict=True)
+
+
 # --- the dry run's closing lines ------------------------------------------------------------------------
 
 
@@ -345,7 +360,8 @@ def test_a_dry_run_ends_with_how_to_submit_it_and_what_the_volumes_hold(tmp_path
     model = tmp_path / "my-model"
     model.mkdir()
     (model / "config.json").write_text("{}")
-    args = ["matrix", "--target", "k8s", "--images", "hf", "--gpus", "t4", "--model", str(model)]
+    args = ["matrix", "--target", "k8s", "--registry", "registry.example.com/me", "--images", "hf", "--gpus", "t4"]
+    args += ["--model", str(model)]
     args += ["--k8s-model-pvc", "models", "--k8s-data-pvc", "datasets", "--k8s-results-pvc", "runs"]
     args += ["--namespace", "bench", "--hf-token-secret", "hf:token", "--k8s-memory", "24GiB"]
     args += ["--results", str(tmp_path / "r"), "--matrix-id", "m1"]

@@ -189,7 +189,8 @@ def test_spot_keeps_its_run_folders_in_the_bucket_and_says_when_it_cannot(tmp_pa
 def test_a_dry_run_ends_with_the_command_that_launches_it(tmp_path, capsys):
     from runner.cli import main
 
-    args = ["matrix", "--target", "sky", "--images", "hf", "--gpus", "t4", "--model", HUB_MODEL, "--spot"]
+    args = ["matrix", "--target", "sky", "--allow-local-images", "--images", "hf", "--gpus", "t4"]
+    args += ["--model", HUB_MODEL, "--spot"]
     args += ["--bucket", "s3://b/s", "--price-per-hour", "t4=0.2", "--max-parallel", "2"]
     args += ["--results", str(tmp_path), "--matrix-id", "m1", "--batch-sizes", "1,auto"]
     with pytest.raises(SystemExit) as exit_info:

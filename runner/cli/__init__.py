@@ -78,8 +78,19 @@ def cli() -> None:
 NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def _hear_interrupts() -> None:
+    """A job a script starts in the background (``runner launch ... &``) begins with SIGINT ignored, as does
+    every worker it starts: Ctrl-C or ``kill -INT`` would leave the run going, unwatched. Restore Python's
+    handler, so SIGINT stops the run the way it does in the foreground."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2, never a traceback."""
+    _hear_interrupts()
     try:
         cli.main(args=argv, prog_name="runner", standalone_mode=False)
     except UserError as exc:

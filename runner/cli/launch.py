@@ -63,6 +63,19 @@ RESUME_OPTIONS = {"resume", "timeout", "verbose", "docker_host", "gpu_uuids", "d
     help="With --executor docker: run on this card (nvidia-smi -L) instead of the first of the --gpu type.",
 )
 @click.option(
+    "--registry",
+    envvar="SUMBENCH_REGISTRY",
+    show_envvar=True,
+    help="With --executor docker: the registry the image was pushed to (REGISTRY/sumbench/IMAGE:TAG); the "
+    "engine pulls it from there when it lacks it. Default: local names, which only a bake on that engine makes.",
+)
+@click.option(
+    "--tag",
+    envvar="SUMBENCH_TAG",
+    show_envvar=True,
+    help="With --executor docker: the image tag (default: this sumbench's version, as `docker buildx bake` tags).",
+)
+@click.option(
     "--docker-network",
     help="With --executor docker: container network (default: none; host where a hub model downloads).",
 )
@@ -99,6 +112,8 @@ def launch(
     docker_host: str | None,
     gpu_uuids: tuple[str, ...],
     docker_network: str | None,
+    registry: str | None,
+    tag: str | None,
     repeat: int,
     **options,
 ) -> None:
@@ -130,7 +145,13 @@ def launch(
     executor_options = {k: v for k, v in docker_options.items() if v}
     if executor_options and options["executor"] != "docker" and resume is None:
         raise click.UsageError("--docker-host, --gpu-uuid and --docker-network need --executor docker")
-    typed = set(_given_options(click.get_current_context(), set(), names=True))
+    ctx = click.get_current_context()
+    typed_refs = [f"--{n}" for n in ("registry", "tag") if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+    if typed_refs and options["executor"] != "docker" and resume is None:
+        raise click.UsageError(f"{' and '.join(typed_refs)} name a container image: they need --executor docker")
+    if options["executor"] == "docker":  # from the environment too (SUMBENCH_REGISTRY, SUMBENCH_TAG)
+        executor_options |= {k: v for k, v in {"registry": registry, "tag": tag}.items() if v is not None}
+    typed = set(_given_options(ctx, set(), names=True))
     serving, serving_given = pop_serving(options, typed)
     req = LaunchRequest(**options, executor_options=executor_options, serving=serving, serving_given=serving_given)
     if resume is None and not options["model"]:
@@ -194,5 +215,5 @@ def _given_options(ctx: click.Context, allowed: set[str], names: bool = False) -
     return [
         param.name if names else max(param.opts, key=len)
         for param in ctx.command.params
-        if param.name not in allowed and ctx.get_parameter_source(param.name) not in (None, ParameterSource.DEFAULT)
+        if param.name not in allowed and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE
     ]

@@ -113,6 +113,12 @@ def _names(value: str | None) -> list[str] | None:
     help="Image tag that was pushed.",
 )
 @click.option(
+    "--allow-local-images",
+    is_flag=True,
+    help="sky, k8s: use image names without a registry (sumbench/IMAGE:TAG) as they are, for a cluster whose "
+    "nodes were given those images by hand; without it such a name is refused (Docker Hub would be asked).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(1),
     help="local/docker: stop a cell's worker after this many seconds from its start (model load included).",
@@ -274,6 +280,34 @@ def _word(value: Any) -> str:
     return getattr(value, "text", None) or str(value)  # a ByteSize keeps the words typed
 
 
+REMOTE_TARGETS = ("sky", "k8s")
+"""Targets whose machines pull every image: they never saw the images this machine's engine built."""
+
+
+def _check_remote_references(target: str, images: list[str], registry: str, tag: str, opts: dict[str, Any]) -> None:
+    """Refuse, for a cluster, an image reference only a local engine can hold: a node would ask Docker Hub
+    for ``sumbench/hf:TAG`` (not ours) after the GPUs are paid for. ``--allow-local-images`` says the nodes
+    have them."""
+    from runner import catalog
+    from runner.executors.docker.engine import bake_command, names_registry
+
+    allowed = opts.get("allow_local_images", False)
+    if allowed and target not in REMOTE_TARGETS:
+        raise UserError(f"--allow-local-images applies to --target sky and k8s, not {target}")
+    if target not in REMOTE_TARGETS or allowed:
+        return
+    for name in images:
+        image = catalog.get_image(name)
+        ref = image.reference(registry, tag)
+        if not names_registry(ref, registry):
+            raise UserError(
+                f"--target {target} pulls {ref} on machines that never saw this one's images, and that name has "
+                f"no registry (Docker Hub would be asked for it): push it "
+                f"(`{bake_command(image, 'REG', tag, push=True)}`) and pass --registry REG, or "
+                "--allow-local-images if the nodes hold it already"
+            )
+
+
 def build_request(opts: dict[str, Any]):
     from runner.launching import LaunchRequest
     from runner.matrix import MatrixRequest, parse_prices
@@ -284,12 +318,14 @@ def build_request(opts: dict[str, Any]):
             raise UserError(f"--{name.replace('_', '-')} applies to --target {owner}, not {target}")
     if not opts["images"] or not opts["model"]:
         raise UserError("runner matrix needs --images and --model (or --collect MATRIX-DIR)")
+    _check_remote_references(target, _names(opts["images"]) or [], opts["registry"], opts["tag"], opts)
     base = LaunchRequest(
         model=opts["model"],
         data=opts["data"],
         limit=opts["limit"],
         max_new_tokens=opts["max_new_tokens"],
         max_input_tokens=opts["max_input_tokens"],
+        max_skipped_fraction=opts["max_skipped_fraction"],
         synthetic_weights=opts["synthetic_weights"],
         text_field=opts["text_field"],
         summary_field=opts["summary_field"],

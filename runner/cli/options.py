@@ -64,7 +64,17 @@ CELL_OPTIONS: list[Callable] = [
         type=click.IntRange(1),
         default=4096,
         show_default=True,
-        help="Longer prompts are skipped and counted, never truncated.",
+        help="Longer prompts are skipped and counted, never truncated; so are prompts that leave the model's "
+        "context (its config.json) no room for --max-new-tokens. More than --max-skipped-fraction of them "
+        "skipped fails the run, or is refused at launch when the host can tell.",
+    ),
+    click.option(
+        "--max-skipped-fraction",
+        type=click.FloatRange(0, 1),
+        default=0.1,
+        show_default=True,
+        help="Share of the documents that may be skipped as too long (see --max-input-tokens) before the "
+        "run fails: 0 allows none, 1 any.",
     ),
     click.option("--limit", type=click.IntRange(1), help="Use only the first N documents."),
     click.option(

@@ -22,10 +22,21 @@ class ExitInfo:
 
     exit_code: int | None
     oom_killed: bool = False
+    oom_reported: bool = False
+    """Whether something that knows (a container engine) said if the worker was killed for memory: then
+    ``oom_killed`` False rules that out, where a bare process's SIGKILL cannot tell."""
     timed_out: bool = False
     interrupted: bool = False
     start_error: str | None = None
     """The engine's reason the worker never started (a container that could not start), with the fix."""
+
+
+def stop_signal(exc: KeyboardInterrupt) -> int:
+    """The signal that stopped the host, to pass on to its worker so the result names the one a person sent:
+    SIGTERM when the host's SIGTERM handler raised it ("signal SIGTERM"), else SIGINT (Ctrl-C)."""
+    import signal
+
+    return signal.SIGTERM if "SIGTERM" in str(exc) else signal.SIGINT
 
 
 class Executor(ABC):

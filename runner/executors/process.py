@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runner import rundir
-from runner.executors.base import Executor, ExitInfo, LineHandler, deadline, output_log
+from runner.executors.base import Executor, ExitInfo, LineHandler, deadline, output_log, stop_signal
 from runner.nvml import list_gpus, select_gpu
 from runner.schema import LaunchInfo, RunConfig
 
@@ -67,10 +67,10 @@ class ProcessExecutor(Executor):
                     for line in proc.stdout:
                         on_line(line.rstrip("\n"))
                     proc.wait()
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as exc:
                     interrupted = True
                     with _ignoring_stop_signals():  # a second Ctrl-C must not cut the worker's result short
-                        _stop(proc)
+                        _stop(proc, stop_signal(exc))
                         assert proc.stdout is not None
                         for line in proc.stdout:
                             on_line(line.rstrip("\n"))
@@ -126,11 +126,12 @@ def _ignoring_stop_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM first, so the worker writes a partial result; SIGKILL if it does not stop in time."""
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """``sig`` first (the host's own stop signal; SIGTERM for a timeout), so the worker writes a partial
+    result; SIGKILL if it does not stop in time."""
     if proc.poll() is not None:
         return
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     try:
         proc.wait(STOP_GRACE_S)
     except subprocess.TimeoutExpired:

@@ -87,17 +87,20 @@ def _lead3(cells: list[Cell]) -> float | None:
 
 def _gpu_section(
     gpu: str,
+    device: str | None,
     cells: list[Cell],
-    loaded: Loaded,
     gates,
     reference: str | None,
     style: plots.Style | None,
     differing: list[Work],
 ) -> Section:
-    devices = sorted({run.result.environment.device.name for run in loaded.runs if gpu_of(run.result) == gpu})
+    """One GPU type's table and plots; ``device``: the detected device they hold, where runs of that type
+    ran on more than one (two CPU models), each then a section of its own."""
+    devices = [device] if device else sorted({c.key.device for c in cells})
     table = results_table(cells, gates, differing)
+    place = f"{gpu} · {device}" if device else gpu
     section = Section(
-        f"GPU: {_gpu_title(gpu)}",
+        f"GPU: {_gpu_title(gpu)}" + (f" · {device}" if device else ""),
         paragraphs=[f"Device as detected: {', '.join(devices)}."],
         table=table,
         footnotes=results_footnotes(cells, reference, table.rows),
@@ -105,8 +108,8 @@ def _gpu_section(
     )
     if style is not None:
         figures = (
-            plots.throughput_vs_batch(gpu, cells, style),
-            plots.quality_vs_speed(gpu, cells, _lead3(cells), style),
+            plots.throughput_vs_batch(place, cells, style),
+            plots.quality_vs_speed(place, cells, _lead3(cells), style),
         )
         for figure in figures:
             if figure is not None:
@@ -149,8 +152,11 @@ def build_report(loaded: Loaded, reference: str | None = None, with_plots: bool 
             )
         )
     for gpu in sorted({c.key.gpu for c in cells}):
-        gpu_cells = [c for c in cells if c.key.gpu == gpu]
-        sections.append(_gpu_section(gpu, gpu_cells, loaded, gates, reference, style, differing))
+        devices = sorted({c.key.device for c in cells if c.key.gpu == gpu})
+        for device in devices:
+            part = [c for c in cells if c.key.gpu == gpu and c.key.device == device]
+            shown = device if len(devices) > 1 else None
+            sections.append(_gpu_section(gpu, shown, part, gates, reference, style, differing))
     if (served := serving_section(serving, cells, reference, with_plots)) is not None:
         sections.append(served)
     if with_plots and cells:

@@ -5,7 +5,9 @@ batch size and the work asked for (dataset content, output length, prompt templa
 are repeats, whatever their run ids, and the report shows them as one row with mean ± stdev; runs
 that differ in any of them are different rows, so a number is never averaged across datasets.
 
-Three things the name of a cell does not say also keep runs apart, because each changes what was measured:
+Four things the name of a cell does not say also keep runs apart, because each changes what was measured:
+the device as the worker detected it (two CPU models are both ``--gpu cpu``; a host-written result of a
+worker that died knows only the catalog name),
 a ``--gpu-memory-limit`` cap (a 15 GiB-capped H200 run stands for a smaller card, not for the H200), where
 the worker ran (the process executor runs it in the host's Python whatever ``--image`` says, so it and a
 Docker run of that image are two environments; two builds of one image are two as well), and the dtype that
@@ -216,9 +218,15 @@ def shown_values(work: Work, results: Iterable[RunResult]) -> list[str]:
     return list(dict.fromkeys(work.show(r) for r in recorded))
 
 
+def device_of(result: RunResult) -> str:
+    """The device as the worker detected it ('AMD EPYC 7B13 (2 cores)', 'NVIDIA H100 80GB HBM3')."""
+    return result.environment.device.name
+
+
 @dataclass(frozen=True, order=True)
 class CellKey:
     gpu: str
+    device: str
     model: str
     image: str
     scenario: str
@@ -237,9 +245,9 @@ class CellKey:
     """``base_model_label``: what the quality gate holds equal, so an AWQ checkpoint meets its fp16 model."""
 
     @property
-    def quality_key(self) -> tuple[str, str, str, int, str]:
-        """What a quality comparison must hold equal: GPU, model, dataset, output length and prompt."""
-        return (self.gpu, self.base_model, self.dataset, self.max_new_tokens, self.prompt_template)
+    def quality_key(self) -> tuple[str, str, str, str, int, str]:
+        """What a quality comparison must hold equal: GPU and device, model, dataset, output length, prompt."""
+        return (self.gpu, self.device, self.base_model, self.dataset, self.max_new_tokens, self.prompt_template)
 
 
 def cell_key(result: RunResult) -> CellKey:
@@ -248,6 +256,7 @@ def cell_key(result: RunResult) -> CellKey:
     executor, image_id = launch_of(result)
     return CellKey(
         gpu=gpu_of(result),
+        device=device_of(result),
         model=c.model,
         image=c.image,
         scenario=c.scenario,

@@ -22,7 +22,7 @@ THRESHOLD = 0.99
 DEFAULT_REFERENCES = ("default",)
 CPU_REFERENCES = ("fp32", "default")
 
-Verdict = Literal["pass", "fail", "reference", "no reference", "n/a"]
+Verdict = Literal["pass", "fail", "reference", "no reference", "n/a", "not gated"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ class GateResult:
         """The table cell: 'pass 100.2%', 'FAIL 96.1%', 'reference', or why there is no verdict."""
         if self.verdict in ("pass", "fail"):
             return f"{'pass' if self.verdict == 'pass' else 'FAIL'} {self.ratio:.1%}"
-        if self.verdict == "n/a":
-            return f"n/a ({self.reason})"
+        if self.verdict in ("n/a", "not gated"):
+            return f"{self.verdict} ({self.reason})"
         return self.verdict
 
 
@@ -75,6 +75,8 @@ def _judge(cell: Cell, ref_name: str | None, ref_cells: list[Cell], asked: str |
         wanted = " or ".join(references_for(cell.key.gpu, asked))
         return GateResult("no reference", reason=f"no {wanted} run on this GPU, model and dataset")
     if cell.key.scenario == ref_name:
+        if own := weights_kinds(cell.results):  # its ROUGE holds no other row to anything
+            return GateResult("not gated", reference=ref_name, reason=" and ".join(own))
         return GateResult("reference", reference=ref_name)
     if kinds := weights_kinds(r for c in (cell, *ref_cells) for r in c.results):
         return GateResult("n/a", reference=ref_name, reason=" and ".join(kinds))

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
-from runner.report.cells import Cell, CellKey, cap_label, model_label, output_length, short_image_id
+from runner.report.cells import (
+    Cell,
+    CellKey,
+    cap_label,
+    model_label,
+    output_length,
+    prompt_label,
+    short_image_id,
+)
 from runner.report.document import Figure
 from runner.report.labels import PointLabel, place_point_labels
 from runner.weights import weights_kinds
@@ -119,13 +128,14 @@ def throughput_vs_batch(gpu: str, cells: Sequence[Cell], style: Style | None = N
     """docs/s against the final batch size, one line per scenario, error bars over repeats."""
     style = style or Style.for_cells(cells)
     labels, colors = style.labels, style.colors
-    series: dict[str, list[tuple[int, float, float]]] = {}
-    for c in cells:
-        dps, batch = c.metric("docs_per_second"), c.final_batch
-        if dps is not None and batch is not None:
-            series.setdefault(labels[c.key], []).append((batch, dps.mean, dps.stdev))
-    if not series:
+    plotted = [(c, dps, batch) for c in cells if (dps := c.metric("docs_per_second")) and (batch := c.final_batch)]
+    if not plotted:
         return None
+    lines = _series_labels([(c, batch) for c, _, batch in plotted], labels)
+    series: dict[str, list[tuple[int, float, float]]] = {}
+    for c, dps, batch in plotted:
+        series.setdefault(lines[c.key], []).append((batch, dps.mean, dps.stdev))
+    colors = {lines[c.key]: colors[labels[c.key]] for c, _, _ in plotted}
     fig, ax = _new_figure()
     for label, points in sorted(series.items()):
         points.sort()
@@ -142,6 +152,27 @@ def throughput_vs_batch(gpu: str, cells: Sequence[Cell], style: Style | None = N
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return Figure(f"throughput-{_slug(gpu)}.png", f"Throughput vs batch size on {gpu}", _png(fig))
+
+
+def _series_labels(cells: Sequence[tuple[Cell, int]], labels: dict) -> dict:
+    """Each plotted cell's line: its style label, or where another cell of that label lands on the same
+    final batch size (a fixed batch 4 and an auto run that settled on 4, or two prompts), the label with
+    the cell's own name and prompt. A line then holds one point per batch size, never two it would join."""
+    count = Counter((labels[c.key], batch) for c, batch in cells)
+    out = {}
+    for c, batch in cells:
+        label = labels[c.key]
+        if count[(label, batch)] > 1:
+            prompt = f", prompt {prompt_label(c.key.prompt_template)}" if c.key.prompt_template else ""
+            label = f"{label} [{c.name()}{prompt}]"
+        out[c.key] = label
+    return out
+
+
+def quality_front(points: Sequence[tuple]) -> list[tuple[float, float]]:
+    """The Pareto front of (docs/s, ROUGE-1, ..., meaningful) points: a point whose ROUGE means nothing
+    (random or synthetic weights) is no trade-off to choose, so it is never on the front."""
+    return pareto_front([(p[0], p[1]) for p in points if p[-1]])
 
 
 def quality_vs_speed(
@@ -170,18 +201,19 @@ def quality_vs_speed(
             label=None if label in shown else label,
         )
         shown.add(label)
-    front = pareto_front([(p[0], p[1]) for p in points])
-    ax.plot([p[0] for p in front], [p[1] for p in front], linestyle="--", color="black", linewidth=1, zorder=2)
-    ax.scatter(
-        [p[0] for p in front],
-        [p[1] for p in front],
-        s=_RING_SIZE,
-        facecolors="none",
-        edgecolors="black",
-        linewidths=1,
-        zorder=4,
-        label="Pareto front",
-    )
+    front = quality_front(points)
+    if front:
+        ax.plot([p[0] for p in front], [p[1] for p in front], linestyle="--", color="black", linewidth=1, zorder=2)
+        ax.scatter(
+            [p[0] for p in front],
+            [p[1] for p in front],
+            s=_RING_SIZE,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=1,
+            zorder=4,
+            label="Pareto front",
+        )
     if lead3 is not None:
         ax.axhline(lead3, color="grey", linestyle=":", label=f"lead-3 baseline ({lead3:.3f})")
     speeds = [p[0] for p in points]
@@ -229,9 +261,16 @@ def cost_per_gpu(cells: Sequence[Cell], style: Style | None = None) -> Figure | 
             best[k] = min(best.get(k, cost.mean), cost.mean)
     if not best:
         return None
+    fig, _ = draw_cost(best, colors)
+    return Figure("cost-per-1k-docs.png", "$ per 1k documents per GPU and scenario", _png(fig))
+
+
+def draw_cost(best: dict[tuple[str, str], float], colors: dict[str, str]):
+    """The cost bars: one group per GPU, one bar per series at its cheapest; returns the figure and axes."""
     gpus = sorted({g for g, _ in best})
     scenarios = sorted({s for _, s in best})
-    fig, ax = _new_figure(max(7.0, 1.5 + 0.5 * len(gpus) * len(scenarios)))
+    legend = 2.0  # inches beside the axes for the legend, so the bars keep the width they need
+    fig, ax = _new_figure(max(7.0, 1.5 + 0.5 * len(gpus) * len(scenarios)) + legend)
     width = (0.6 if len(scenarios) < 4 else 0.8) / len(scenarios)
     for i, scenario in enumerate(scenarios):
         xs = [g + (i - (len(scenarios) - 1) / 2) * width for g in range(len(gpus))]
@@ -244,5 +283,6 @@ def cost_per_gpu(cells: Sequence[Cell], style: Style | None = None) -> Figure | 
     ax.set_ylabel("USD per 1,000 documents")
     ax.set_title("Cost per 1k documents")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small")
-    return Figure("cost-per-1k-docs.png", "$ per 1k documents per GPU and scenario", _png(fig))
+    # Beside the axes, not inside them: "best" still lands on a bar's value label when every spot is taken.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return fig, ax

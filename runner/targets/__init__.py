@@ -189,6 +189,12 @@ def require(module: str, extra: str, why: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
+        if extra == "sky":  # SkyPilot's pins conflict with the worker extra's: never this environment
+            raise UserError(
+                f"{why} needs SkyPilot, which cannot share this environment (its click pin conflicts with the "
+                "worker's): give it its own venv, `make sky-env`, and run .cache/venv-sky/bin/runner "
+                "(see docs/scale-out.md)"
+            ) from None
         raise UserError(
             f"{why} needs the {module!r} package: pip install 'sumbench[{extra}]' (see docs/scale-out.md)"
         ) from None

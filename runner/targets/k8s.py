@@ -135,6 +135,15 @@ def memory_request(config: RunConfig) -> int:
     return weight_bytes(shape, dtype, None) + HOST_OVERHEAD_BYTES
 
 
+def download_bytes(config: RunConfig) -> int | None:
+    """Disk a hub model's download takes in the pod's cache (its weights as ``memory_request`` counts them,
+    which is at least the checkpoint's size); None where nothing is downloaded (a model volume, synthetic
+    weights)."""
+    if local_model_dir(config) is not None or config.synthetic_weights:
+        return None
+    return memory_request(config)
+
+
 def quantity(size: int) -> str:
     """Bytes as a Kubernetes quantity, rounded up to whole GiB (a request a person reads)."""
     return f"{math.ceil(size / GiB)}Gi"
@@ -276,6 +285,7 @@ class K8sTarget(Target):
             {"name": "cache", "mountPath": CONTAINER_CACHE},
             {"name": "dshm", "mountPath": "/dev/shm"},
         ]
+        download = download_bytes(cell.config)
         volumes: list[dict[str, Any]] = [
             {"name": "config", "configMap": {"name": name}},
             {
@@ -294,7 +304,7 @@ class K8sTarget(Target):
                     else {"emptyDir": {}}
                 ),
             },
-            {"name": "cache", "emptyDir": {}},
+            {"name": "cache", "emptyDir": {"sizeLimit": quantity(download)} if download else {}},
             {"name": "dshm", "emptyDir": {"medium": "Memory"}},
         ]
         if local_model_dir(cell.config) is not None:
@@ -314,6 +324,8 @@ class K8sTarget(Target):
         # Requests without limits: the scheduler finds a node with room to load the model, and the pod is
         # Burstable, not BestEffort (evicted first); it may still use more where the node has it.
         resources: dict[str, Any] = {"requests": {"cpu": f"{self.options.cpus:g}", "memory": quantity(memory)}}
+        if download:  # a 13 GB download into an emptyDir without a request gets the pod evicted from a small disk
+            resources["requests"]["ephemeral-storage"] = quantity(download)
         if not gpu.is_cpu:
             resources["limits"] = {"nvidia.com/gpu": 1}
         worker: dict[str, Any] = {

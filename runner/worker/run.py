@@ -314,7 +314,8 @@ def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     if len(too_long) > config.max_skipped_fraction * len(dataset):
         raise TooManySkipped(
             f"{len(too_long)} of {len(dataset)} prompts exceed {limit} tokens "
-            f"(allowed: {config.max_skipped_fraction:.0%}); raise --max-input-tokens or use shorter documents"
+            f"(allowed: {config.max_skipped_fraction:.0%}, --max-skipped-fraction); raise --max-input-tokens, "
+            "--max-skipped-fraction, or use shorter documents"
         )
 
     if cut := rundir.repair_docs(run_dir):
@@ -427,6 +428,7 @@ def _generate_all(
                     batch=batch_no,
                     batch_size=len(batch),
                     summary=gen.text,
+                    doc_sha256=doc.sha256,
                     **(scores.model_dump() if scores else {}),
                 )
             )
@@ -454,7 +456,8 @@ def _check_skipped(config: RunConfig, state: RunState) -> None:
     if skipped > config.max_skipped_fraction * len(state.dataset):
         raise TooManySkipped(
             f"{skipped} of {len(state.dataset)} prompts skipped, {state.skipped_by_backend} of them refused by the "
-            f"backend (allowed: {config.max_skipped_fraction:.0%}); raise --max-input-tokens or use shorter documents"
+            f"backend (allowed: {config.max_skipped_fraction:.0%}, --max-skipped-fraction); raise --max-input-tokens, "
+            "--max-skipped-fraction, or use shorter documents"
         )
 
 

@@ -82,6 +82,12 @@ def connect(url: str | None, timeout: float | None = None):
             client = docker.from_env(environment={**os.environ, **({"DOCKER_HOST": url} if url else {})}, **limit)
         client.ping()
     except Exception as exc:  # DockerException, requests' errors, OSError: all mean "no engine there"
+        if url and url.startswith("ssh://"):
+            host = urlparse(url).hostname
+            raise UserError(
+                f"cannot reach {url} ({first_line(exc)}): check that `ssh {urlparse(url).netloc}` logs in without "
+                f"a prompt and that Docker runs on {host} (`docker info` there)"
+            ) from None
         raise UserError(
             f"cannot reach {engine_label(url)} ({first_line(exc)}): start Docker, or point DOCKER_HOST or "
             "--docker-host at a running engine"
@@ -93,16 +99,28 @@ PULL_PROGRESS_S = 10.0
 """Seconds between two progress lines of a pull: a 10 GB image takes minutes, and a silent launch looks hung."""
 
 
-def bake_command(image: Image, registry: str, tag: str, push: bool = False) -> str:
-    """The bake command that makes the image of this reference (``--push``: and sends it to the registry)."""
-    settings = (f"REGISTRY={registry} " if registry else "") + (f"TAG={tag} " if tag != __version__ else "")
+REVISION_SETTING = "REVISION=$(git rev-parse HEAD)"
+"""Every bake command sumbench prints stamps the image with the checkout's commit: a worker in an image
+built without it records no code revision."""
+
+
+def bake_command(image: Image, registry: str, tag: str, push: bool = False, docker_host: str | None = None) -> str:
+    """The bake command that makes the image of this reference (``--push``: and sends it to the registry;
+    ``docker_host``: on that engine, for a remote one)."""
+    settings = (f"DOCKER_HOST={docker_host} " if docker_host else "") + f"{REVISION_SETTING} "
+    settings += (f"REGISTRY={registry} " if registry else "") + (f"TAG={tag} " if tag != __version__ else "")
     return f"{settings}docker buildx bake {'--push ' if push else ''}{image.bake_target}"
 
 
 def missing_image_message(ref: str, image: Image, engine: str, registry: str, tag: str) -> str:
-    hint = f"build it with `{bake_command(image, registry, tag)}`"
+    """What to do about an image the engine lacks. A remote engine builds it there (bake on this checkout
+    with DOCKER_HOST pointing at it), or pulls it from a registry it was pushed to."""
+    remote = engine.startswith(("ssh://", "tcp://", "http://", "https://")) and is_remote(engine)
+    hint = f"build it with `{bake_command(image, registry, tag, docker_host=engine if remote else None)}`"
     if registry:
         hint += f" or pull it with `docker pull {ref}`"
+    elif remote:
+        hint += f", or push it to a registry (`{bake_command(image, 'REGISTRY', tag, push=True)}`) and pass --registry"
     return f"image {ref} not found on {engine}: {hint}"
 
 

@@ -32,7 +32,7 @@ from runner.executors.docker.engine import (
     pullable_problem,
     repo_digest,
 )
-from runner.executors.docker.files import download, restore_host_paths, upload
+from runner.executors.docker.files import download, model_on_engine, restore_host_paths, upload
 from runner.executors.docker.gpus import (
     NO_DEVICE_DRIVER,
     TOOLKIT_FIX,
@@ -44,7 +44,8 @@ from runner.executors.docker.gpus import (
     probe_image,
     select_gpus,
 )
-from runner.executors.docker.layout import CONTAINER_CONFIG, plan_layout
+from runner.executors.docker.layout import CONTAINER_CONFIG, container_config_json, plan_layout
+from runner.executors.docker.ownership import lent, private_input
 from runner.executors.docker.running import follow, remove
 from runner.executors.docker.spec import container_spec, host_hf_cache, image_env
 from runner.nvml import NvmlGpu
@@ -120,13 +121,21 @@ class DockerExecutor(Executor):
         if gpu.is_cpu and self.gpu_uuids:
             raise UserError("--gpu-uuid picks cards for a GPU type: pass --gpu t4 (or another GPU) too")
         self.client  # noqa: B018 (reach the engine first: nothing else can be asked of one that does not answer)
-        ref = image.reference(self.registry, self.tag)
+        # A resumed run continues in the image it started in, whatever --registry/--tag say now.
+        ref = config.launch.image if resumed and config.launch.image else image.reference(self.registry, self.tag)
         # An earlier attempt on this engine passed the driver check, or --force went past it then.
         checked = resumed and config.launch.docker_host == self.url
         uuids = [] if gpu.is_cpu else self._gpus_before_image(image, config.scenario, gpu, ref, checked)
         found = self._image(ref, image, gpus_unknown=uuids is None)
         if uuids is None:  # a remote engine that held no image to list its GPUs in, until now
             uuids = self._gpus(image, config.scenario, gpu, probe_gpus(self.client, ref, self.engine, gpu), checked)
+        if resumed and config.launch.image_id and found.id != config.launch.image_id:
+            raise UserError(
+                f"image {ref} on {self.engine} is not the one this run started in ({config.launch.image_id[:19]} "
+                f"then, {found.id[:19]} now: rebuilt or re-pulled): its documents would mix two builds; start a "
+                "new run (another --run-id), or put the original image back under that name"
+            )
+        self._warn_without_revision(ref, image, found)
         launch = LaunchInfo(
             executor=self.name,
             image=ref,
@@ -136,6 +145,16 @@ class DockerExecutor(Executor):
             gpu_uuids=uuids,
         )
         return config.model_copy(update={"launch": launch})
+
+    def _warn_without_revision(self, ref: str, image: Image, found) -> None:
+        """An image built without REVISION makes its worker record no code revision: say so before the run."""
+        if (found.labels or {}).get(REVISION_LABEL, "unknown") not in ("", "unknown"):
+            return
+        host = self.url if is_remote(self.url) else None
+        self.progress(
+            f"warning: image {ref} was built without REVISION, so this run's result records no code revision "
+            f"(git_revision null); rebuild it with `{bake_command(image, self.registry, self.tag, docker_host=host)}`"
+        )
 
     def _gpus_before_image(self, image: Image, scenario: str, gpu: Gpu, ref: str, checked: bool) -> list[str] | None:
         """The cell's card, found without the cell's image where that can be done; None when it cannot
@@ -233,9 +252,15 @@ class DockerExecutor(Executor):
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
         run_dir = run_dir.resolve()
         copy = self.copy
+        if not copy and (private := private_input(self._inputs(config))) is not None:
+            self.progress(
+                f"note: {private} is readable by root only, and the container does not run as root: its "
+                "inputs are copied into it instead of mounted"
+            )
+            copy = True
         layout = plan_layout(config, run_dir.name, copy)
         inner = layout.container_config(config)
-        rundir.write_json_atomic(run_dir / CONTAINER_CONFIG, inner.model_dump_json(indent=2))
+        rundir.write_json_atomic(run_dir / CONTAINER_CONFIG, container_config_json(inner))
         if layout.hub_model and not copy:
             host_hf_cache(os.environ).mkdir(parents=True, exist_ok=True)
         image = self.client.images.get(config.launch.image_id)  # exactly the image prepare() resolved
@@ -252,12 +277,20 @@ class DockerExecutor(Executor):
         container = self._create(config.run_id, **spec)
         try:
             if copy:
-                upload(container, layout, run_dir, inner)
-            not_started = self._start(container, catalog.get_image(config.image))
-            if not_started is not None:
-                exit_info = self._not_started(container, not_started, run_dir, on_line)
-            else:
-                exit_info = follow(container, on_line, run_dir / rundir.OUTPUT_LOG, timeout)
+                kept = model_on_engine(container, layout)
+                if kept:
+                    self.progress(
+                        f"model {config.model} is on {self.engine} already ({layout.model_volume}): not copied"
+                    )
+                elif layout.model_volume:
+                    self.progress(f"copying model {config.model} to {self.engine} once, into {layout.model_volume}")
+                upload(container, layout, run_dir, inner, model=not kept)
+            with lent(run_dir, copy):
+                not_started = self._start(container, catalog.get_image(config.image))
+                if not_started is not None:
+                    exit_info = self._not_started(container, not_started, run_dir, on_line)
+                else:
+                    exit_info = follow(container, on_line, run_dir / rundir.OUTPUT_LOG, timeout)
         finally:
             try:
                 if copy:
@@ -266,6 +299,12 @@ class DockerExecutor(Executor):
                 remove(container)
         restore_host_paths(run_dir, config)
         return exit_info
+
+    @staticmethod
+    def _inputs(config: RunConfig) -> list[Path]:
+        """The host's files a mount would share: the dataset, and the model folder when there is one."""
+        model = plan_layout(config, "-", copy=False).host_model
+        return [Path(config.data), *([model] if model is not None else [])]
 
     def _create(self, run_id: str, **kwargs: Any):
         """Create the container; a stopped leftover of the same run is replaced, a running one refused."""

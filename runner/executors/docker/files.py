@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner import rundir
-from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, Layout
+from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, MODEL_MARKER, Layout, container_config_json
 from runner.schema import RunConfig
 
 # Files of the run folder that belong to the host: never sent over, never copied back.
@@ -33,9 +33,30 @@ def restore_host_paths(run_dir: Path, config: RunConfig) -> None:
     rundir.write_result(run_dir, result.model_copy(update=update))
 
 
-def upload(container, layout: Layout, run_dir: Path, inner: RunConfig) -> None:
+def model_on_engine(container, layout: Layout) -> bool:
+    """Whether the created container's model volume already holds this model, whole (its marker is there,
+    naming the same volume); False without a model volume."""
+    import docker
+
+    if layout.model_volume is None:
+        return False
+    try:
+        chunks, _ = container.get_archive(f"{MODEL_DIR}/{MODEL_MARKER}")
+    except docker.errors.NotFound:
+        return False
+    with tempfile.TemporaryFile() as buffer:
+        for chunk in chunks:
+            buffer.write(chunk)
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer) as tar:
+            member = tar.extractfile(MODEL_MARKER)
+            return member is not None and member.read().decode(errors="replace").strip() == layout.model_volume
+
+
+def upload(container, layout: Layout, run_dir: Path, inner: RunConfig, model: bool = True) -> None:
     """Copy the run folder (container config in place of the host's), dataset and model into the
-    created container. The run folder is world-writable there, whatever user the image runs as."""
+    created container. The run folder is world-writable there, whatever user the image runs as.
+    ``model``: False when the model volume holds it already (``model_on_engine``)."""
     writable, read_only = _owned_by_root(0o666, 0o777), _owned_by_root(0o444, 0o555)
     run = layout.run_dir.lstrip("/")
     with tempfile.TemporaryFile() as buffer:
@@ -45,13 +66,18 @@ def upload(container, layout: Layout, run_dir: Path, inner: RunConfig) -> None:
             for path in sorted(run_dir.iterdir()):
                 if path.is_file() and not path.name.startswith(".") and path.name not in _HOST_ONLY:
                     tar.add(path, arcname=f"{run}/{path.name}", filter=writable)
-            config_bytes = inner.model_dump_json(indent=2).encode()
+            config_bytes = container_config_json(inner).encode()
             info = writable(tarfile.TarInfo(f"{run}/{rundir.CONFIG}"))
             info.size = len(config_bytes)
             tar.addfile(info, io.BytesIO(config_bytes))
             tar.add(layout.host_data, arcname=layout.data.lstrip("/"), filter=read_only)
-            if layout.host_model is not None:
+            if layout.host_model is not None and model:
                 tar.add(layout.host_model, arcname=MODEL_DIR.lstrip("/"), filter=read_only)
+                if layout.model_volume:  # last: a copy cut short leaves a volume without it
+                    marker = layout.model_volume.encode()
+                    info = read_only(tarfile.TarInfo(f"{MODEL_DIR.lstrip('/')}/{MODEL_MARKER}"))
+                    info.size = len(marker)
+                    tar.addfile(info, io.BytesIO(marker))
         buffer.seek(0)
         container.put_archive("/", buffer)
 

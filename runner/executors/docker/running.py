@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from runner.executors.base import ExitInfo, LineHandler, deadline, output_log
+from runner.executors.base import ExitInfo, LineHandler, deadline, output_log, stop_signal
 
 STOP_GRACE_S = 30  # as the process executor: time for the worker to write its partial result
 
@@ -36,9 +37,9 @@ def follow(container, on_line: LineHandler, log_path: Path, timeout: float | Non
         try:
             for line in iter_lines(container.logs(stream=True, follow=True)):
                 emit(line)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             interrupted = True
-            _stop(container)
+            _stop(container, stop_signal(exc))
             for line in all_lines(container)[seen:]:
                 emit(line)
         status = _wait(container)
@@ -46,6 +47,7 @@ def follow(container, on_line: LineHandler, log_path: Path, timeout: float | Non
     return ExitInfo(
         exit_code=status.get("StatusCode"),
         oom_killed=bool(container.attrs.get("State", {}).get("OOMKilled")),
+        oom_reported="OOMKilled" in container.attrs.get("State", {}),
         timed_out=timed_out.is_set(),
         interrupted=interrupted,
     )
@@ -87,10 +89,18 @@ def _wait(container) -> dict:
             continue
 
 
-def _stop(container) -> None:
-    """SIGTERM, SIGKILL after the grace period; a second Ctrl-C meanwhile kills at once."""
+def _stop(container, sig: int = signal.SIGTERM) -> None:
+    """``sig`` (the host's own stop signal; SIGTERM for a timeout), SIGKILL after the grace period; a second
+    Ctrl-C meanwhile kills at once."""
     with contextlib.suppress(Exception):
         try:
-            container.stop(timeout=STOP_GRACE_S)
+            if sig == signal.SIGTERM:
+                container.stop(timeout=STOP_GRACE_S)
+                return
+            container.kill(signal=signal.Signals(sig).name)
+            try:
+                container.wait(timeout=STOP_GRACE_S)
+            except Exception:  # still running after the grace period
+                container.kill()
         except KeyboardInterrupt:
             container.kill()

@@ -14,6 +14,7 @@ from typing import Any
 
 from runner import rundir
 from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, Layout
+from runner.executors.docker.ownership import container_user
 from runner.schema import RunConfig
 
 HF_CACHE = "/hf-cache"
@@ -32,18 +33,20 @@ def host_hf_cache(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
 
 
-def host_user() -> str:
-    return f"{os.getuid()}:{os.getgid()}"
+def private_cache(copy: bool) -> bool:
+    """Whether the hub cache is a named volume on the engine rather than the host's own cache: on a remote
+    engine, and for root on the host, whose cache the container's non-root user could not write."""
+    return copy or os.getuid() == 0
 
 
-def cache_target(copy: bool, image_hf_home: str | None) -> str:
+def cache_target(private: bool, image_hf_home: str | None) -> str:
     """Where the hub cache goes in the container.
 
-    Locally, /hf-cache, a bind mount of the host's cache that this user owns. Remotely, the image's
-    own HF_HOME: a new named volume takes the owner of the folder it is mounted over, so the image's
+    Shared, /hf-cache, a bind mount of the host's cache that this user owns. Private, the image's own
+    HF_HOME: a new named volume takes the owner of the folder it is mounted over, so the image's
     non-root user can write it (mounted anywhere else it would belong to root).
     """
-    return (image_hf_home or HF_CACHE) if copy else HF_CACHE
+    return (image_hf_home or HF_CACHE) if private else HF_CACHE
 
 
 def mounts(layout: Layout, run_dir: Path, copy: bool, hf_cache: Path, cache_at: str = HF_CACHE) -> list:
@@ -52,11 +55,13 @@ def mounts(layout: Layout, run_dir: Path, copy: bool, hf_cache: Path, cache_at: 
 
     out = []
     if layout.hub_model:
-        if copy:
+        if private_cache(copy):
             out.append(Mount(cache_at, HF_CACHE_VOLUME, type="volume"))
         else:
             out.append(Mount(cache_at, str(hf_cache), type="bind"))
     if copy:
+        if layout.model_volume:
+            out.append(Mount(MODEL_DIR, layout.model_volume, type="volume"))
         return out
     out += [
         Mount(layout.run_dir, str(run_dir), type="bind"),
@@ -128,7 +133,7 @@ def container_spec(
 ) -> dict[str, Any]:
     """Everything ``containers.create`` is given for a run, in one place (and one unit test)."""
     network = network or default_network(layout)
-    cache_at = cache_target(copy, image_hf_home)
+    cache_at = cache_target(private_cache(copy), image_hf_home)
     return {
         "image": config.launch.image_id,
         "command": [layout.run_dir],
@@ -136,7 +141,10 @@ def container_spec(
         "labels": {RUN_LABEL: config.run_id},
         "mounts": mounts(layout, run_dir, copy, host_hf_cache(environ), cache_at),
         "device_requests": device_requests(config.launch.gpu_uuids),
-        "user": None if copy else host_user(),
+        "user": container_user(copy),
+        # Nothing the worker does needs a capability or a setuid program: the k8s pods' settings too.
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
         "environment": container_env(
             layout,
             network=network,

@@ -130,6 +130,14 @@ class HFBackend(Backend):
         total = torch_compile_seconds() - self._compile_at_load
         return total, max(0.0, total - self._compile_in_warmup)
 
+    def max_prompt_tokens(self) -> int | None:
+        """The model's declared context less the new tokens: a longer prompt would run past the positions
+        it was trained for (and past a learned position table, fail). Unknown under rope scaling."""
+        from runner.architectures import runnable_context
+
+        context = runnable_context(self.model.config.to_dict())
+        return None if context is None else max(1, context[1] - self.config.max_new_tokens)
+
     def _quantization_config(self, dtype):
         if not self.config.quantization:
             return None
