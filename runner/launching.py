@@ -59,6 +59,7 @@ class LaunchRequest:
     force: bool = False
     gpu_memory_limit: int | None = None
     max_batch_size: int | None = None
+    warmup: str = "full"
     price_per_hour: float | None = None
     timeout: float | None = None
     executor_options: dict = field(default_factory=dict)
@@ -171,9 +172,12 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             f"(the CPU default is {CPU_AUTO_BATCH}, and at least two batches; --max-batch-size sets another bound)"
         )
     elif req.batch_size == "auto" and max_batch is None:
+        from runner.allocator import expandable
         from runner.memory_plan import largest_batch
 
-        max_batch = largest_batch(req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit)
+        # The process executor's worker inherits this environment; a container starts with the worker's default.
+        segments = expandable(os.environ) if req.executor == "process" else True
+        max_batch = largest_batch(req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit, segments)
     config = RunConfig(
         run_id=run_id,
         image=image.key,
@@ -203,6 +207,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         incompatibility="; ".join(reasons) or None,
         price_per_hour_usd=price,
         price_source=price_source,
+        warmup=req.warmup,  # type: ignore[arg-type]
     )
     return config, notes
 
