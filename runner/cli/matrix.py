@@ -291,6 +291,7 @@ def _request(opts: dict[str, Any]):
         base_model=opts["base_model"],
         max_batch_size=opts["max_batch_size"],
         gpu_memory_limit=opts["gpu_memory_limit"],
+        warmup=opts["warmup"],
         timeout=opts["timeout"],
     )
     return MatrixRequest(
