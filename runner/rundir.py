@@ -259,13 +259,18 @@ def read_result(run_dir: Path) -> RunResult:
     does not know (they were added after it); a newer major is refused with "upgrade sumbench"."""
     path = run_dir / RESULT
     try:
-        data = json.loads(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{run_dir} has no {RESULT}: the run never finished or was not a sumbench run") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise UserError(f"{path}: not a valid sumbench result (invalid JSON: {exc})") from None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        try:  # pydantic's own parser says what is wrong with the JSON in the words the schema errors use
+            return RunResult.model_validate_json(raw)
+        except ValidationError as exc:
+            raise UserError(f"{path}: not a valid sumbench result ({first_error(exc)})") from None
     try:
         newer_minor = versions.check_result(data, str(path))
     except versions.NewerVersion as exc:
