@@ -584,7 +584,10 @@ def bare_cell(sw: Sweep, batch: int, settle: bool = False, docs: int | None = No
     t_run = time.perf_counter()
     try:
         with torch.inference_mode():
-            _generate(model, batches[0], WARMUP_NEW_TOKENS, pad)
+            # The worker's warm-up, as its config says: the first batch at the full length, or a few tokens.
+            warm_tokens = config.max_new_tokens if config.warmup == "full" else WARMUP_NEW_TOKENS
+            if config.warmup != "none":
+                _generate(model, batches[0], warm_tokens, pad)
             backend.synchronize()
             for enc in batches:
                 clock = StepClock()
