@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from runner.schema import BatchTiming, DocRecord, ErrorInfo, Metrics, Rouge, RunResult, Status
+from runner.schema import BatchTiming, DocRecord, ErrorInfo, Metrics, Percentiles, Rouge, RunResult, Status
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -20,6 +20,14 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     pos = (len(ordered) - 1) * q / 100
     lo, hi = math.floor(pos), math.ceil(pos)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def percentiles(values: Sequence[float | None]) -> Percentiles | None:
+    """p50/p90/p99 of the values measured (None where a record has none); None when none is."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    return Percentiles(p50=percentile(known, 50), p90=percentile(known, 90), p99=percentile(known, 99))  # type: ignore[arg-type]
 
 
 def batch_timings(records: Sequence[DocRecord]) -> list[BatchTiming]:
@@ -68,6 +76,8 @@ def aggregate(records: Sequence[DocRecord], *, skipped_too_long: int = 0, skippe
         latency_p50_s=percentile(latencies, 50),
         latency_p90_s=percentile(latencies, 90),
         latency_p99_s=percentile(latencies, 99),
+        time_to_first_token_s=percentiles([r.ttft_s for r in records]),
+        time_per_output_token_s=percentiles([r.tpot_s for r in records]),
         generate_seconds=seconds,
         # Only when every call was split: a resumed run's earlier part may come from a backend that was not.
         model_generate_seconds=sum(model) if model and None not in model else None,  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from runner import events
-from runner.schema import Metrics, RunResult
+from runner.schema import Metrics, Percentiles, RunResult
 from runner.weights import SUMMARY_NOTES, weights_kind
 
 console = Console(stderr=True)
@@ -110,7 +110,7 @@ def timing_warning(result: RunResult) -> str | None:
     if len(timed) < FEW_BATCHES:
         return (
             f"only {len(timed)} timed batch{'es' if len(timed) > 1 else ''}: docs/s rests on too few calls "
-            "to compare (runner compare tests batch against batch); use more documents"
+            "to be steady; use more documents (and --repeat N for runner compare, which tests run against run)"
         )
     per_token = [b.seconds / b.output_tokens for b in timed]  # a short last batch is not a slow one
     spread = max(per_token) / min(per_token)
@@ -121,6 +121,20 @@ def timing_warning(result: RunResult) -> str | None:
         f"batches ran {spread:.1f}x apart in time per token ({min(seconds):.2f}-{max(seconds):.2f} s a batch): "
         "early batches can carry first-use costs; compare runs of the same length, or use more documents"
     )
+
+
+def _percentiles(p: Percentiles | None, spec: str, unit: str, scale: float = 1.0) -> str:
+    if p is None:
+        return "- (not measured by this backend)"
+    return f"{p.p50 * scale:{spec}} / {p.p90 * scale:{spec}} / {p.p99 * scale:{spec}}{unit}"
+
+
+def _end_to_end(m: Metrics) -> str:
+    """Load, warm-up and every timed call, and the docs/s they make: the cost with nothing left out."""
+    if m.end_to_end_seconds is None:
+        return "-"
+    rate = f" · {m.documents / m.end_to_end_seconds:.3f} docs/s" if m.documents and m.end_to_end_seconds else ""
+    return f"{m.end_to_end_seconds:.1f} s (load + warm-up + calls){rate}"
 
 
 def summary_table(result: RunResult, run_dir: Path) -> Table:
@@ -143,11 +157,14 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
         ),
         ("throughput", f"{fmt(m.docs_per_second, '.3f')} docs/s · {fmt(m.output_tokens_per_second, '.1f')} tokens/s"),
         ("tokens / doc", f"{fmt(m.avg_input_tokens, '.1f')} in · {fmt(m.avg_output_tokens, '.1f')} out"),
-        ("latency p50/p90/p99", f"{fmt(m.latency_p50_s)} / {fmt(m.latency_p90_s)} / {fmt(m.latency_p99_s)} s"),
+        ("call time p50/p90/p99", f"{fmt(m.latency_p50_s)} / {fmt(m.latency_p90_s)} / {fmt(m.latency_p99_s)} s"),
+        ("first token p50/p90/p99", _percentiles(m.time_to_first_token_s, ".3f", " s")),
+        ("per token p50/p90/p99", _percentiles(m.time_per_output_token_s, ".2f", " ms", 1000)),
         ("ROUGE-1/2/L F1", _rouge(m.rouge) + quality_note),
         ("lead-3 baseline", _rouge(m.lead3_rouge)),
         ("model load · warmup", f"{fmt(m.model_load_seconds, '.1f')} s · {fmt(m.warmup_seconds, '.2f')} s"),
         *([("torch.compile", _compile(m))] if m.compile_seconds is not None else []),
+        ("end to end", _end_to_end(m)),
         *([("timed calls", _timed_calls(m))] if m.model_generate_seconds is not None else []),
         ("peak memory", f"{fmt_bytes(m.peak_memory_bytes)} ({m.peak_memory_source or '-'})"),
         *(

@@ -72,6 +72,7 @@ class LaunchRequest:
     gpu_memory_utilization: float = 0.9
     vllm_enforce_eager: bool = False
     max_batch_size: int | None = None
+    warmup: str = "full"
     price_per_hour: float | None = None
     timeout: float | None = None
     executor_options: dict = field(default_factory=dict)
@@ -219,9 +220,12 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             f"(the CPU default is {CPU_AUTO_BATCH}, and at least two batches; --max-batch-size sets another bound)"
         )
     elif req.batch_size == "auto" and max_batch is None:
+        from runner.allocator import expandable
         from runner.memory_plan import largest_batch
 
-        max_batch = largest_batch(req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit)
+        # The process executor's worker inherits this environment; a container starts with the worker's default.
+        segments = expandable(os.environ) if req.executor == "process" else True
+        max_batch = largest_batch(req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit, segments)
     config = RunConfig(
         run_id=run_id,
         image=image.key,
@@ -260,6 +264,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         price_per_hour_usd=price,
         price_source=price_source,
         serving=serving,
+        warmup=req.warmup,  # type: ignore[arg-type]
     )
     return config, notes
 

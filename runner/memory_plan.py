@@ -38,15 +38,25 @@ keeps out of cudaMalloc's reach (torch's total_memory can sit a few hundred MiB 
 T4 shows 15360 MiB to NVML and about 15100 MiB to torch). The GPU sweep records both, to check this."""
 
 FRAGMENTATION = 1.4
-"""Headroom factor on the memory that grows during generation (KV cache and activations).
+"""Headroom factor on the memory that grows during generation (KV cache and activations), checked against
+what torch may *reserve*, with the worker's allocator (``expandable_segments:True``, runner.allocator).
 
-transformers' DynamicCache grows each layer's keys and values by ``torch.cat`` at every step, so the
-caching allocator keeps freeing blocks one token too small for the next request. A replay of the
-allocator's rules (best fit, split above 1 MiB, coalesce on free, release of whole free segments when
-memory runs out) over generate's allocation order for Llama-2-7B, 520 + 300 tokens, found the largest
-batch that avoids an out-of-memory error at 1.37-1.49x the ideal growing bytes, for memory caps from
-14 to 138 GiB. ``max_memory_reserved`` itself is no guide: the allocator caches freed blocks until the
-cap, so reserved memory fills the card at any batch large enough to churn."""
+The plan predicts *allocated* memory closely (within 0.3% on an H200), but what runs out is reserved memory:
+allocated plus the caching allocator's free blocks too small to reuse. With expandable segments an H100 at
+batch 32 (Llama-2-7B, 515 + 300 tokens) reserved 1.14x the allocated growth; 1.4 keeps room above that for
+the churn of larger batches, which was not measured."""
+
+FRAGMENTATION_DEFAULT_ALLOCATOR = 1.75
+"""The same factor under torch's default allocator (a user who set PYTORCH_CUDA_ALLOC_CONF without
+expandable segments). On an H200 at the batch 1.4 allowed (224), the first call ran out of memory with
+86.88 GiB allocated and 51.43 GiB reserved but unallocated: 12.55 GiB of weights, so the growing part held
+(86.88 - 12.55 + 51.43) / (86.88 - 12.55) = 1.69x what was allocated; 1.75 is that with a little margin."""
+
+
+def reserved_factor(expandable: bool) -> float:
+    """Reserved over allocated growth the plan allows for, by allocator."""
+    return FRAGMENTATION if expandable else FRAGMENTATION_DEFAULT_ALLOCATOR
+
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
 
@@ -211,6 +221,8 @@ class Footprint:
     quantization: str | None
     prompt_tokens: int
     new_tokens: int
+    expandable: bool = True
+    """Whether the worker's CUDA allocator uses expandable segments (its default): sets the headroom."""
 
     @property
     def bytes(self) -> int:
@@ -271,7 +283,7 @@ class Footprint:
 
     def needed(self, batch: int) -> int:
         """Memory torch must be allowed to reserve for the batch to run without an out-of-memory error."""
-        return self.weights + math.ceil(FRAGMENTATION * self.growing(batch))
+        return self.weights + math.ceil(reserved_factor(self.expandable) * self.growing(batch))
 
 
 @dataclass(frozen=True)
@@ -341,7 +353,12 @@ def largest_fitting_batch(footprint: Footprint, budget: int, backend: str = "hf"
 
 
 def footprint_for(
-    model: str, scenario: Scenario, gpu: Gpu, prompt_tokens: int = PROMPT_TOKENS, max_new_tokens: int = MAX_NEW_TOKENS
+    model: str,
+    scenario: Scenario,
+    gpu: Gpu,
+    prompt_tokens: int = PROMPT_TOKENS,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    expandable: bool = True,
 ) -> Footprint:
     """The footprint of ``model`` as ``scenario`` runs it on ``gpu`` (bf16 becomes fp16 where it must)."""
     dtype, _ = compat.adjustments(scenario, gpu)
@@ -352,6 +369,7 @@ def footprint_for(
         quantization=scenario.quantization,
         prompt_tokens=prompt_tokens,
         new_tokens=max_new_tokens,
+        expandable=expandable,
     )
 
 
@@ -462,7 +480,12 @@ def plan_all(
 
 
 def largest_batch(
-    model: str, scenario: Scenario, gpu: Gpu, max_new_tokens: int, memory_limit_bytes: int | None
+    model: str,
+    scenario: Scenario,
+    gpu: Gpu,
+    max_new_tokens: int,
+    memory_limit_bytes: int | None,
+    expandable: bool = True,
 ) -> int | None:
     """The starting batch for ``--batch-size auto``; None when the plan cannot say (CPU, unknown model).
 
@@ -472,7 +495,7 @@ def largest_batch(
     if gpu.is_cpu:
         return None
     try:
-        fp = footprint_for(model, scenario, gpu, PROMPT_TOKENS, max_new_tokens)
+        fp = footprint_for(model, scenario, gpu, PROMPT_TOKENS, max_new_tokens, expandable)
     except UserError:
         return None
     budget = budget_bytes(gpu, memory_limit_bytes, scenario.backend)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from runner import versions
 from runner.errors import UserError
 from runner.schema import DocRecord, RunConfig, RunResult
 
@@ -124,12 +125,30 @@ def write_config(run_dir: Path, config: RunConfig) -> None:
     write_json_atomic(run_dir / CONFIG, config.model_dump_json(indent=2))
 
 
-def read_config(run_dir: Path) -> RunConfig:
+def read_config(run_dir: Path, *, worker: bool = False) -> RunConfig:
+    """``config.json``; a config from a newer sumbench is refused with what to upgrade: the image, when a
+    ``worker`` reads it (``versions.PROTOCOL``), or sumbench itself on the host."""
     path = run_dir / CONFIG
     try:
-        return RunConfig.model_validate_json(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
     except FileNotFoundError:
         raise UserError(f"{run_dir} is not a sumbench run folder (no {CONFIG})") from None
+    except ValueError:
+        raise UserError(f"{path}: invalid run config (not JSON)") from None
+    found = versions.config_protocol(data)
+    try:
+        if worker:
+            versions.check_config_for_worker(data, data.get("image") if isinstance(data, dict) else None)
+        elif found > versions.PROTOCOL:
+            raise versions.NewerVersion(
+                f"{path} was written by a newer sumbench (protocol {found}; this one speaks {versions.PROTOCOL}): "
+                "upgrade sumbench to resume or read it"
+            )
+    except versions.NewerVersion as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise UserError(f"{path}: invalid run config ({exc.error_count()} errors)") from None
 
@@ -249,16 +268,37 @@ class RunFolderBusy(UserError):
 
 def read_result(run_dir: Path) -> RunResult:
     """``result.json``, or one line naming the file and what is wrong with it: a run folder may have been
-    copied back from elsewhere (a truncated file, a directory of that name, bytes that are not UTF-8)."""
+    copied back from elsewhere (a truncated file, a directory of that name, bytes that are not UTF-8).
+
+    A result from a newer sumbench of the same major schema version is read without the fields this one
+    does not know (they were added after it); a newer major is refused with "upgrade sumbench"."""
     path = run_dir / RESULT
     try:
-        return RunResult.model_validate_json(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{run_dir} has no {RESULT}: the run never finished or was not a sumbench run") from None
-    except ValidationError as exc:
-        raise UserError(f"{path}: not a valid sumbench result ({first_error(exc)})") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        try:  # pydantic's own parser says what is wrong with the JSON in the words the schema errors use
+            return RunResult.model_validate_json(raw)
+        except ValidationError as exc:
+            raise UserError(f"{path}: not a valid sumbench result ({first_error(exc)})") from None
+    try:
+        newer_minor = versions.check_result(data, str(path))
+    except versions.NewerVersion as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return RunResult.model_validate(data)
+    except ValidationError as exc:
+        if newer_minor and versions.drop_unknown(data, exc.errors()):
+            try:
+                return RunResult.model_validate(data)
+            except ValidationError as again:
+                exc = again
+        raise UserError(f"{path}: not a valid sumbench result ({first_error(exc)})") from None
 
 
 def first_error(exc: ValidationError) -> str:

@@ -12,8 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from runner.defaults import MAX_NEW_TOKENS
+from runner.versions import PROTOCOL, SCHEMA_MINOR, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
+Warmup = Literal["full", "short", "none"]
 
 Status = Literal["completed", "partial", "failed"]
 BatchSize = int | Literal["auto", "dynamic"]
@@ -138,6 +139,15 @@ class RunConfig(_Model):
         "another cloud than the catalog's); None in results written before it was recorded.",
     )
     seed: int = 0
+    warmup: Warmup = Field(
+        "full",
+        description="The untimed call before timing: 'full' (the first batch at the run's output length, so "
+        "first-use costs at that shape stay out of docs/s), 'short' (a few new tokens), 'none'.",
+    )
+    protocol: int = Field(
+        PROTOCOL,
+        description="What a worker must understand of this config (runner.versions); a worker refuses a higher one.",
+    )
     launch: LaunchInfo = Field(default_factory=LaunchInfo)
     serving: ServingConfig | None = Field(
         None, description="Set for a serving run (docs/serving.md): a server driven under load instead of batches."
@@ -229,6 +239,12 @@ class Rouge(_Model):
     rougeL: float
 
 
+class Percentiles(_Model):
+    p50: float
+    p90: float
+    p99: float
+
+
 class Metrics(_Model):
     documents: int = Field(0, description="Documents summarized in this run (resumed ones included).")
     skipped_too_long: int = 0
@@ -238,9 +254,17 @@ class Metrics(_Model):
     avg_input_tokens: float | None = None
     avg_output_tokens: float | None = None
     total_output_tokens: int = 0
-    latency_p50_s: float | None = None
+    latency_p50_s: float | None = Field(
+        None, description="Call time: percentiles over documents of the seconds of the call that produced each."
+    )
     latency_p90_s: float | None = None
     latency_p99_s: float | None = None
+    time_to_first_token_s: Percentiles | None = Field(
+        None, description="Per document, seconds from its call's start to its first new token (prefill)."
+    )
+    time_per_output_token_s: Percentiles | None = Field(
+        None, description="Per document, seconds per new token after the first (decode); None for one-token outputs."
+    )
     generate_seconds: float = 0.0
     model_generate_seconds: float | None = Field(
         None,
@@ -261,6 +285,11 @@ class Metrics(_Model):
         "docs/s includes them.",
     )
     wall_seconds: float | None = None
+    end_to_end_seconds: float | None = Field(
+        None,
+        description="Model load + warm-up + every timed call (of this process's load and warm-up, and all "
+        "calls of the run, resumed ones included): what the documents cost with nothing left out.",
+    )
     peak_memory_bytes: int | None = Field(
         None,
         description="CUDA: max reserved by torch, or the device's peak (NVML) for a backend whose engine runs in "
@@ -342,6 +371,9 @@ class RunResult(_Model):
     """``result.json``: one run of one image/scenario/GPU/batch-size cell."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
+    schema_minor: int = Field(
+        SCHEMA_MINOR, description="Additive changes since the major version (runner.versions.HISTORY)."
+    )
     run_id: str
     status: Status
     started_at: str
@@ -364,7 +396,11 @@ class DocRecord(_Model):
     id: str
     input_tokens: int
     output_tokens: int
-    latency_s: float = Field(description="Seconds of the generate call that produced this document.")
+    latency_s: float = Field(description="Call time: seconds of the generate call that produced this document.")
+    ttft_s: float | None = Field(None, description="Seconds from the call's start to this document's first token.")
+    tpot_s: float | None = Field(
+        None, description="Seconds per output token after the first, until this document's last (decode)."
+    )
     model_s: float | None = Field(
         None, description="Of latency_s, the seconds inside the model's own generate (None: not separable)."
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from test_report import build_bench, edited_copy, in_process, result_of
+from test_report import _launch, build_bench, edited_copy, in_process, result_of
 
 from runner import rundir
-from runner.report.compare import batch_docs_per_second, compare_runs
+from runner.errors import UserError
+from runner.report.compare import compare_runs
 from runner.report.loading import load_run
 from runner.report.significance import incomplete_beta, paired_test, t_two_sided_p, welch_test
 from runner.schema import Rouge, RunResult
@@ -23,7 +26,8 @@ def bench(tiny_model, tmp_path_factory):
 
 
 def slowed(factor: float):
-    """Every batch takes ``factor`` times as long: the edit a slower backend would make."""
+    """A run taking ``factor`` times as long: the edit a slower backend would make (for the wording tests;
+    the real speed change is ``sides``' batch-1 runs)."""
 
     def edit(r: RunResult) -> None:
         m = r.metrics
@@ -39,78 +43,130 @@ def slowed(factor: float):
     return edit
 
 
-def jittered(seed: int, spread: float):
-    """Every batch a little slower or faster, at random: timing noise and nothing else."""
+@dataclass(frozen=True)
+class Sides:
+    """Real runs for tests across processes, batch 8 and 128 new tokens each: eight repeats of one cell of
+    the tiny model, and four of a copy with 32 layers instead of 2 (random weights, the same tokenizer):
+    the same prompts and output lengths, really slower: 3-12x here, depending on the machine's load."""
 
-    def edit(r: RunResult) -> None:
-        rng = random.Random(seed)
-        for b in r.metrics.batches:
-            b.seconds *= rng.uniform(1 - spread, 1 + spread)
+    root: Path
 
-    return edit
+    @property
+    def repeats(self) -> list[Path]:
+        return [self.root / f"same-r{i}" for i in range(1, 9)]
 
-
-def test_noise_alone_is_not_significant(bench, tmp_path):
-    a = load_run(bench.repeats[0])
-    same = compare_runs(a, a).tests[0].welch
-    assert same.p == pytest.approx(1.0) and not same.significant
-    b = load_run(edited_copy(bench.repeats[0], tmp_path, "jitter", jittered(seed=6, spread=0.03)))
-    docs, latency = compare_runs(a, b).tests[:2]
-    assert not docs.welch.significant and not latency.welch.significant, docs.sentence()
-    assert "not significant (Welch t = " in docs.sentence()
+    @property
+    def deep(self) -> list[Path]:
+        return [self.root / f"deep-r{i}" for i in range(1, 5)]
 
 
-def test_two_real_repeats_of_one_cell(bench):
-    a, b = (load_run(p) for p in bench.repeats)
-    docs, latency = compare_runs(a, b).tests[:2]
-    assert docs.welch is not None and docs.welch.n_a == docs.welch.n_b == 8
-    assert docs.a == batch_docs_per_second(a.result) and latency.b == [t.seconds for t in b.result.metrics.batches]
-    assert docs.welch.significant == (docs.welch.p < 0.05)
-    # Usually the repeats differ by noise alone. Not always: a tiny model's speed is Python overhead,
-    # which shifts from one process to the next (memory layout, other work on a shared machine) by
-    # more than it varies between the batches of one process. A per-batch test then rightly calls the
-    # two processes different; pyperf runs many processes for that reason. Say so rather than fail.
-    if docs.welch.significant or latency.welch.significant:
-        pytest.skip(f"the two worker processes ran at different speeds: {docs.sentence()}")
-    assert "not significant" in docs.sentence()
+def deeper_copy(model: Path, dest: Path, layers: int) -> Path:
+    """``model`` with ``layers`` decoder layers of random weights, saved as a checkpoint beside its tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    shutil.copytree(model, dest)
+    config = AutoConfig.from_pretrained(dest)
+    config.num_hidden_layers = layers
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(dest)
+    return dest
 
 
-def test_a_run_twice_as_slow_is_significant(bench, tmp_path):
-    a = load_run(bench.repeats[0])
-    b = load_run(edited_copy(bench.repeats[0], tmp_path, "slow", slowed(2.0)))
+@pytest.fixture(scope="session")
+def sides(tiny_model, tmp_path_factory) -> Sides:
+    root = tmp_path_factory.mktemp("sides")
+    deep = deeper_copy(tiny_model, tmp_path_factory.mktemp("models") / "deep-llama", layers=32)
+    for model, run_id, repeat in ((tiny_model, "same", "8"), (deep, "deep", "4")):
+        proc = _launch(
+            model, root, run_id, "--scenario", "fp32", "--batch-size", "8", "--repeat", repeat,
+            "--max-new-tokens", "128",
+        )  # fmt: skip
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    return Sides(root)
+
+
+def runs(paths: list[Path]) -> list:
+    return [load_run(p) for p in paths]
+
+
+def test_repeats_of_one_cell_are_not_called_significant(sides):
+    """Four processes a side, of one cell, interleaved in time (a drifting machine loads both sides alike):
+    the per-run test must not call them different. A test on their batches did (4.49x, p = 0.001)."""
+    a, b = runs(sides.repeats[0::2]), runs(sides.repeats[1::2])
     cmp = compare_runs(a, b)
-    docs, latency = cmp.tests[:2]
-    assert docs.welch.significant and latency.welch.significant
-    assert docs.welch.mean_b == pytest.approx(docs.welch.mean_a / 2)
-    assert "2.00x slower, significant" in docs.sentence()
-    assert "2.00x slower, significant" in latency.sentence()
+    docs, call = cmp.tests[:2]
+    assert docs.name == "docs/s per run" and docs.welch.n_a == docs.welch.n_b == 4
+    assert docs.a == [r.result.metrics.docs_per_second for r in a]
+    assert not docs.welch.significant, docs.sentence()
+    assert not call.welch.significant, call.sentence()
     row = next(m for m in cmp.metrics if m.spec.name == "docs/s")
-    assert row.percent == pytest.approx(-50.0) and row.direction == "worse"
-    latency_row = next(m for m in cmp.metrics if m.spec.name == "latency p50")
-    assert latency_row.percent == pytest.approx(100.0) and latency_row.direction == "worse"
+    assert row.direction == "no clear change"
+    assert "within runs (description only): batch docs/s " in docs.sentence()
 
 
-def test_compare_cli_markdown_and_json(bench, tmp_path):
-    slow = edited_copy(bench.repeats[0], tmp_path, "slow", slowed(2.0))
-    proc = in_process(["compare", str(bench.repeats[0]), str(slow)])
+def test_a_real_speed_change_is_significant_and_has_one_figure(sides):
+    """Sixteen times the layers against the tiny model, four runs a side: really slower, and called so."""
+    a, b = runs(sides.deep), runs(sides.repeats[:4])
+    cmp = compare_runs(a, b)
+    assert "ran different model" in (cmp.refusal or "")  # the CLI wants --allow-different; the test is the same
+    docs = cmp.tests[0]
+    row = next(m for m in cmp.metrics if m.spec.name == "docs/s")
+    assert docs.welch.significant and row.b > 2 * row.a, docs.sentence()
+    assert row.direction == "better"
+    # One speed-up figure: the sentence's ratio is the ratio of the table's docs/s (the sides' geometric means).
+    assert row.a == pytest.approx(math.exp(docs.welch.mean_a)) and row.b == pytest.approx(math.exp(docs.welch.mean_b))
+    assert f"{row.b / row.a:.2f}x faster, significant (Welch t on log values = " in docs.sentence()
+
+
+def test_one_run_each_gets_the_difference_and_no_verdict(sides):
+    a, b = load_run(sides.repeats[0]), load_run(sides.repeats[1])
+    cmp = compare_runs(a, b)
+    docs = cmp.tests[0]
+    assert docs.welch is None
+    ratio = b.result.metrics.docs_per_second / a.result.metrics.docs_per_second
+    how = f"{max(ratio, 1 / ratio):.2f}x {'faster' if ratio > 1 else 'slower'}"
+    assert f"(1 vs 1 runs): {how}; one run each: no verdict" in docs.sentence(), docs.sentence()
+    assert next(m for m in cmp.metrics if m.spec.name == "docs/s").direction == "no verdict"
+    same = compare_runs(runs(sides.repeats[:3]), runs(sides.repeats[:3])).tests[0].welch
+    assert same.p == pytest.approx(1.0) and not same.significant
+
+
+def test_compare_cli_markdown_and_json(sides, tmp_path):
+    # Copies of one run 1% apart, and the same slowed 2x: the wording of a change the test must find.
+    base = sides.repeats[0]
+    originals = [edited_copy(base, tmp_path, f"base-{i}", slowed(f)) for i, f in enumerate((1.0, 1.01, 0.99))]
+    slow = [edited_copy(base, tmp_path, f"slow-{i}", slowed(2 * f)) for i, f in enumerate((1.0, 1.01, 0.99))]
+    proc = in_process(["compare", *map(str, originals), "vs", *map(str, slow)])
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert out.startswith("# fp32-bs1-r1 (A) vs slow (B)")
+    assert out.startswith("# base-0 and 2 more (A) vs slow-0 and 2 more (B)")
     assert re.search(r"^\| docs/s \| \d+\.\d{3} \| \d+\.\d{3} \| -\d+\.\d{3} \| -50\.0% \| worse \|$", out, re.M)
-    assert re.search(r"^\| run id \| fp32-bs1-r1 \| slow \| ≠ \|$", out, re.M)
-    assert re.search(r"^\| scenario \| fp32 \| fp32 \|  \|$", out, re.M)
-    assert re.search(r"^- docs/s per batch: .* 2\.00x slower, significant \(Welch t = .*p = ", out, re.M)
+    assert re.search(r"^\| run id \| base-0 \| slow-0 \| ≠ \|$", out, re.M)
+    assert re.search(r"^\| runs \| 3 \| 3 \|  \|$", out, re.M)
+    slower = r"^- docs/s per run: .* \(3 vs 3 runs: .*\): 2\.00x slower, significant \(Welch t on log values = "
+    assert re.search(slower, out, re.M)
+    assert "mean of per-batch" not in out
 
-    proc = in_process(["compare", *map(str, bench.repeats), "--format", "json"])
+    proc = in_process(["compare", *map(str, sides.repeats[:2]), "--format", "json"])
     data = json.loads(proc.stdout)
-    names = ["docs/s per batch", "latency per batch", *(f"ROUGE-{n} per document" for n in "12L")]
+    names = ["docs/s per run", "call time p50 per run", *(f"ROUGE-{n} per document" for n in "12L")]
     assert [t["name"] for t in data["tests"]] == names
-    assert [t["t_test"] for t in data["tests"]][:2] == ["Welch", "Welch"]
-    # Repeats of a greedy run usually score every document alike: then there is no paired test to run.
+    assert [t["t_test"] for t in data["tests"]][:2] == [None, None]  # one run each
+    assert "one run each: no verdict" in data["tests"][0]["summary"]
     assert all(t["t_test"] == "paired" or (t["identical"] and t["p"] is None) for t in data["tests"][2:])
-    assert 0 <= data["tests"][0]["p"] <= 1
-    assert data["metrics"][0]["metric"] == "docs/s"
-    assert data["metrics"][0]["a"] == pytest.approx(result_of(bench.repeats[0]).metrics.docs_per_second)
+    assert data["metrics"][0]["metric"] == "docs/s" and data["a"] == [str(sides.repeats[0])]
+    assert data["metrics"][0]["a"] == pytest.approx(result_of(sides.repeats[0]).metrics.docs_per_second)
+
+
+def test_compare_refuses_a_side_without_runs(sides):
+    with pytest.raises(UserError, match="needs run folders on both sides of `vs`"):
+        in_process(["compare", str(sides.repeats[0]), "vs"])
+    with pytest.raises(UserError, match="got 3 run folders: give two"):
+        in_process(["compare", *map(str, sides.repeats[:3])])
+    with pytest.raises(UserError, match="nowhere is not a run folder"):
+        in_process(["compare", str(sides.repeats[0]), "nowhere"])
 
 
 def verdicts(a, b) -> dict[str, str]:
@@ -126,13 +182,12 @@ def rescored(run, rouge1: list[float], rouge_l: list[float]) -> None:
 
 
 def test_only_a_significant_test_gives_a_direction(bench, tmp_path):
-    """Identical work with noisy timings: a whole-run docs/s that moved is no verdict while the per-batch
-    test says the runs do not differ. Per-document ROUGE that moves up and down is no verdict, one that
+    """Identical work: a docs/s 20% up in one run against one run is no verdict (one run each), and a
+    call time p99 that moved is "one sample". Per-document ROUGE that moves up and down is no verdict, one that
     drops on every document is. A figure measured once per run gets none, however far it moved: +20%
     peak memory, +50% model load and a warmup three times as long are "one sample"."""
 
     def noisy_but_faster_on_paper(r: RunResult) -> None:
-        jittered(seed=6, spread=0.03)(r)
         r.metrics.docs_per_second *= 1.2
         r.metrics.latency_p99_s *= 0.8
         r.metrics.peak_memory_bytes = int(r.metrics.peak_memory_bytes * 1.2)
@@ -154,20 +209,20 @@ def test_only_a_significant_test_gives_a_direction(bench, tmp_path):
         [s - 0.06 + (0.005 if i % 2 else 0) for i, s in enumerate(base_rl)],  # lower on every document
     )
     v = verdicts(a, b)
-    assert v["docs/s"] == "no clear change" and v["latency p99"] == "no clear change"
+    assert v["docs/s"] == "no verdict" and v["call time p99"] == "one sample"
     assert v["peak memory"] == v["model load"] == v["warmup"] == "one sample"
     assert v["ROUGE-1"] == "no clear change"
     assert v["ROUGE-L"] == "worse"
     assert v["documents"] == ""  # no preferred direction
 
     proc = in_process(["compare", str(a), str(b)])
-    assert re.search(r"^\| docs/s \| .* \| \+20\.0% \| no clear change \|$", proc.stdout, re.M)
+    assert re.search(r"^\| docs/s \| .* \| \+20\.0% \| no verdict \|$", proc.stdout, re.M)
     assert re.search(r"^\| warmup \| .* \| \+200\.0% \| one sample \|$", proc.stdout, re.M)
     assert re.search(
         r"^- ROUGE-L per document: .*: -0\.0575 per document, significant \(paired t = ", proc.stdout, re.M
     )
     assert "better or worse only where a test finds the difference significant at alpha = 0.05" in proc.stdout
-    assert '"one sample": a figure measured once per run (peak memory, ' in proc.stdout
+    assert '"one sample": a figure measured once per run (call time p90, call time p99, first token' in proc.stdout
 
 
 def set_scores(rouge1: float):
@@ -216,22 +271,6 @@ def test_identical_scores_on_every_document_are_no_test(bench, tmp_path):
     assert "- ROUGE-1 per document: " in shown and "paired t = " not in shown
 
 
-def test_without_enough_batches_speed_is_untested(bench, tmp_path):
-    """One batch a run leaves nothing to test docs/s with, so no change in it is called a direction."""
-
-    def one_batch(factor: float):
-        def edit(r: RunResult) -> None:
-            del r.metrics.batches[1:]
-            r.metrics.docs_per_second *= factor
-
-        return edit
-
-    a = edited_copy(bench.repeats[0], tmp_path, "one", one_batch(1.0))
-    assert verdicts(a, edited_copy(bench.repeats[0], tmp_path, "faster", one_batch(1.2)))["docs/s"] == "untested"
-    cmp = compare_runs(load_run(a), load_run(a))
-    assert "cannot test (1 vs 1 batches; each run needs at least 2: use more documents" in cmp.tests[0].sentence()
-
-
 def test_different_datasets_are_warned_about(bench, tmp_path):
     def other_data(r: RunResult) -> None:
         r.dataset.sha256 = "0" * 64
@@ -244,7 +283,7 @@ def test_different_datasets_are_warned_about(bench, tmp_path):
 def test_failed_run_has_nothing_to_test(bench):
     cmp = compare_runs(load_run(bench.repeats[0]), load_run(bench.failed))
     assert cmp.tests[0].welch is None
-    assert "cannot test (8 vs 0 batches" in cmp.tests[0].sentence()
+    assert "cannot test (1 vs 0 runs with documents; each side needs at least 2" in cmp.tests[0].sentence()
     assert any("is failed: OutOfMemoryError" in w for w in cmp.warnings)
 
 

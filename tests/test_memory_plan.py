@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.architectures import BUILTIN_CONFIGS
-from runner.catalog import get_gpu, get_image
+from runner.catalog import get_gpu, get_image, images
 from runner.cli import main
 from runner.errors import UserError
 from runner.memory_plan import (
@@ -348,7 +348,9 @@ def test_images_for_the_other_kind_of_device_are_left_out_unless_named(capsys):
     cells = json.loads(capsys.readouterr().out)["cells"]
     assert cells and all(c["image"] != "cpu" for c in cells)
     main(["plan", "--model", "llama-2-7b", "--gpu", "t4"])
-    assert "(5 cells of images built for the CPU left out: name one with --image to see it)" in capsys.readouterr().out
+    cpu_cells = sum(len(i.scenarios) for i in images().values() if i.device == "cpu")  # cpu and vllm-cpu
+    left_out = f"({cpu_cells} cells of images built for the CPU left out: name one with --image to see it)"
+    assert left_out in capsys.readouterr().out
     main(["plan", "--model", "llama-2-7b", "--gpu", "t4", "--image", "cpu", "--json"])
     assert {c["status"] for c in json.loads(capsys.readouterr().out)["cells"]} == {"incompatible"}
 
@@ -397,3 +399,35 @@ def test_launch_refuses_a_cpu_model_larger_than_this_machines_memory(tiny_model,
     build_config(request)  # a matrix plans cells for machines it has not seen
     monkeypatch.setattr(memory_plan, "host_memory_available", lambda: 64 * GiB)
     check_launch_options(request)
+
+
+def test_headroom_is_checked_against_reserved_memory_for_the_workers_allocator(monkeypatch):
+    """On an H200 the plan's batch 224 ran out of memory under torch's default allocator, reserved memory
+    at 1.69x the allocated growth (86.88 GiB allocated, 51.43 GiB reserved but unallocated). With that
+    allocator the plan now proposes a batch whose reserved memory at that ratio fits; with the worker's
+    default (expandable segments, 1.14x measured on an H100) it keeps the batch it had."""
+    from runner.launching import LaunchRequest, build_config
+    from runner.memory_plan import budget_bytes, footprint_for, reserved_factor
+    from runner.paths import SAMPLE_DATASET
+
+    h200, scenario = get_gpu("h200"), get_scenario("default")
+    expandable = largest_batch("llama-2-7b", scenario, h200, 300, None)
+    default = largest_batch("llama-2-7b", scenario, h200, 300, None, expandable=False)
+    assert expandable == 224 and default < expandable
+    fp = footprint_for("llama-2-7b", scenario, h200, 515, 300, expandable=False)
+    budget = budget_bytes(h200, None)
+    assert fp.weights + 1.69 * fp.growing(default) <= budget < fp.weights + 1.69 * fp.growing(expandable)
+    assert reserved_factor(False) > 1.69 and reserved_factor(True) > 1.14
+
+    def auto(**kwargs) -> int | None:
+        req = LaunchRequest(
+            model="llama-2-7b", data=str(SAMPLE_DATASET), image="hf", gpu="h200", batch_size="auto",
+            synthetic_weights=True, **kwargs,
+        )  # fmt: skip
+        return build_config(req)[0].max_batch_size
+
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    monkeypatch.delenv("PYTORCH_ALLOC_CONF", raising=False)
+    assert auto() == expandable
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")  # the worker keeps the user's
+    assert auto() == default

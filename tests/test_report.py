@@ -238,8 +238,8 @@ def test_results_show_latency_p50_and_p90(bench):
     assert row["latency_p50_s"] == pytest.approx(m.latency_p50_s)
     assert row["latency_p90_s"] == pytest.approx(m.latency_p90_s)
     shown = dict(zip([c.header for c in table.columns], table.cells()[table.rows.index(row)], strict=True))
-    assert shown["Latency p50/p90 s"] == f"{m.latency_p50_s:.3f} / {m.latency_p90_s:.3f}"
-    assert table.cells()[-1][[c.header for c in table.columns].index("Latency p50/p90 s")] == "-"  # lead-3
+    assert shown["Call s p50/p90"] == f"{m.latency_p50_s:.3f} / {m.latency_p90_s:.3f}"
+    assert table.cells()[-1][[c.header for c in table.columns].index("Call s p50/p90")] == "-"  # lead-3
 
     rows = list(csv.DictReader(io.StringIO(in_process(["report", str(bench.root), "--format", "csv"]).stdout)))
     fp32 = next(r for r in rows if r["run_ids"] == "fp32-bs4")

@@ -28,3 +28,37 @@ def test_a_worker_run_records_its_settings(make_run_dir, run_worker, monkeypatch
 def test_vllm_cpu_settings_are_kept():
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "0-1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     assert run_settings(env | {"VLLM_API_KEY": "secret"}) == env
+
+
+def test_the_worker_sets_expandable_segments_when_the_user_set_nothing(make_run_dir, run_worker, monkeypatch):
+    """torch's default allocator ran an H200 out of memory at the plan's batch with 51 GiB reserved but
+    unallocated; the worker's default keeps reserved memory near allocated, and the result says so."""
+    for name in RUN_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    run_dir = make_run_dir(limit=2)
+    assert run_worker(run_dir) == 0
+    result = read_result(run_dir)
+    assert result["environment"]["settings"] == {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+    assert any("expandable_segments:True set by the worker (the user set none)" in n for n in result["notes"])
+    import os
+
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in os.environ  # the caller's environment is its own again
+
+
+def test_the_users_allocator_setting_is_kept(make_run_dir, run_worker, monkeypatch):
+    for name in RUN_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTORCH_ALLOC_CONF", "max_split_size_mb:128")
+    run_dir = make_run_dir(limit=2)
+    assert run_worker(run_dir) == 0
+    result = read_result(run_dir)
+    assert result["environment"]["settings"] == {"PYTORCH_ALLOC_CONF": "max_split_size_mb:128"}
+    assert any("the user's setting (max_split_size_mb:128) kept" in n for n in result["notes"])
+
+
+def test_which_allocator_a_worker_will_run_with():
+    from runner.allocator import expandable
+
+    assert expandable({}) and expandable({"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True,max_split_size_mb:64"})
+    assert not expandable({"PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:64"})
+    assert not expandable({"PYTORCH_ALLOC_CONF": "expandable_segments:False"})

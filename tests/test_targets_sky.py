@@ -231,7 +231,7 @@ def test_launching_without_skypilot_says_how_to_install(tmp_path):
         results=tmp_path,
         options=SkyOptions(),
     )
-    with pytest.raises(UserError, match=r"pip install 'sumbench\[sky\]'"):
+    with pytest.raises(UserError, match=r"its own venv, `make sky-env`"):
         matrix.run(matrix.MatrixRequest(**fields), print)
 
 

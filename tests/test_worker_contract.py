@@ -31,6 +31,8 @@ WORKER_CONTRACT = {
     "runner.nvml": "GPU discovery, energy and device memory",
     "runner.git": "the revision a result records",
     "runner.quant_formats": "which checkpoint formats an AWQ scenario serves (host refuses, worker tells vLLM)",
+    "runner.versions": "the protocol and schema versions a worker checks a config against",
+    "runner.allocator": "which CUDA allocator settings a worker runs with (the host plans with the same rule)",
     "runner.serving": "serving figures from requests.jsonl (the host finishes dead serving runs the same way)",
 }
 

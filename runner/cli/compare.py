@@ -10,15 +10,14 @@ import click
 
 
 @click.command()
-@click.argument("run_a", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("runs", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
 @click.option(
     "--alpha",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.05,
     show_default=True,
-    help="Significance level of the t-tests on per-batch docs/s and latency and per-document ROUGE.",
+    help="Significance level of the t-tests on per-run docs/s and call time and per-document ROUGE.",
 )
 @click.option(
     "--allow-different",
@@ -26,18 +25,20 @@ import click
     help="Show the comparison even when the runs did different work (dataset, model, output length, number "
     "of documents) or one has no documents; the warnings stay, and a run without documents gets no verdicts.",
 )
-def compare(run_a: Path, run_b: Path, fmt: str, alpha: float, allow_different: bool) -> None:
-    """Compare run folder RUN_B against RUN_A.
+def compare(runs: tuple[str, ...], fmt: str, alpha: float, allow_different: bool) -> None:
+    """Compare side B against side A: RUN_A RUN_B, or RUN_A... vs RUN_B... (sets of runs).
 
-    Shows each metric side by side with its absolute and relative change, and tests whether docs/s and
-    latency differ beyond the runs' own batch-to-batch noise (Welch's t-test on per-batch timings), and
-    ROUGE beyond its per-document spread (a paired t-test). Runs that did different work (another
-    dataset sample, model, output length or number of documents, as when one was interrupted) or have
-    no documents are refused with exit code 2.
+    Shows each metric side by side (a side's mean over its runs) with its absolute and relative change.
+    The unit of a speed test is a run, one process: with at least two runs a side (the folders of
+    `runner launch --repeat N`, or several folders), Welch's t-test on per-run docs/s and call time says
+    whether the sides differ; one run each gets the difference and "no verdict". ROUGE is tested per
+    document (a paired t-test). Runs that did different work (another dataset sample, model, output
+    length or number of documents) or have no documents are refused with exit code 2.
 
     \b
     Examples:
       runner compare results/RUN-A results/RUN-B
+      runner compare results/cell-a-r* vs results/cell-b-r*
       runner compare results/RUN-A results/RUN-B --format json --alpha 0.01
     """
     from runner.errors import UserError
@@ -45,15 +46,18 @@ def compare(run_a: Path, run_b: Path, fmt: str, alpha: float, allow_different: b
     from runner.report.compare import compare_runs
     from runner.report.loading import load_run
 
-    a, b = load_run(run_a), load_run(run_b)
+    side_a, side_b = _sides(runs)
+    a, b = [load_run(p) for p in side_a], [load_run(p) for p in side_b]
     from runner.report.serving import is_serving
 
-    if is_serving(a.result) or is_serving(b.result):
+    if any(is_serving(r.result) for r in a + b):
+        if len(a) != 1 or len(b) != 1:
+            raise click.UsageError("serving runs are compared one run against one: give RUN-A RUN-B")
         from runner.report.serving_compare import render
 
-        click.echo(render(a, b, fmt, allow_different), nl=False)
+        click.echo(render(a[0], b[0], fmt, allow_different), nl=False)
         return
-    if warning := same_run(a, b):
+    if len(a) == len(b) == 1 and (warning := same_run(a[0], b[0])):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     cmp = compare_runs(a, b, alpha)
     if cmp.refusal and not allow_different:
@@ -61,11 +65,39 @@ def compare(run_a: Path, run_b: Path, fmt: str, alpha: float, allow_different: b
     click.echo(_json(cmp) if fmt == "json" else _markdown(cmp), nl=False)
 
 
+def _sides(names: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """Split ``A... vs B...``; two folders without ``vs`` are one run a side."""
+    from runner.errors import UserError
+
+    runs = [Path(n) for n in names]
+    for name, path in zip(names, runs, strict=True):
+        if name != "vs" and not path.is_dir():
+            raise UserError(f"{name} is not a run folder (no such directory): give run folders, split by `vs`")
+    if "vs" in names:
+        i = names.index("vs")
+        side_a, side_b = runs[:i], runs[i + 1 :]
+    elif len(runs) == 2:
+        side_a, side_b = [runs[0]], [runs[1]]
+    else:
+        raise UserError(
+            f"runner compare got {len(runs)} run folders: give two (RUN_A RUN_B), or sets split by `vs` "
+            "(RUN_A1 RUN_A2 vs RUN_B1 RUN_B2)"
+        )
+    if not side_a or not side_b:
+        raise UserError("runner compare needs run folders on both sides of `vs`, e.g. A-r1 A-r2 vs B-r1 B-r2")
+    return side_a, side_b
+
+
+def _side_name(runs) -> str:
+    first = runs[0].result.run_id
+    return first if len(runs) == 1 else f"{first} and {len(runs) - 1} more"
+
+
 def _markdown(cmp) -> str:
     from runner.report.compare import config_table, metrics_table, verdict_rule
     from runner.report.render_md import markdown_table
 
-    lines = [f"# {cmp.a.result.run_id} (A) vs {cmp.b.result.run_id} (B)", ""]
+    lines = [f"# {_side_name(cmp.runs_a)} (A) vs {_side_name(cmp.runs_b)} (B)", ""]
     lines += [f"- **warning:** {w}" for w in cmp.warnings]
     if cmp.warnings:
         lines.append("")
@@ -75,16 +107,17 @@ def _markdown(cmp) -> str:
         "",
         verdict_rule(cmp.alpha),
         "",
-        "The batches of one run share one process, so the test sees the noise within a process, not the "
-        "drift between processes (memory layout, a busy neighbour); `runner launch --repeat N` measures that.",
+        "Speed is tested across runs, each one process, never across the batches of one run: they share the "
+        "process's state (first-use costs, memory layout, a busy neighbour) and are not independent samples. "
+        "`runner launch --repeat N` gives a side several runs.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def _json(cmp) -> str:
     data = {
-        "a": str(cmp.a.path),
-        "b": str(cmp.b.path),
+        "a": [str(r.path) for r in cmp.runs_a],
+        "b": [str(r.path) for r in cmp.runs_b],
         "refusal": cmp.refusal,
         "warnings": cmp.warnings,
         "config": [{"field": name, "a": a, "b": b} for name, a, b in cmp.config],

@@ -337,6 +337,7 @@ def build_request(opts: dict[str, Any]):
         kv_cache_memory=opts["kv_cache_memory"],
         gpu_memory_utilization=opts["gpu_memory_utilization"],
         vllm_enforce_eager=opts["vllm_enforce_eager"],
+        warmup=opts["warmup"],
         timeout=opts["timeout"],
     )
     return MatrixRequest(

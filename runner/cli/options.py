@@ -114,6 +114,16 @@ CELL_OPTIONS: list[Callable] = [
         help="vLLM: no CUDA graphs / torch.compile (faster start, usually slower generation).",
     ),
     click.option(
+        "--warmup",
+        type=click.Choice(["full", "short", "none"]),
+        default="full",
+        show_default=True,
+        help="Untimed call before timing, at each batch size: 'full' runs the first batch at the full output "
+        "length, so docs/s is the steady state (costs one batch: a run of N batches takes 1/N longer); 'short' "
+        "only 4 new tokens (first-use costs then land in the first timed call); 'none' times the first call too. "
+        "Recorded; the end-to-end time (load + warm-up + calls) is reported either way.",
+    ),
+    click.option(
         "--max-batch-size",
         type=click.IntRange(1),
         help="Upper bound for --batch-size auto, taken as given (default: the memory plan; on a CPU 8, and at "

@@ -149,7 +149,7 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
 
     from runner.architectures import describe_model
     from runner.console import fmt_bytes, stdout_console
-    from runner.memory_plan import FRAGMENTATION, GiB
+    from runner.memory_plan import FRAGMENTATION, FRAGMENTATION_DEFAULT_ALLOCATOR, GiB
 
     limit_text = f", memory capped at {limit / GiB:.1f} GiB" if limit else ""
     table = Table(
@@ -164,7 +164,8 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
         caption=None
         if gpu.is_cpu
         else f"hf batch sizes keep {FRAGMENTATION - 1:.0%} headroom on the KV cache and activations for the "
-        "CUDA allocator's fragmentation",
+        f"CUDA allocator's fragmentation, with the worker's expandable segments "
+        f"({FRAGMENTATION_DEFAULT_ALLOCATOR - 1:.0%} under torch's default allocator)",
     )
     for column in table.columns[:2]:
         column.no_wrap = True  # the names `launch --image/--scenario` takes

@@ -1,10 +1,15 @@
-"""Two runs side by side: every metric with its change, and whether the difference is real.
+"""Two sides of runs, metric by metric: every metric with its change, and whether the difference is real.
 
-A 3% docs/s gain between two runs means nothing if batches of one run already vary by 10%. Like
-pyperf's ``compare_to``, the comparison tests the difference against the runs' own noise: each batch's
-docs/s (size / seconds) and latency (seconds) are samples, and Welch's t-test says at ``alpha`` whether
-the means differ; each document's ROUGE is a sample too, paired across the runs by document id. Whether
-the two runs did the same work at all, which no test can fix, is ``comparable``'s question.
+The unit of a speed comparison is a run, one process: the batches of one process are not independent
+samples (sorted longest first, first-use costs, one machine state), and a test on them called two
+repeats of one cell 4.49x apart "significant". Like pyperf's ``compare_to``, each side is a set of runs
+(``runner launch --repeat N`` folders, or several folders), and Welch's t-test on the logarithms of
+their per-run docs/s and call time says at ``alpha`` whether the sides differ: run-to-run noise on a
+shared machine is a factor (a busy neighbour slows every step alike), and the verdict is a ratio, the
+ratio of the sides' geometric means shown in the table. One run a side gets the difference and "one
+run each: no verdict". Batch-to-batch spread within a run is shown as description only. Each document's
+ROUGE is a sample, paired across the sides by document id. Whether the runs did the same work at all,
+which no test can fix, is ``comparable``'s question.
 
 The verdict beside each metric follows the same discipline: "better" or "worse" only when the test on the
 samples the metric comes from is significant. A figure measured once per run (model load, warmup, peak
@@ -14,8 +19,9 @@ however far it moved: a 0.03 s warmup that became 0.09 s is as likely a busy nei
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,12 +42,12 @@ from runner.report.comparable import refusal, settings, warnings
 from runner.report.document import Column, Table, text
 from runner.report.loading import Run
 from runner.report.significance import ALPHA, Welch, paired_test, welch_test
-from runner.schema import DocRecord, RunResult
+from runner.schema import DocRecord, Percentiles, RunResult
 
 Better = Literal["higher", "lower"] | None
 
-DOCS_TEST, LATENCY_TEST = "docs/s per batch", "latency per batch"
-ONE_SAMPLE, UNTESTED, NO_CHANGE = "one sample", "untested", "no change"
+DOCS_TEST, LATENCY_TEST = "docs/s per run", "call time p50 per run"
+ONE_SAMPLE, UNTESTED, NO_CHANGE, NO_VERDICT = "one sample", "untested", "no change", "no verdict"
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ def _rouge(name: str, lead3: bool = False) -> Callable[[RunResult], float | None
 ROUGE = {"ROUGE-1": "rouge1", "ROUGE-2": "rouge2", "ROUGE-L": "rougeL"}
 
 
+def _p(p: Percentiles | None, q: str) -> float | None:
+    return getattr(p, q) if p is not None else None
+
+
 def rouge_test(metric: str) -> str:
     return f"{metric} per document"
 
@@ -76,10 +86,14 @@ def rouge_test(metric: str) -> str:
 METRICS = (
     MetricSpec("docs/s", lambda r: r.metrics.docs_per_second, ".3f", "higher", test=DOCS_TEST),
     MetricSpec("output tokens/s", lambda r: r.metrics.output_tokens_per_second, ".1f", "higher", test=DOCS_TEST),
-    MetricSpec("latency p50", lambda r: r.metrics.latency_p50_s, ".3f", "lower", " s", test=LATENCY_TEST),
-    MetricSpec("latency p90", lambda r: r.metrics.latency_p90_s, ".3f", "lower", " s", test=LATENCY_TEST),
-    MetricSpec("latency p99", lambda r: r.metrics.latency_p99_s, ".3f", "lower", " s", test=LATENCY_TEST),
-    MetricSpec("documents", lambda r: r.metrics.documents, "d", generated=False),
+    MetricSpec("call time p50", lambda r: r.metrics.latency_p50_s, ".3f", "lower", " s", test=LATENCY_TEST),
+    MetricSpec("call time p90", lambda r: r.metrics.latency_p90_s, ".3f", "lower", " s"),
+    MetricSpec("call time p99", lambda r: r.metrics.latency_p99_s, ".3f", "lower", " s"),
+    MetricSpec("first token p50", lambda r: _p(r.metrics.time_to_first_token_s, "p50"), ".4f", "lower", " s"),
+    MetricSpec("first token p90", lambda r: _p(r.metrics.time_to_first_token_s, "p90"), ".4f", "lower", " s"),
+    MetricSpec("per token p50", lambda r: _p(r.metrics.time_per_output_token_s, "p50"), ".5f", "lower", " s"),
+    MetricSpec("per token p90", lambda r: _p(r.metrics.time_per_output_token_s, "p90"), ".5f", "lower", " s"),
+    MetricSpec("documents", lambda r: r.metrics.documents, "g", generated=False),
     MetricSpec("avg input tokens", lambda r: r.metrics.avg_input_tokens, ".1f"),
     MetricSpec("avg output tokens", lambda r: r.metrics.avg_output_tokens, ".1f"),
     *(MetricSpec(name, _rouge(key), ".4f", "higher", test=rouge_test(name)) for name, key in ROUGE.items()),
@@ -171,6 +185,8 @@ class MetricChange:
             return ""
         if self.spec.test is None:
             return ONE_SAMPLE
+        if self.test is not None and self.test.per == "run" and self.test.welch is None and self.test.a and self.test.b:
+            return NO_VERDICT
         if self.test is None or self.test.welch is None:
             return UNTESTED
         better = (self.change > 0) == (self.spec.better == "higher")
@@ -207,8 +223,8 @@ class MetricChange:
 
 @dataclass(frozen=True)
 class SampleTest:
-    """One significance test over a run's samples, and how to say it: per batch (Welch's test on two
-    independent samples) or per document (a paired test on the documents both runs scored)."""
+    """One significance test and how to say it: per run (Welch's test on the two sides' runs, each a
+    process) or per document (a paired test on the documents both sides scored)."""
 
     name: str
     unit: str
@@ -216,8 +232,10 @@ class SampleTest:
     a: list[float]
     b: list[float]
     welch: Welch | None
-    per: Literal["batch", "document"] = "batch"
+    per: Literal["run", "document"] = "run"
     spec: str = ".3f"
+    within: str = ""
+    """Per run: the batch-to-batch spread inside each side's runs, as description only (not a test)."""
 
     @property
     def identical(self) -> bool:
@@ -230,14 +248,38 @@ class SampleTest:
                 f"{self.name}: {statistics.fmean(self.a):{self.spec}} in both runs ({len(self.a)} documents): "
                 "identical scores on every document: no test"
             )
+        within = f"; {self.within}" if self.within else ""
+        if self.per == "run" and self.a and self.b:
+            s, u = self.spec, self.unit
+            ga, gb = geometric_mean(self.a), geometric_mean(self.b)
+            shown = f"{self.name}: {ga:{s}}{u} → {gb:{s}}{u} ({self._runs()}): {self._how(ga, gb)}"
+            if self.welch is None:
+                return f"{shown}; {self._no_verdict()}{within}"
+            w = self.welch
+            return (
+                f"{shown}, {w.verdict} ({w.name} t on log values = {w.t:.2f}, df = {w.df:.1f}, p = {w.p:.3g}, "
+                f"alpha = {w.alpha:g}){within}"
+            )
         if self.welch is None:
             return f"{self.name}: cannot test ({self._too_few()})"
         w, s, u = self.welch, self.spec, self.unit
         return (
             f"{self.name}: {w.mean_a:{s}} ± {w.stdev_a:{s}}{u} → {w.mean_b:{s}} ± {w.stdev_b:{s}}{u} "
-            f"({self._counted()}): {self._how()}, {w.verdict} "
-            f"({w.name} t = {w.t:.2f}, df = {w.df:.1f}, p = {w.p:.3g}, alpha = {w.alpha:g})"
+            f"({self._counted()}): {self._how(w.mean_a, w.mean_b)}, {w.verdict} "
+            f"({w.name} t = {w.t:.2f}, df = {w.df:.1f}, p = {w.p:.3g}, alpha = {w.alpha:g}){within}"
         )
+
+    def _runs(self) -> str:
+        """'3 vs 3 runs: 1.2, 1.3, 1.1 | 2.0, 2.2, 2.1': a few runs are best shown, not summarized."""
+        if len(self.a) == len(self.b) == 1:
+            return "1 vs 1 runs"
+        each = " | ".join(", ".join(f"{v:{self.spec}}" for v in side) for side in (self.a, self.b))
+        return f"{len(self.a)} vs {len(self.b)} runs: {each}"
+
+    def _no_verdict(self) -> str:
+        if len(self.a) == len(self.b) == 1:
+            return "one run each: no verdict (repeat each side, `runner launch --repeat N`, to test it)"
+        return f"no verdict: each side needs at least 2 runs ({len(self.a)} vs {len(self.b)})"
 
     def _too_few(self) -> str:
         if self.per == "document":
@@ -245,22 +287,20 @@ class SampleTest:
                 f"{len(self.a)} documents scored in both runs; the test needs 2, with reference summaries "
                 "and each run's docs.jsonl beside its result.json"
             )
-        hint = ": use more documents or a smaller batch" if self.a and self.b else ""
-        return f"{len(self.a)} vs {len(self.b)} batches; each run needs at least 2{hint}"
+        return f"{len(self.a)} vs {len(self.b)} runs with documents; each side needs at least 2"
 
     def _counted(self) -> str:
         w = self.welch
         assert w is not None
-        return f"{w.n_a} documents in both runs" if self.per == "document" else f"{w.n_a} vs {w.n_b} batches"
+        return f"{w.n_a} documents in both runs" if self.per == "document" else f"{w.n_a} vs {w.n_b} runs"
 
-    def _how(self) -> str:
-        w = self.welch
-        assert w is not None
-        if w.mean_b == w.mean_a:
+    def _how(self, mean_a: float, mean_b: float) -> str:
+        """The change as one figure: for speed, the ratio of the sides' means (the table's values)."""
+        if mean_b == mean_a:
             return "no change"
         if self.per == "document":  # a score near 0 makes a ratio meaningless; the difference is what moved
-            return f"{w.mean_b - w.mean_a:+{self.spec}} per document"
-        ratio = w.mean_b / w.mean_a if w.mean_a else float("inf")
+            return f"{mean_b - mean_a:+{self.spec}} per document"
+        ratio = mean_b / mean_a if mean_a else float("inf")
         faster = ratio > 1 if self.higher_is_better else ratio < 1
         factor = ratio if ratio >= 1 else (1 / ratio if ratio else float("inf"))
         return f"{factor:.2f}x {'faster' if faster else 'slower'}"
@@ -270,6 +310,7 @@ class SampleTest:
 class Comparison:
     a: Run
     b: Run
+    """The first run of each side: its config, documents and ROUGE stand for the side."""
     config: list[tuple[str, Any, Any]]
     metrics: list[MetricChange]
     tests: list[SampleTest]
@@ -278,24 +319,44 @@ class Comparison:
     refusal: str | None = None
     """Why no number of one run should be set against the other's (see ``comparable.refusal``); the CLI
     stops on it unless told to compare anyway."""
+    runs_a: list[Run] = field(default_factory=list)
+    runs_b: list[Run] = field(default_factory=list)
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
 
 
 def batch_docs_per_second(result: RunResult) -> list[float]:
     return [b.size / b.seconds for b in result.metrics.batches if b.seconds > 0]
 
 
-def batch_latencies(result: RunResult) -> list[float]:
-    return [b.seconds for b in result.metrics.batches]
+def _per_run(runs: Sequence[Run], get: Callable[[RunResult], float | None]) -> list[float]:
+    """One value a run, from the runs that generated documents."""
+    return [v for r in runs if r.result.metrics.documents and (v := get(r.result)) is not None]
 
 
-def _speed_tests(ra: RunResult, rb: RunResult, alpha: float) -> list[SampleTest]:
+def _within(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> str:
+    """The batches' docs/s inside each side's runs: how steady a run was, never a test of the sides."""
+
+    def side(runs: Sequence[Run]) -> str:
+        rates = [x for r in runs for x in batch_docs_per_second(r.result)]
+        if len(rates) < 2:
+            return "-"
+        return f"{statistics.fmean(rates):.3f} ± {statistics.stdev(rates):.3f} over {len(rates)} batches"
+
+    return f"within runs (description only): batch docs/s {side(runs_a)} → {side(runs_b)}"
+
+
+def _speed_tests(runs_a: Sequence[Run], runs_b: Sequence[Run], alpha: float) -> list[SampleTest]:
     tests = []
-    for name, unit, higher, samples in (
-        (DOCS_TEST, "", True, batch_docs_per_second),
-        (LATENCY_TEST, " s", False, batch_latencies),
+    for name, unit, higher, get, within in (
+        (DOCS_TEST, "", True, lambda r: r.metrics.docs_per_second, _within(runs_a, runs_b)),
+        (LATENCY_TEST, " s", False, lambda r: r.metrics.latency_p50_s, ""),
     ):
-        xa, xb = samples(ra), samples(rb)
-        tests.append(SampleTest(name, unit, higher, xa, xb, welch_test(xa, xb, alpha)))
+        xa, xb = [v for v in _per_run(runs_a, get) if v > 0], [v for v in _per_run(runs_b, get) if v > 0]
+        welch = welch_test([math.log(v) for v in xa], [math.log(v) for v in xb], alpha)
+        tests.append(SampleTest(name, unit, higher, xa, xb, welch, within=within))
     return tests
 
 
@@ -328,24 +389,42 @@ def _rouge_tests(a: Run, b: Run, alpha: float, notes: list[str]) -> list[SampleT
     return tests
 
 
-def _value(spec: MetricSpec, r: RunResult) -> float | None:
-    return None if spec.generated and not r.metrics.documents else spec.get(r)
+def _value(spec: MetricSpec, runs: Sequence[Run]) -> float | None:
+    """The side's figure: over its runs, the geometric mean of a speed (the tested figures: their ratio is
+    the speed-up the test's sentence gives) and the mean of anything else; one run: its own value."""
+    values = _per_run(runs, spec.get) if spec.generated else [v for r in runs if (v := spec.get(r.result)) is not None]
+    if not values:
+        return None
+    if all(v == values[0] for v in values):
+        return values[0]
+    if spec.test in (DOCS_TEST, LATENCY_TEST) and min(values) > 0:
+        return geometric_mean(values)
+    return statistics.fmean(values)
 
 
-def compare_runs(a: Run, b: Run, alpha: float = ALPHA) -> Comparison:
-    ra, rb = a.result, b.result
+def compare_runs(a: Run | Sequence[Run], b: Run | Sequence[Run], alpha: float = ALPHA) -> Comparison:
+    """Side B against side A, each one run or several (repeats of one cell)."""
+    runs_a, runs_b = ([a] if isinstance(a, Run) else list(a)), ([b] if isinstance(b, Run) else list(b))
+    first_a, first_b = runs_a[0], runs_b[0]
+    ra, rb = first_a.result, first_b.result
     notes = warnings(ra, rb)
-    tests = _speed_tests(ra, rb, alpha) + _rouge_tests(a, b, alpha, notes)
+    for side, runs in (("A", runs_a), ("B", runs_b)):
+        for other in runs[1:]:
+            if why := refusal(runs[0], other):
+                notes.append(f"side {side}'s runs did different work ({other.result.run_id}): {why}")
+    tests = _speed_tests(runs_a, runs_b, alpha) + _rouge_tests(first_a, first_b, alpha, notes)
     by_name = {t.name: t for t in tests}
     judged = bool(ra.metrics.documents and rb.metrics.documents)
     metrics = [
-        MetricChange(spec, _value(spec, ra), _value(spec, rb), by_name.get(spec.test or ""), judged) for spec in METRICS
+        MetricChange(spec, _value(spec, runs_a), _value(spec, runs_b), by_name.get(spec.test or ""), judged)
+        for spec in METRICS
     ]
     config = [(name, get(ra), get(rb)) for name, get in CONFIG_FIELDS]
-    refused = refusal(a, b)
+    config.append(("runs", len(runs_a), len(runs_b)))
+    refused = refusal(first_a, first_b)
     if not judged:
         notes.insert(0, f"no verdicts: {refused}")
-    return Comparison(a, b, config, metrics, tests, notes, alpha, refused)
+    return Comparison(first_a, first_b, config, metrics, tests, notes, alpha, refused, runs_a, runs_b)
 
 
 def verdict_rule(alpha: float) -> str:
@@ -354,11 +433,13 @@ def verdict_rule(alpha: float) -> str:
     once = ", ".join(s.name for s in METRICS if s.test is None and s.better)
     return (
         f"The last column says better or worse only where a test finds the difference significant at alpha = "
-        f"{alpha:g}: for {timed}, Welch's t-test on the per-batch timings they come from; for ROUGE, a paired "
-        't-test on the per-document scores of the documents both runs summarized. "no clear change": the test '
-        'does not establish a direction; "no change": both runs gave every document the same score; "untested": '
-        "a run had too few batches or scored documents for it; "
-        f'"one sample": a figure measured once per run ({once}), which one run cannot tell from noise, so no '
+        f"{alpha:g}: for {timed}, Welch's t-test on the logarithms of the per-run values of each side's runs (a "
+        "run is one process; the batches of one run are not independent samples; a side of several runs shows "
+        "their geometric mean); for ROUGE, a paired t-test on the per-document "
+        'scores of the documents both sides summarized. "no verdict": fewer than 2 runs on a side; "no clear '
+        'change": the test does not establish a direction; "no change": both sides gave every document the same '
+        'score; "untested": a side had too few scored documents; '
+        f'"one sample": a figure measured once per run ({once}), which no test here weighs against noise, so no '
         "change in it is called better or worse."
     )
 

@@ -92,6 +92,7 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
         s = cell.rouge(name)
         row[name] = s.mean if s else None
         row[f"{name}_stdev"] = s.stdev if s and s.n > 1 else None
+    row.update(_token_times(cell))
     row.update(_peaks(cell.results))
     row["quality_meaningful"] = cell.quality_meaningful
     row["gate"] = gate.verdict if gate else None
@@ -105,6 +106,31 @@ def cell_row(cell: Cell, gate: GateResult | None) -> Row:
     row.update(_conditions(key.scenario, key.dtype, key.memory_cap or None, key.executor, key.image_id))
     row["run_ids"] = [r.result.run_id for r in cell.runs]
     return row
+
+
+TOKEN_TIMES = {"ttft": "time_to_first_token_s", "tpot": "time_per_output_token_s"}
+
+
+def _token_times(cell: Cell) -> Row:
+    """Time to first token and per output token at p50/p90/p99, each the mean over the repeats."""
+    row: Row = {}
+    for short, field in TOKEN_TIMES.items():
+        for q in ("p50", "p90", "p99"):
+            values = [getattr(p, q) for r in cell.results if (p := getattr(r.metrics, field)) is not None]
+            row[f"{short}_{q}_s"] = sum(values) / len(values) if values else None
+    return row
+
+
+def _token_time_column(rows: Sequence[Row], short: str, header: str, scale: float, spec: str) -> Column | None:
+    """'p50 / p90' of a per-token time, shown only where some row measured it."""
+    if not any(r.get(f"{short}_p50_s") is not None for r in rows):
+        return None
+
+    def show(row: Row) -> str:
+        p50, p90 = row.get(f"{short}_p50_s"), row.get(f"{short}_p90_s")
+        return "-" if p50 is None else f"{p50 * scale:{spec}} / {p90 * scale:{spec}}"
+
+    return Column(f"{short}_p50_s", header, show, numeric=True)
 
 
 def _peaks(results: Sequence[RunResult]) -> Row:
@@ -245,7 +271,7 @@ def memory_columns(rows: Sequence[Row]) -> list[Column]:
 
 
 def _latency(row: Row) -> str:
-    """'1.412 / 1.450': a cell's per-batch latency at p50 and p90, the mean over its repeats."""
+    """'1.412 / 1.450': a cell's call time per document at p50 and p90, the mean over its repeats."""
     p50, p90 = row.get("latency_p50_s"), row.get("latency_p90_s")
     return "-" if p50 is None and p90 is None else " / ".join("-" if v is None else f"{v:.3f}" for v in (p50, p90))
 
@@ -295,7 +321,9 @@ def results_table(
         *(_work_column(w) for w in differing if w.key != "model"),
         Column("docs_per_second", "Docs/s", number("docs_per_second", ".3f"), numeric=True),
         Column("output_tokens_per_second", "Output tok/s", number("output_tokens_per_second", ".1f"), numeric=True),
-        Column("latency_p50_s", "Latency p50/p90 s", _latency, numeric=True),
+        Column("latency_p50_s", "Call s p50/p90", _latency, numeric=True),
+        *_present(_token_time_column(rows, "ttft", "First token s p50/p90", 1.0, ".3f")),
+        *_present(_token_time_column(rows, "tpot", "Per token ms p50/p90", 1000.0, ".1f")),
         Column("documents", "Docs", text("documents"), numeric=True),
         Column("avg_input_tokens", "In tok/doc", number("avg_input_tokens", ".1f"), numeric=True),
         Column("avg_output_tokens", "Out tok/doc", number("avg_output_tokens", ".1f"), numeric=True),

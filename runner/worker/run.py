@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import signal
 import sys
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runner import events, rundir
+from runner import allocator, events, rundir
 from runner.aggregate import INTERRUPTED, aggregate, run_status
 from runner.datasets import Dataset, DatasetError, Document, load_dataset
 from runner.errors import UserError
@@ -46,10 +47,8 @@ from runner.worker.trackers import DeviceMemorySampler, EnergyTracker, MemoryTra
 log = logging.getLogger("sumbench.worker")
 
 WARMUP_NEW_TOKENS = 4
-"""The untimed first call: it loads kernels and surfaces an out-of-memory error before timing starts, cheap at
-any batch size. It does not take every first-use cost out of the timed calls: on an H100 (torch 2.11,
-transformers 5.17) the first cell at a batch size in a process still ran about 3x slower per call than later
-ones (results/reference/h100-2026-11-26), so a short run's docs/s can carry that cost."""
+"""New tokens of ``--warmup short``: enough to load kernels and surface an out-of-memory error at the batch's
+prompt length, not to take out what the first full-length call at a batch size costs."""
 
 
 class TooManySkipped(Exception):
@@ -222,7 +221,7 @@ def run(run_dir: Path) -> int:
     try:
         with contextlib.ExitStack() as stack:
             try:
-                config = rundir.read_config(run_dir)
+                config = rundir.read_config(run_dir, worker=True)
                 stack.enter_context(rundir.locked(run_dir))
             except UserError as exc:
                 print(f"error: {exc}", file=sys.stderr)
@@ -276,6 +275,14 @@ def _run(config: RunConfig, run_dir: Path) -> int:
 
 
 def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
+    if config.backend != "hf":  # vLLM's engine preallocates its KV cache and manages its own memory pool
+        return _execute_run(config, run_dir, state)
+    with allocator.default_applied(os.environ) as note:  # before anything initializes CUDA
+        state.notes.append(note)
+        return _execute_run(config, run_dir, state)
+
+
+def _execute_run(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     state.dataset = dataset = load_dataset(
         config.data,
         text_field=config.text_field,
@@ -377,7 +384,7 @@ def _generate_all(
 ) -> None:
     size = _initial_batch_size(config, pending)
     state.batch_size = size
-    warm = not pending
+    warm = not pending or config.warmup == "none"
     generated_seconds = 0.0
     while pending:
         batch = pending[:size]
@@ -385,10 +392,7 @@ def _generate_all(
         try:
             faults.before_generate(len(batch), batch_no)
             if not warm:
-                t0 = time.perf_counter()
-                backend.warmup(texts, min(WARMUP_NEW_TOKENS, config.max_new_tokens))
-                backend.synchronize()
-                state.warmup_seconds = time.perf_counter() - t0
+                _warm_up(config, backend, texts, state)
                 warm = True
             energy.start()
             backend.last_model_seconds = None
@@ -409,6 +413,7 @@ def _generate_all(
             log.warning("out of memory at batch size %d; retrying the same documents at %d", size, size // 2)
             size = max(1, size // 2)
             state.batch_size = size
+            warm = config.warmup == "none"  # a new batch shape has its own first-use costs
             events.emit("oom", batch_size=len(batch), next_batch_size=size)
             continue
         records = []
@@ -425,6 +430,8 @@ def _generate_all(
                     output_tokens=gen.output_tokens,
                     latency_s=seconds,
                     model_s=model_seconds,
+                    ttft_s=gen.ttft_s,
+                    tpot_s=gen.tpot_s,
                     batch=batch_no,
                     batch_size=len(batch),
                     summary=gen.text,
@@ -446,6 +453,21 @@ def _generate_all(
             batch_size=len(batch),
             docs_per_second=state.generated_now / generated_seconds,
         )
+
+
+def _warm_up(config: RunConfig, backend: Backend, texts: list[str], state: RunState) -> None:
+    """The untimed call before the first timed one at a batch size, added to ``warmup_seconds``.
+
+    ``full`` runs the batch at the run's output length: whatever a process pays once per batch shape
+    (allocator growth, kernel selection, compilation) is paid here, so the timed calls are the steady
+    state. On an H200 the first full-size call in a process took ~2.5x a later one; a 4-token warm-up did
+    not remove that. It costs one batch of wall time: 1/N more for a run of N batches (with ``--batch-size
+    dynamic``, the whole run once more)."""
+    new_tokens = config.max_new_tokens if config.warmup == "full" else min(WARMUP_NEW_TOKENS, config.max_new_tokens)
+    t0 = time.perf_counter()
+    backend.warmup(texts, new_tokens)
+    backend.synchronize()
+    state.warmup_seconds = (state.warmup_seconds or 0.0) + time.perf_counter() - t0
 
 
 def _check_skipped(config: RunConfig, state: RunState) -> None:
@@ -488,6 +510,9 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         )
     started = datetime.fromisoformat(state.started_at)
     metrics.wall_seconds = (datetime.now(timezone.utc) - started).total_seconds()
+    if records:
+        before = (state.load_seconds or 0.0) + (state.warmup_seconds or 0.0)
+        metrics.end_to_end_seconds = before + metrics.generate_seconds
 
     if state.dataset is not None and records and config.serving is None:
         by_id = {d.id: d for d in state.dataset.documents}

@@ -18,6 +18,10 @@ class Generation:
     # The engine refused the prompt (vLLM: over its context length) and generated nothing: the run
     # counts it in metrics.skipped_by_backend instead of recording an empty summary.
     skipped: bool = False
+    ttft_s: float | None = None
+    """Seconds from the call's start to this output's first token (prefill), where the backend can tell."""
+    tpot_s: float | None = None
+    """Seconds per output token after the first, up to this output's last (decode); None for one token."""
 
 
 class Backend(ABC):
@@ -48,8 +52,8 @@ class Backend(ABC):
         """Greedy generation; ``config.force_output_length`` makes every output ``max_new_tokens`` long."""
 
     def warmup(self, prompts: list[str], max_new_tokens: int) -> None:
-        """Run once untimed before the first timed batch; by default the same batch, so kernels compile
-        and the first batch's memory is allocated (an out-of-memory error shows up here, not mid-run)."""
+        """Run once untimed before the first timed batch at a batch size; by default the same batch, so
+        kernels compile and the batch's memory is allocated (an out-of-memory error shows up here)."""
         self.generate(prompts, max_new_tokens)
 
     def compile_seconds(self) -> tuple[float, float] | None:

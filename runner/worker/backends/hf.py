@@ -22,6 +22,35 @@ from runner.worker.models import load_tokenizer, synthetic_config
 log = logging.getLogger(__name__)
 
 
+class TokenClock:
+    """A logits processor that stamps the host clock at each decoding step, changing no score.
+
+    generate() calls it once per forward pass, after the logits of the next token exist: the first stamp
+    ends the prefill, stamp k the step that chose token k+1. Only the first stamp waits for the device
+    (one sync a call); the later ones need not, because generate() already waits on the GPU every step to
+    check for finished sequences. Cost: a Python call and a clock read per step, microseconds against
+    steps of milliseconds."""
+
+    def __init__(self, synchronize) -> None:
+        self.synchronize = synchronize
+        self.start = 0.0
+        self.stamps: list[float] = []
+
+    def __call__(self, input_ids, scores):
+        if not self.stamps:
+            self.synchronize()
+        self.stamps.append(time.perf_counter())
+        return scores
+
+    def first_token(self) -> float | None:
+        return self.stamps[0] - self.start if self.stamps else None
+
+    def per_token(self, tokens: int) -> float | None:
+        """Seconds per token after the first, for an output of ``tokens`` (it ended at stamp tokens-1)."""
+        last = min(tokens, len(self.stamps)) - 1
+        return (self.stamps[last] - self.stamps[0]) / last if last >= 1 else None
+
+
 class HFBackend(Backend):
     _cache_len = 0  # hf-compile: the static cache's length, sized at the first (longest) batch
     _compiled_batch: int | None = None  # hf-compile: the batch size the warm-up compiled for
@@ -188,14 +217,16 @@ class HFBackend(Backend):
 
     def generate(self, prompts: list[str], max_new_tokens: int) -> list[Generation]:
         import torch
+        from transformers import LogitsProcessorList
 
         wanted = len(prompts)
         prompts = self._compiled_batch_of(prompts)
         inputs = self._encode(prompts, return_tensors="pt", padding=True).to(self.model.device)
         compiled = self._static_cache(inputs["input_ids"].shape[1], max_new_tokens)
         forced = self.config.force_output_length
+        clock = TokenClock(self.synchronize)
         self.synchronize()  # the inputs' copy to the device is the harness's time, not the model's
-        t0 = time.perf_counter()
+        t0 = clock.start = time.perf_counter()
         with torch.inference_mode(), self._attention_kernel():
             out = self.model.generate(
                 **inputs,
@@ -204,6 +235,7 @@ class HFBackend(Backend):
                 do_sample=False,
                 pad_token_id=self.tokenizer.pad_token_id,
                 **compiled,
+                logits_processor=LogitsProcessorList([clock]),
             )
         self.synchronize()
         self.last_model_seconds = time.perf_counter() - t0
@@ -211,7 +243,8 @@ class HFBackend(Backend):
         results = []
         for ids in new:
             n = len(ids) if forced else next((i + 1 for i, t in enumerate(ids) if t in self.eos_ids), len(ids))
-            results.append(Generation(self.tokenizer.decode(ids[:n], skip_special_tokens=True), n))
+            text = self.tokenizer.decode(ids[:n], skip_special_tokens=True)
+            results.append(Generation(text, n, ttft_s=clock.first_token(), tpot_s=clock.per_token(n)))
         return results
 
     def is_out_of_memory(self, exc: BaseException) -> bool:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # vLLM V1 refuses a whole generate call when one prompt is over max_model_len (V0 returned an empty output).
 TOO_LONG = re.compile(r"longer than the maximum model length of (\d+)")
-# A few prompts exercise the whole path once; vLLM already profiled memory and captured CUDA graphs in LLM().
+# --warmup short: a few prompts exercise the whole path once (vLLM profiled memory and captured CUDA graphs in LLM()).
 WARMUP_PROMPTS = 4
 # KV cache on a CPU when --kv-cache-memory is not given: vLLM would otherwise reserve gpu_memory_utilization
 # (0.9) of the host's memory. 1 GiB holds about 2,000 tokens of a 7B Llama in bf16, several of a small model.
@@ -58,7 +58,23 @@ def to_generation(output: Any) -> Generation:
     if is_refused(output):
         return Generation("", 0, skipped=True)
     first = output.outputs[0]
-    return Generation(first.text, len(first.token_ids))
+    n = len(first.token_ids)
+    ttft, tpot = request_timing(getattr(output, "metrics", None), n)
+    return Generation(first.text, n, ttft_s=ttft, tpot_s=tpot)
+
+
+def request_timing(metrics: Any, tokens: int) -> tuple[float | None, float | None]:
+    """(time to first token, time per output token) from vLLM V1's per-request stats (RequestStateStats).
+
+    The offline ``LLM`` keeps them only with ``disable_log_stats=False``; without them both are None. Its
+    first-token latency counts from the request's arrival, so it includes the wait behind earlier prompts
+    of the same call, as a first-token time counted from the call's start does."""
+    if metrics is None:
+        return None, None
+    ttft = getattr(metrics, "first_token_latency", None) or None
+    first, last = getattr(metrics, "first_token_ts", 0.0), getattr(metrics, "last_token_ts", 0.0)
+    tpot = (last - first) / (tokens - 1) if tokens > 1 and first and last >= first else None
+    return ttft, tpot
 
 
 def refused_over(exc: BaseException) -> int | None:
@@ -277,9 +293,10 @@ class VLLMBackend(Backend):
         return self.llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
 
     def warmup(self, prompts: list[str], max_new_tokens: int) -> None:
-        """A few prompts, then forget their KV blocks: vLLM's prefix cache would otherwise serve the timed
-        pass's prefills from the warmup's, and measure less work than a cold run does."""
-        self.generate(prompts[:WARMUP_PROMPTS], max_new_tokens)
+        """The batch (a few prompts with ``--warmup short``), then forget their KV blocks: vLLM's prefix
+        cache would otherwise serve the timed pass's prefills from the warmup's, and measure less work."""
+        short = max_new_tokens < self.config.max_new_tokens  # --warmup short: a few prompts will do
+        self.generate(prompts[:WARMUP_PROMPTS] if short else prompts, max_new_tokens)
         reset = getattr(self.llm, "reset_prefix_cache", None)
         if reset is not None:
             reset()

@@ -1,0 +1,184 @@
+"""The bare-loop yardstick: what ``model.generate`` alone does at batch B, to hold the worker's docs/s against.
+
+It loads the model as the worker does (``from_pretrained``, or from its config with random weights for
+``--synthetic-weights``), builds the same prompts (``runner.worker.prompts``), batches the documents in the
+worker's order (longest prompt first) and times each ``generate`` call between device syncs. Nothing else
+of sumbench runs: only torch and transformers are needed (a built-in architecture name with synthetic
+weights also trains the worker's stand-in tokenizer, which needs the rest of sumbench).
+
+The first call pays what a process pays once per batch shape; ``settled_docs_per_second`` leaves out the
+first ``settle`` calls. Output is one JSON object on stdout (and in ``--out`` when given).
+
+    python benchmarks/yardstick.py --model DIR --data data/howto-sample.jsonl --batch-size 4 --calls 4
+    python benchmarks/yardstick.py --model DIR --synthetic-weights --batch-size 32 --calls 4 --max-new-tokens 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from runner.worker.prompts import build_prompt
+
+TEXT_FIELDS = ("document", "text", "article", "source", "input")
+
+
+def read_documents(path: Path, limit: int | None = None, text_field: str | None = None) -> list[str]:
+    """The documents of a JSONL dataset, in file order (the first ``limit``)."""
+    texts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        field = text_field or next(f for f in TEXT_FIELDS if f in record)
+        texts.append(record[field])
+        if limit is not None and len(texts) == limit:
+            break
+    return texts
+
+
+def load(model: str, device: str, dtype: str, synthetic: bool, texts: list[str]) -> tuple[Any, Any]:
+    """(model, tokenizer) as the worker's hf backend loads them, tokenizer padding on the left."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype)
+    folder = Path(model)
+    if (folder / "tokenizer.json").is_file() or not synthetic:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    else:  # a built-in architecture name: the worker's stand-in tokenizer, trained on the documents
+        from runner.worker.models import load_tokenizer
+
+        tokenizer = load_tokenizer(model, True, texts)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if synthetic:
+        if folder.is_dir():
+            config = AutoConfig.from_pretrained(model)
+        else:
+            from transformers import LlamaConfig
+
+            from runner.architectures import BUILTIN_CONFIGS
+
+            config = LlamaConfig(bos_token_id=1, eos_token_id=2, **BUILTIN_CONFIGS[model])
+        with torch.device(device):
+            net = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    else:
+        device_map = {"": device} if device != "cpu" else None
+        net = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, device_map=device_map)
+    net.eval()
+    return net, tokenizer
+
+
+def measure(
+    model: str,
+    texts: list[str],
+    *,
+    batch_size: int,
+    calls: int,
+    max_new_tokens: int,
+    device: str = "cpu",
+    dtype: str = "float32",
+    synthetic: bool = False,
+    settle: int = 1,
+    prompt_template: str | None = None,
+) -> dict[str, Any]:
+    """Load, then ``calls`` timed generate calls at ``batch_size``; per-call seconds and settled docs/s.
+
+    Output length is forced to ``max_new_tokens`` (min = max), as the worker forces it for synthetic
+    weights: a bare loop and a worker run then do the same work whatever the model says."""
+    import torch
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    t_load = time.perf_counter()
+    net, tokenizer = load(model, device, dtype, synthetic, texts)
+    load_seconds = time.perf_counter() - t_load
+    prompts = [build_prompt(tokenizer, t, prompt_template) for t in texts]
+    bos = tokenizer.bos_token
+    special = not (bos and all(p.startswith(bos) for p in prompts))  # as the worker: one BOS, not two
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=special)["input_ids"]]
+    ordered = [p for _, p in sorted(zip(lengths, prompts, strict=True), key=lambda x: -x[0])]
+    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    full = [b for b in batches if len(b) == batch_size] or batches
+    seconds: list[float] = []
+    for call in range(calls):
+        batch = full[call % len(full)]
+        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=special).to(net.device)
+        sync()
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            net.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                min_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        sync()
+        seconds.append(time.perf_counter() - t0)
+    size = len(full[0])
+    settled = seconds[settle:] or seconds
+    return {
+        "model": model,
+        "device": device,
+        "dtype": dtype,
+        "batch_size": size,
+        "max_new_tokens": max_new_tokens,
+        "calls": calls,
+        "settle": settle,
+        "load_seconds": load_seconds,
+        "call_seconds": seconds,
+        "settled_median_seconds": statistics.median(settled),
+        "settled_docs_per_second": size * len(settled) / sum(settled),
+        "all_docs_per_second": size * len(seconds) / sum(seconds),
+        "torch": torch.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="checkpoint folder, or a built-in name with --synthetic-weights")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "data/howto-sample.jsonl")
+    parser.add_argument("--limit", type=int, help="use the first N documents")
+    parser.add_argument("--text-field")
+    parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--calls", type=int, default=4, help="timed calls (default 4)")
+    parser.add_argument("--settle", type=int, default=1, help="first calls left out of the settled rate")
+    parser.add_argument("--max-new-tokens", type=int, default=300)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", default="float16")
+    parser.add_argument("--synthetic-weights", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    texts = read_documents(args.data, args.limit, args.text_field)
+    result = measure(
+        args.model,
+        texts,
+        batch_size=args.batch_size,
+        calls=args.calls,
+        max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        synthetic=args.synthetic_weights,
+        settle=args.settle,
+    )
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
