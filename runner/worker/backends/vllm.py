@@ -199,6 +199,7 @@ class VLLMBackend(Backend):
             kv_cache_memory_bytes=kv_bytes,
             seed=cfg.seed,
             load_format=load_format,
+            disable_log_stats=False,  # keeps each request's first-token and last-token times (request_timing)
         )
         self.tokenizer = self.llm.get_tokenizer()
         self._ids: dict[str, list[int]] = {}
