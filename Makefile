@@ -50,7 +50,7 @@ vllm-env: $(VLLM_VENV)/.installed
 
 # Rebuilt when its builder changes: a checkpoint from an older builder lacks what a newer one writes
 # (the random-weights mark in its config.json, which makes the demo say its ROUGE is not meaningful).
-$(TINY)/config.json: $(STAMP) runner/worker/models.py runner/architectures.py
+$(TINY)/config.json: $(STAMP) runner/worker/models.py runner/contract/architectures.py
 	$(BIN)/runner model tiny $(TINY)
 
 demo: $(STAMP) $(TINY)/config.json

@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's runner, also where another copy is installed
 
-from runner.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS  # noqa: E402
+from runner.contract.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS  # noqa: E402
 
 STUDY = REPO / "studies" / "gpu-check.toml"
 YARDSTICK = REPO / "benchmarks" / "yardstick.py"
@@ -87,9 +87,9 @@ def write_documents(model: Path, out: Path, n: int, target: int) -> list[int]:
     place, each with the reference of the sample document it starts in. Returns the prompt lengths."""
     from transformers import AutoTokenizer
 
-    from runner.datasets import load_dataset
+    from runner.contract.datasets import load_dataset
+    from runner.contract.schema import RunConfig
     from runner.paths import SAMPLE_DATASET
-    from runner.schema import RunConfig
     from runner.worker.backends.hf import HFBackend
     from runner.worker.prompts import build_prompt
 
@@ -122,8 +122,8 @@ def write_documents(model: Path, out: Path, n: int, target: int) -> list[int]:
 
 def gpu_type() -> str | None:
     """The catalog key of this machine's first GPU, or None without one."""
-    from runner import catalog
-    from runner.nvml import list_gpus
+    from runner.contract import catalog
+    from runner.contract.nvml import list_gpus
 
     for gpu in list_gpus():
         if (kind := catalog.match_gpu(gpu.name, gpu.memory_bytes)) is not None:
@@ -155,8 +155,8 @@ def yardstick(log: Log, model: Path, data: Path, out: Path, tiny: bool, deadline
 
 def rows(matrix_dir: Path) -> list[dict]:
     """One row per cell of the study's matrix: dropped cells with their reason, run ones with their figures."""
-    from runner import rundir
-    from runner.errors import UserError
+    from runner.contract import rundir
+    from runner.contract.errors import UserError
     from runner.matrix import read_manifest
 
     if not (matrix_dir / "matrix.json").is_file():
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     runner(log, *study, deadline=budget - YARDSTICK_RESERVE)
     stick = yardstick(log, model, data, args.out / "yardstick.json", args.tiny, deadline=budget - 5)
 
-    from runner.nvml import list_gpus
+    from runner.contract.nvml import list_gpus
 
     devices = list_gpus()
     summary = {

@@ -66,7 +66,7 @@ def load(model: str, device: str, dtype: str, synthetic: bool, texts: list[str])
         else:
             from transformers import LlamaConfig
 
-            from runner.architectures import BUILTIN_CONFIGS
+            from runner.contract.architectures import BUILTIN_CONFIGS
 
             config = LlamaConfig(bos_token_id=1, eos_token_id=2, **BUILTIN_CONFIGS[model])
         with torch.device(device):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.catalog import Gpu, Image
+from runner.contract.catalog import Gpu, Image
 from runner.scenarios import Scenario
 
 
@@ -84,8 +84,8 @@ def checkpoint_problem(scenario: Scenario, model: str, synthetic_weights: bool =
     of their own), or when this machine cannot tell (a hub id whose config is not known here)."""
     if scenario.quantization != "awq" or synthetic_weights:
         return None
-    from runner.architectures import model_shape
-    from runner.quant_formats import awq_format, describe
+    from runner.contract.architectures import model_shape
+    from runner.contract.quant_formats import awq_format, describe
 
     shape = model_shape(model)
     if shape is None:

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from runner import events
-from runner.schema import Metrics, Percentiles, RunResult
-from runner.weights import SUMMARY_NOTES, weights_kind
+from runner.contract import events
+from runner.contract.schema import Metrics, Percentiles, RunResult
+from runner.contract.weights import SUMMARY_NOTES, weights_kind
 
 console = Console(stderr=True)
 """Progress, warnings and diagnostics: stderr, so they never mix with what a command prints as its result."""
@@ -194,7 +194,7 @@ SERVING_REPLACES = ("documents", "throughput", "latency p50/p90/p99", "model loa
 
 def _with_serving_rows(result: RunResult, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """A serving run's summary: its server and one line per load level in place of the batch figures."""
-    from runner.serving import has_slo, rate_label
+    from runner.contract.serving import has_slo, rate_label
 
     s = result.serving
     assert s is not None

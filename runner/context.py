@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.architectures import model_shape, runnable_context
+from runner.contract.architectures import model_shape, runnable_context
 
 NORMALIZER_SLACK = 2
 """A normalizer may compose characters (NFKC joins a letter and its combining accent into one) before the

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from runner import hub
-from runner.datasets import load_dataset as load_jsonl
-from runner.errors import UserError, unknown_name
+from runner.contract.datasets import load_dataset as load_jsonl
+from runner.contract.errors import UserError, unknown_name
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner import catalog, compat, engine_failures, hub, rundir
-from runner.aggregate import INTERRUPTED, aggregate, run_status
-from runner.defaults import MAX_NEW_TOKENS
-from runner.errors import UserError
-from runner.executors import Executor, ExitInfo, create_executor
-from runner.fingerprint import model_fingerprint
-from runner.scenarios import get_scenario
-from runner.schema import (
+from runner import compat, hub
+from runner.contract import catalog, engine_failures, rundir
+from runner.contract.aggregate import INTERRUPTED, aggregate, run_status
+from runner.contract.defaults import MAX_NEW_TOKENS
+from runner.contract.errors import UserError
+from runner.contract.schema import (
     Batching,
     BatchSize,
     DeviceInfo,
@@ -36,11 +34,14 @@ from runner.schema import (
     RunResult,
     ServingConfig,
 )
-from runner.serving import from_records as serving_from_records
-from runner.weights import quality_caveat
+from runner.contract.serving import from_records as serving_from_records
+from runner.contract.weights import quality_caveat
+from runner.executors import Executor, ExitInfo, create_executor
+from runner.fingerprint import model_fingerprint
+from runner.scenarios import get_scenario
 
 if TYPE_CHECKING:
-    from runner.datasets import Dataset
+    from runner.contract.datasets import Dataset
 
 
 @dataclass
@@ -220,7 +221,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             f"(the CPU default is {CPU_AUTO_BATCH}, and at least two batches; --max-batch-size sets another bound)"
         )
     elif req.batch_size == "auto" and max_batch is None:
-        from runner.allocator import expandable
+        from runner.contract.allocator import expandable
         from runner.memory_plan import largest_batch
 
         # The process executor's worker inherits this environment; a container starts with the worker's default.
@@ -315,7 +316,7 @@ def _check_host_memory(req: LaunchRequest) -> None:
     then swap or be killed; say so first. Another machine (a Docker engine, a cluster) has its own memory,
     and a model whose shape is unknown here (a hub id) is left to the worker. ``runner launch`` only: a
     matrix plans cells for machines it has not seen."""
-    from runner.architectures import model_shape
+    from runner.contract.architectures import model_shape
 
     gpu = catalog.get_gpu(req.gpu)
     scenario = get_scenario(req.scenario or catalog.get_image(req.image).default_scenario)
@@ -356,7 +357,7 @@ def _check_prompt_template(template: str | None) -> None:
 def _check_data(req: LaunchRequest) -> Dataset:
     """Read the dataset once on the host, so a bad file is one line before anything starts rather than
     a failed run after the model loaded; the worker reads it again, the same way."""
-    from runner.datasets import load_dataset
+    from runner.contract.datasets import load_dataset
 
     return load_dataset(
         req.data, text_field=req.text_field, summary_field=req.summary_field, id_field=req.id_field, limit=req.limit
@@ -423,7 +424,7 @@ def check_same_work(run_dir: Path, config: RunConfig, kept: list[DocRecord]) -> 
     """Refuse to resume ``run_dir`` when its dataset or model is no longer what the run started with: the
     records it keeps would be mixed, in one result, with documents summarized from other inputs. Names
     what changed (and which kept documents); folders from before these were recorded are not checked."""
-    from runner.datasets import load_dataset
+    from runner.contract.datasets import load_dataset
 
     changed = []
     if edited := _config_edits(run_dir, config):
@@ -600,7 +601,7 @@ def launch(req: LaunchRequest, on_line: Callable[[str], None], resume: Path | No
 
 def _engine_root_cause(run_dir: Path, error: ErrorInfo) -> ErrorInfo | None:
     """The engine process's own reason for an engine death the worker could only report (see
-    ``runner.engine_failures``); None for any other error."""
+    ``runner.contract.engine_failures``); None for any other error."""
     if not engine_failures.engine_died(error.message):
         return None
     try:

@@ -72,12 +72,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from runner import __version__, catalog, compat, rundir
-from runner.errors import UserError
+from runner import __version__, compat
+from runner.contract import catalog, rundir
+from runner.contract.errors import UserError
+from runner.contract.schema import BatchSize, RunConfig, Status
 from runner.launching import LaunchRequest, build_config
 from runner.model_names import gated_error, is_gated, token_checked_elsewhere
 from runner.scenarios import get_scenario
-from runner.schema import BatchSize, RunConfig, Status
 
 ANY_GPU = "*"  # a --price-per-hour without GPU= : every GPU of the matrix without its own price
 

@@ -1,6 +1,6 @@
 """The memory plan: will a model fit on a GPU, and how many documents can share one ``generate`` call?
 
-The plan is arithmetic on the model's shape (``runner.architectures.model_shape``), never a load, so the
+The plan is arithmetic on the model's shape (``runner.contract.architectures.model_shape``), never a load, so the
 host can answer before it starts anything. It predicts the peak bytes torch *allocates* during a
 Hugging Face ``generate`` call, then asks for headroom on top of the growing part, because the CUDA
 caching allocator cannot hand out memory that is free but cut into pieces too small to use:
@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from runner import compat
-from runner.architectures import BUILTIN_CONFIGS, declared_context, model_shape
-from runner.catalog import Gpu, Image, images
-from runner.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS
-from runner.errors import UserError
+from runner.contract.architectures import BUILTIN_CONFIGS, declared_context, model_shape
+from runner.contract.catalog import Gpu, Image, images
+from runner.contract.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS
+from runner.contract.errors import UserError
 from runner.scenarios import SCENARIOS, Scenario
 
 GiB = 1 << 30
@@ -39,7 +39,7 @@ T4 shows 15360 MiB to NVML and about 15100 MiB to torch). The GPU sweep records 
 
 FRAGMENTATION = 1.4
 """Headroom factor on the memory that grows during generation (KV cache and activations), checked against
-what torch may *reserve*, with the worker's allocator (``expandable_segments:True``, runner.allocator).
+what torch may *reserve*, with the worker's allocator (``expandable_segments:True``, runner.contract.allocator).
 
 The plan predicts *allocated* memory closely (within 0.3% on an H200), but what runs out is reserved memory:
 allocated plus the caching allocator's free blocks too small to reuse. With expandable segments an H100 at

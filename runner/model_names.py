@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from runner.architectures import ALIASES, BUILTIN_CONFIGS
-from runner.errors import UserError
+from runner.contract.architectures import ALIASES, BUILTIN_CONFIGS
+from runner.contract.errors import UserError
 
 # What the hub takes as a repository id: an optional organisation, then a name, each of letters, digits,
 # '-', '_' and '.', not starting with a punctuation mark.

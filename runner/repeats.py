@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from runner.schema import RunResult, Status
+from runner.contract.schema import RunResult, Status
 
 # Above this coefficient of variation of docs/s, differences between cells smaller than the noise are
 # not worth reading; 5% is the level at which pyperf also flags a benchmark as unstable.
@@ -109,7 +109,7 @@ def repeat_requests(req, n: int) -> list:
     """
     if n == 1:
         return [req]
-    from runner import catalog, rundir
+    from runner.contract import catalog, rundir
 
     image = catalog.get_image(req.image)
     scenario = req.scenario or image.default_scenario

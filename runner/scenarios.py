@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.errors import unknown_name
+from runner.contract.errors import unknown_name
 
 
 @dataclass(frozen=True)

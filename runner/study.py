@@ -27,7 +27,7 @@ import click
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
 from runner.matrix import StudyFile
 
 # Options of `runner matrix` that say how a command runs, not what the study is.

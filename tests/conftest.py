@@ -20,7 +20,7 @@ import pytest
 # ten seconds. Set before torch is imported, here and in every worker a test starts, which inherits it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from runner.datasets import load_dataset
+from runner.contract.datasets import load_dataset
 from runner.paths import REPO_ROOT, SAMPLE_DATASET
 
 
@@ -188,9 +188,9 @@ def make_run_dir(tiny_model, small_dataset, tmp_path):
     (defaults: the small dataset, batch size 2, 8 new tokens), so the folder can be run in-process with
     ``run_worker``, by ``python -m runner.worker RUN_DIR``, or resumed with ``runner launch --resume``.
     """
-    from runner import rundir
+    from runner.contract import rundir
+    from runner.contract.schema import LaunchInfo
     from runner.launching import LaunchRequest, build_config, prepare_run_dir
-    from runner.schema import LaunchInfo
 
     counter = iter(range(1000))
 

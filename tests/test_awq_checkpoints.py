@@ -23,10 +23,11 @@ from types import SimpleNamespace
 import pytest
 from conftest import one_line
 
-from runner import catalog, compat
-from runner.datasets import load_dataset
+from runner import compat
+from runner.contract import catalog
+from runner.contract.datasets import load_dataset
+from runner.contract.quant_formats import awq_format
 from runner.paths import REPO_ROOT, SAMPLE_DATASET
-from runner.quant_formats import awq_format
 from runner.scenarios import get_scenario
 from runner.worker.backends.vllm import vllm_quantization
 from runner.worker.quantize import group_size_for

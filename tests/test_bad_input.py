@@ -18,7 +18,7 @@ import pytest
 from conftest import one_line, run_cli, short_records, write_jsonl
 
 from runner.cli import main
-from runner.datasets import load_dataset
+from runner.contract.datasets import load_dataset
 from runner.paths import SAMPLE_DATASET
 
 

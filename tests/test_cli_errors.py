@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import one_line, run_cli
 
-from runner.catalog import gpus, images
 from runner.cli import main
+from runner.contract.catalog import gpus, images
 from runner.paths import REPO_ROOT, SCHEMA_FILE
 from runner.scenarios import SCENARIOS
 

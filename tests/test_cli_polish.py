@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import closed_port_endpoint, one_line, run_cli
 
-from runner import rundir
 from runner.cli import main
+from runner.contract import rundir
 from runner.model_names import check_model, is_hub_id
 from runner.paths import REPO_ROOT
 from runner.worker.environment import git_revision

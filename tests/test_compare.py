@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from test_report import _launch, build_bench, edited_copy, in_process, result_of
 
-from runner import rundir
-from runner.errors import UserError
+from runner.contract import rundir
+from runner.contract.errors import UserError
+from runner.contract.schema import Rouge, RunResult
 from runner.report.compare import compare_runs
 from runner.report.loading import load_run
 from runner.report.significance import incomplete_beta, paired_test, t_two_sided_p, welch_test
-from runner.schema import Rouge, RunResult
 
 
 @pytest.fixture(scope="session")

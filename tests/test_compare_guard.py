@@ -15,9 +15,9 @@ import pytest
 from test_report import build_bench, edited_copy
 
 from runner.cli import main
+from runner.contract.schema import RunResult
 from runner.report.compare import compare_runs
 from runner.report.loading import load_run
-from runner.schema import RunResult
 
 
 @pytest.fixture(scope="session")

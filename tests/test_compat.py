@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner import compat
-from runner.catalog import get_gpu, get_image, images
+from runner.contract.catalog import get_gpu, get_image, images
 from runner.scenarios import SCENARIOS, get_scenario
 
 

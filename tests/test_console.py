@@ -7,9 +7,9 @@ import re
 
 from rich.console import Console
 
-from runner import rundir
 from runner.console import summary_table, timing_warning
-from runner.schema import BatchTiming
+from runner.contract import rundir
+from runner.contract.schema import BatchTiming
 
 
 def with_batches(result, timings: list[tuple[int, float, int]], batch_size=2):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runner.datasets import DatasetError, load_dataset
+from runner.contract.datasets import DatasetError, load_dataset
 from runner.paths import SAMPLE_DATASET
 
 

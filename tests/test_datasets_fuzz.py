@@ -17,7 +17,7 @@ from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.datasets import ID_FIELDS, SUMMARY_FIELDS, TEXT_FIELDS, Dataset, DatasetError, load_dataset
+from runner.contract.datasets import ID_FIELDS, SUMMARY_FIELDS, TEXT_FIELDS, Dataset, DatasetError, load_dataset
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

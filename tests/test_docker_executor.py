@@ -19,9 +19,12 @@ import jsonschema
 import pytest
 from conftest import docker_engine
 
-from runner import __version__, rundir
-from runner.catalog import get_gpu, get_image
-from runner.errors import UserError
+from runner import __version__
+from runner.contract import rundir
+from runner.contract.catalog import get_gpu, get_image
+from runner.contract.errors import UserError
+from runner.contract.nvml import NvmlGpu
+from runner.contract.schema import LaunchInfo, RunConfig
 from runner.executors.docker import DockerExecutor
 from runner.executors.docker.engine import is_remote, missing_image_message, repo_digest, ssh_config_port, with_ssh_port
 from runner.executors.docker.files import restore_host_paths
@@ -29,9 +32,7 @@ from runner.executors.docker.gpus import parse_nvidia_smi, select_gpus
 from runner.executors.docker.layout import plan_layout
 from runner.executors.docker.running import iter_lines
 from runner.executors.docker.spec import container_env, container_spec
-from runner.nvml import NvmlGpu
 from runner.paths import SAMPLE_DATASET, SCHEMA_FILE
-from runner.schema import LaunchInfo, RunConfig
 
 # SUMBENCH_TAG picks another build of the image, for the tests as for `runner launch`.
 CPU_IMAGE = f"sumbench/cpu:{os.environ.get('SUMBENCH_TAG') or __version__}"

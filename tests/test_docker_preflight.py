@@ -22,14 +22,15 @@ import pytest
 from conftest import closed_port_endpoint, one_line
 from test_docker_executor import ENGINE, leftovers, needs_cpu_image, needs_engine
 
-from runner import catalog, compat, rundir
-from runner.catalog import get_gpu, get_image
-from runner.errors import UserError
+from runner import compat
+from runner.contract import catalog, rundir
+from runner.contract.catalog import get_gpu, get_image
+from runner.contract.errors import UserError
+from runner.contract.nvml import NvmlGpu, list_gpus
 from runner.executors.docker import DockerExecutor
 from runner.executors.docker.engine import names_registry
 from runner.executors.docker.gpus import NVIDIA_SMI, driver_problem, parse_nvidia_smi
 from runner.launching import LaunchRequest, build_config, launch
-from runner.nvml import NvmlGpu, list_gpus
 from runner.paths import REPO_ROOT, SAMPLE_DATASET
 from runner.scenarios import get_scenario
 

@@ -23,7 +23,8 @@ import pytest
 import tomllib
 from conftest import closed_port_endpoint, docker_engine
 
-from runner import __version__, catalog
+from runner import __version__
+from runner.contract import catalog
 from runner.doctor.engine import EngineSurvey, LocalImage
 from runner.doctor.gpus import Card, GpuSurvey
 from runner.doctor.hf import HubSurvey

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runner.engine_failures import explain, root_cause
-from runner.schema import ErrorInfo
+from runner.contract.engine_failures import explain, root_cause
+from runner.contract.schema import ErrorInfo
 
 DIED = ErrorInfo(
     error_class="RuntimeError",

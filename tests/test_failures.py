@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import read_docs, read_result, run_cli, short_records, wait_for, write_jsonl
 
-from runner import events, rundir
+from runner.contract import events, rundir
+from runner.contract.schema import Batching, DeviceInfo, DocRecord, Environment, RunConfig, RunResult
 from runner.executors import ExitInfo
 from runner.launching import LaunchRequest, build_config, finish_dead_run
-from runner.schema import Batching, DeviceInfo, DocRecord, Environment, RunConfig, RunResult
 from runner.worker.run import classify, describe
 
 

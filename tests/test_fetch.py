@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.datasets import load_dataset
+from runner.contract.datasets import load_dataset
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import tomllib
 
-from runner.catalog import _HERE, Gpu, get_gpu, gpus, match_gpu
+from runner.contract.catalog import _HERE, Gpu, get_gpu, gpus, match_gpu
 
 MiB = 1 << 20
 

@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from runner.defaults import PROMPT_TOKENS
+from runner.contract.defaults import PROMPT_TOKENS
 from runner.paths import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "benchmarks" / "gpu_check.py"

@@ -8,8 +8,9 @@ import json
 import pytest
 from conftest import run_cli
 
-from runner import catalog, compat
-from runner.errors import UserError
+from runner import compat
+from runner.contract import catalog
+from runner.contract.errors import UserError
 from runner.launching import LaunchRequest, build_config
 from runner.matrix import expand
 from runner.paths import SAMPLE_DATASET
@@ -101,7 +102,7 @@ class _SdpaSpy:
 
 
 def _backend(tiny_model, **fields):
-    from runner.schema import RunConfig
+    from runner.contract.schema import RunConfig
     from runner.worker.backends.hf import HFBackend
 
     config = RunConfig(run_id="t", model=str(tiny_model), data=str(SAMPLE_DATASET), attention="sdpa", **fields)

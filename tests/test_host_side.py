@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from runner.catalog import gpus, images
+from runner.contract.catalog import gpus, images
 from runner.paths import REPO_ROOT
 from runner.scenarios import SCENARIOS
 
@@ -21,12 +21,12 @@ HOST_MODULES = [
     "runner.cli.schema",
     "runner.launching",
     "runner.executors.process",
-    "runner.datasets",
-    "runner.rundir",
-    "runner.aggregate",
-    "runner.catalog",
+    "runner.contract.datasets",
+    "runner.contract.rundir",
+    "runner.contract.aggregate",
+    "runner.contract.catalog",
     "runner.compat",
-    "runner.nvml",
+    "runner.contract.nvml",
     "runner.console",
 ]
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import docker_engine, run_cli
 
 from runner import __version__
-from runner.catalog import get_image
-from runner.errors import UserError
+from runner.contract.catalog import get_image
+from runner.contract.errors import UserError
 from runner.executors.docker.engine import bake_command, connect, missing_image_message
 
 
@@ -93,9 +93,9 @@ def test_launch_warns_when_the_image_carries_no_revision(tiny_model, tmp_path):
 def test_a_resumed_run_refuses_an_image_rebuilt_under_its_name(tiny_model):
     """The image a run started in is recorded by id; another build under that tag would mix two workers'
     code in one result."""
-    from runner.catalog import get_gpu
+    from runner.contract.catalog import get_gpu
+    from runner.contract.schema import LaunchInfo, RunConfig
     from runner.executors.docker import DockerExecutor
-    from runner.schema import LaunchInfo, RunConfig
 
     ref = f"sumbench/cpu:{TAG}"
     try:

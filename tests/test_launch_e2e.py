@@ -7,12 +7,12 @@ import json
 import jsonschema
 from conftest import run_cli
 
-from runner import rundir
-from runner.datasets import load_dataset
+from runner.contract import rundir
+from runner.contract.datasets import load_dataset
+from runner.contract.weights import RANDOM_WEIGHTS_KEY
 from runner.executors import ExitInfo
 from runner.launching import finish_dead_run
 from runner.paths import SAMPLE_DATASET, SCHEMA_FILE
-from runner.weights import RANDOM_WEIGHTS_KEY
 
 
 def test_result_is_schema_valid_and_complete(finished_run):

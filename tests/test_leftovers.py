@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import read_docs, read_result, run_cli, wait_for
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
 from runner.executors.base import ExitInfo
 from runner.launching import LaunchRequest, dead_worker_error, prepare
 from runner.paths import REPO_ROOT

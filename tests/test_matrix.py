@@ -24,8 +24,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import __version__, catalog, matrix, nvml
-from runner.errors import UserError
+from runner import __version__, matrix
+from runner.contract import catalog, nvml
+from runner.contract.errors import UserError
 from runner.launching import LaunchRequest
 from runner.paths import SAMPLE_DATASET, SCHEMA_FILE
 from runner.targets import collect_output, to_yaml
@@ -585,7 +586,7 @@ def test_ctrl_c_on_a_matrix_leaves_a_manifest_that_says_where_it_stopped(tiny_mo
     from conftest import wait_for
     from test_resume import start_launch
 
-    from runner.rundir import read_docs
+    from runner.contract.rundir import read_docs
 
     args = ["matrix", "--images", "cpu", "--scenarios", "fp32", "--batch-sizes", "1,2", "--limit", "6",
             "--max-new-tokens", "8", "--model", str(tiny_model), "--results", str(tmp_path)]  # fmt: skip

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.architectures import BUILTIN_CONFIGS
-from runner.catalog import get_gpu, get_image, images
 from runner.cli import main
-from runner.errors import UserError
+from runner.contract.architectures import BUILTIN_CONFIGS
+from runner.contract.catalog import get_gpu, get_image, images
+from runner.contract.errors import UserError
 from runner.memory_plan import (
     MAX_PLANNED_BATCH,
     GiB,
@@ -279,7 +279,7 @@ def test_context_length_is_checked(capsys):
 
 
 def test_context_length_is_read_from_whichever_key_the_family_uses():
-    from runner.architectures import BUILTIN_CONFIGS, declared_context
+    from runner.contract.architectures import BUILTIN_CONFIGS, declared_context
     from runner.memory_plan import ModelShape
 
     llama = dict(BUILTIN_CONFIGS["llama-2-7b"])

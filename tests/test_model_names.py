@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
 from runner.model_names import check_model
 
 

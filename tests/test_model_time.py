@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from conftest import read_docs, read_result
 
-from runner.aggregate import aggregate
-from runner.schema import DocRecord
+from runner.contract.aggregate import aggregate
+from runner.contract.schema import DocRecord
 
 
 def test_every_call_records_the_model_time_inside_its_latency(make_run_dir, run_worker):

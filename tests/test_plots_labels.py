@@ -18,12 +18,12 @@ from matplotlib.path import Path as MplPath
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
-from runner import rundir
+from runner.contract import rundir
+from runner.contract.schema import Rouge
 from runner.paths import REPO_ROOT
 from runner.report import plots
 from runner.report.cells import Cell, group_cells
 from runner.report.loading import Run
-from runner.schema import Rouge
 
 # A real finished run; every cell below is a copy of it with the measurements a GPU sweep would give.
 SOURCE = REPO_ROOT / "results/reference/cpu-tiny-2026-11-26/20261126-091440-cpu-cpu-fp32-bs4"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from runner.catalog import get_gpu, get_image
 from runner.cli import main
-from runner.errors import UserError
+from runner.contract.catalog import get_gpu, get_image
+from runner.contract.errors import UserError
+from runner.contract.nvml import NvmlGpu, list_gpus
+from runner.contract.schema import LaunchInfo, RunConfig
 from runner.executors import process
-from runner.nvml import NvmlGpu, list_gpus
-from runner.schema import LaunchInfo, RunConfig
 
 
 def card(index: int, name: str, gib: int, uuid: str) -> NvmlGpu:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from test_report import build_bench, in_process, result_of
 
+from runner.contract.schema import RunResult
 from runner.launching import LaunchRequest
 from runner.repeats import CV_WARN, Stat, repeat_requests, stat, summarize, summary_lines, worst_status
-from runner.schema import RunResult
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +104,7 @@ def test_ctrl_c_stops_the_set_and_the_same_command_finishes_it(tiny_model, small
     from conftest import run_cli, wait_for
     from test_resume import launch_args, start_launch
 
-    from runner.rundir import read_docs, read_result
+    from runner.contract.rundir import read_docs, read_result
 
     results = tmp_path / "results"
     args = [*launch_args(tiny_model, small_dataset, results, "rr"), "--repeat", "3"]

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import rundir
-from runner.errors import UserError
+from runner.contract import rundir
+from runner.contract.errors import UserError
+from runner.contract.schema import Rouge, RunResult
 from runner.paths import REPO_ROOT
 from runner.report.build import build_report
 from runner.report.cells import group_cells
@@ -35,7 +36,6 @@ from runner.report.loading import find_runs
 from runner.report.plots import pareto_front
 from runner.report.render_html import render_html
 from runner.scenarios import get_scenario
-from runner.schema import Rouge, RunResult
 
 RUN_ARGS = ["--limit", "8", "--max-new-tokens", "8", "--price-per-hour", "0.5"]
 

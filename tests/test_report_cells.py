@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from runner import rundir
+from runner.contract import rundir
+from runner.contract.schema import Rouge, RunResult
 from runner.report.build import build_report
 from runner.report.cells import group_cells
 from runner.report.gate import quality_gate
 from runner.report.loading import find_runs
 from runner.report.plots import Style, _series_labels, draw_cost, quality_front
-from runner.schema import Rouge, RunResult
 
 
 def copy_run(src: Path, root: Path, name: str, edit: Callable[[RunResult], None] = lambda r: None) -> Path:

@@ -21,12 +21,12 @@ import pytest
 from conftest import one_line
 from test_report import chain, edited_copy, in_process, on_gpu
 
-from runner import rundir
+from runner.contract import rundir
+from runner.contract.schema import ErrorInfo, RunResult
 from runner.paths import REPO_ROOT
 from runner.report.build import build_report
 from runner.report.cells import group_cells
 from runner.report.loading import find_runs
-from runner.schema import ErrorInfo, RunResult
 
 REFERENCE = REPO_ROOT / "results" / "reference"
 H200 = REFERENCE / "h200-2026-11-26" / "runs"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import child_pids, read_docs, read_result, run_cli, short_records, wait_for, write_jsonl
 
-from runner import rundir
+from runner.contract import rundir
 from runner.launching import LaunchRequest, prepare
 from runner.paths import REPO_ROOT
 

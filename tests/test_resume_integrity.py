@@ -8,7 +8,7 @@ import shutil
 
 from conftest import read_docs, read_result, run_cli, short_records, write_jsonl
 
-from runner import rundir
+from runner.contract import rundir
 from runner.fingerprint import HEAD_BYTES, SMALL_FILE, model_fingerprint
 
 

@@ -57,7 +57,7 @@ def test_the_users_allocator_setting_is_kept(make_run_dir, run_worker, monkeypat
 
 
 def test_which_allocator_a_worker_will_run_with():
-    from runner.allocator import expandable
+    from runner.contract.allocator import expandable
 
     assert expandable({}) and expandable({"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True,max_split_size_mb:64"})
     assert not expandable({"PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:64"})

@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 
 from runner.cli.schema import rendered
+from runner.contract.schema import DocRecord, RunResult
 from runner.paths import SCHEMA_FILE
-from runner.schema import DocRecord, RunResult
 
 
 def test_published_schema_matches_code():

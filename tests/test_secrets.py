@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import read_docs, read_result, run_cli
 
-from runner.secrets import MASK, RedactingFormatter, redact
+from runner.contract.secrets import MASK, RedactingFormatter, redact
 
 
 def random_token(prefix: str = "hf_", n: int = 30) -> str:

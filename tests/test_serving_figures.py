@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from runner.errors import UserError
-from runner.schema import RequestRecord, ServingConfig
-from runner.serving import level_figures, parse_rates, parse_slo, sustainable_rate, tpot
+from runner.contract.errors import UserError
+from runner.contract.schema import RequestRecord, ServingConfig
+from runner.contract.serving import level_figures, parse_rates, parse_slo, sustainable_rate, tpot
 from runner.worker.serving.load import arrivals
 
 
@@ -135,11 +135,11 @@ def test_a_serving_client_in_a_python_without_httpx_is_refused_before_it_runs(tm
 
 
 def test_the_host_keeps_the_levels_of_a_worker_that_died(tmp_path):
-    from runner import rundir
+    from runner.contract import rundir
+    from runner.contract.schema import RunConfig
+    from runner.contract.serving import REQUESTS
     from runner.executors import ExitInfo
     from runner.launching import finish_dead_run
-    from runner.schema import RunConfig
-    from runner.serving import REQUESTS
 
     config = RunConfig(
         run_id="dead", model="m", data="d.jsonl", serving=ServingConfig(request_rates=[2.0, None], slo_ttft_s=1.0)
@@ -154,7 +154,7 @@ def test_the_host_keeps_the_levels_of_a_worker_that_died(tmp_path):
 
 
 def test_a_server_on_a_cpu_gets_a_small_kv_cache_unless_something_else_sizes_it(monkeypatch):
-    from runner.schema import RunConfig
+    from runner.contract.schema import RunConfig
     from runner.worker.serving.server import CPU_KV_CACHE_BYTES, server_args
 
     def args(device: str) -> list[str]:

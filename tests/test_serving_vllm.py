@@ -23,9 +23,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from runner.contract.schema import RequestRecord, ServingConfig
+from runner.contract.serving import REQUESTS, level_figures, tpot
 from runner.paths import REPO_ROOT, SCHEMA_FILE
-from runner.schema import RequestRecord, ServingConfig
-from runner.serving import REQUESTS, level_figures, tpot
 
 VLLM_PYTHON = Path(os.environ.get("SUMBENCH_VLLM_PYTHON") or REPO_ROOT / ".cache" / "venv-vllm" / "bin" / "python")
 KEY = "sk-serving-test-0123456789abcdef"
@@ -61,8 +61,8 @@ def vllm_python() -> Path:
 @pytest.fixture(scope="module")
 def model32(tmp_path_factory) -> Path:
     """The project's tiny model, built by its own builder with head_dim 32 (2 heads of a 64-wide model)."""
-    from runner.architectures import BUILTIN_CONFIGS
-    from runner.datasets import load_dataset
+    from runner.contract.architectures import BUILTIN_CONFIGS
+    from runner.contract.datasets import load_dataset
     from runner.paths import SAMPLE_DATASET
     from runner.worker.models import build_tiny
 
@@ -77,7 +77,7 @@ def model32(tmp_path_factory) -> Path:
 
 def image_args() -> list[str]:
     """The vLLM CPU image where the catalog has it; before it did, the CUDA vLLM image forced onto the CPU."""
-    from runner.catalog import images
+    from runner.contract.catalog import images
 
     return ["--image", "vllm-cpu"] if "vllm-cpu" in images() else ["--image", "vllm", "--force"]
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from runner.weights import RANDOM_WEIGHTS_KEY, has_random_weights
+from runner.contract.weights import RANDOM_WEIGHTS_KEY, has_random_weights
 
 BNB = importlib.util.find_spec("bitsandbytes") is not None
 

@@ -17,11 +17,12 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from runner import catalog, matrix
-from runner.errors import UserError
+from runner import matrix
+from runner.contract import catalog
+from runner.contract.errors import UserError
+from runner.contract.schema import RunConfig
 from runner.launching import LaunchRequest
 from runner.paths import SAMPLE_DATASET
-from runner.schema import RunConfig
 from runner.targets import k8s
 from runner.targets.k8s import K8sOptions, job_name
 

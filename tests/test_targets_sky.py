@@ -22,10 +22,10 @@ import pytest
 import yaml
 
 from runner import matrix
-from runner.errors import UserError
+from runner.contract.errors import UserError
+from runner.contract.schema import RunConfig
 from runner.launching import LaunchRequest
 from runner.paths import REPO_ROOT, SAMPLE_DATASET
-from runner.schema import RunConfig
 from runner.targets.sky import SkyOptions, cluster_name, run_script
 
 HUB_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"

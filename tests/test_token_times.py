@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import read_docs, read_result
 
-from runner.aggregate import percentile
+from runner.contract.aggregate import percentile
 from runner.worker.backends.base import Generation
 from runner.worker.backends.vllm import request_timing, to_generation
 
@@ -40,9 +40,9 @@ def test_each_document_has_its_prefill_and_decode_times(timed_run):
 def test_summary_and_report_show_them(timed_run):
     from rich.console import Console
 
-    from runner import rundir
     from runner.cli import cli
     from runner.console import summary_table
+    from runner.contract import rundir
 
     result = rundir.read_result(timed_run)
     console = Console(record=True, width=200)

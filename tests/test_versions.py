@@ -10,9 +10,9 @@ import sys
 import pytest
 from conftest import read_result
 
-from runner import rundir, versions
-from runner.errors import UserError
-from runner.schema import RunConfig, RunResult
+from runner.contract import rundir, versions
+from runner.contract.errors import UserError
+from runner.contract.schema import RunConfig, RunResult
 
 
 def test_the_current_versions_are_written_and_the_history_names_them(make_run_dir, run_worker):

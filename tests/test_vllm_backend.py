@@ -15,10 +15,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from runner import rundir
-from runner.datasets import load_dataset
+from runner.contract import rundir
+from runner.contract.datasets import load_dataset
+from runner.contract.schema import BackendInfo, RunConfig
 from runner.paths import SAMPLE_DATASET
-from runner.schema import BackendInfo, RunConfig
 from runner.worker import run as worker_run
 from runner.worker.backends import vllm as vb
 from runner.worker.backends.base import Backend, Generation

@@ -1,112 +1,125 @@
-"""The host <-> worker contract: the worker package (runner/worker/, what every image runs) reaches only an
-explicit list of host modules, directly or through them. A new import there is a change of the contract:
-it goes into WORKER_CONTRACT here and into docs/ARCHITECTURE.md's "The host <-> worker contract" together,
-because every image then has to carry that module, and a host-only module (launching, matrix, cli, report)
-pulled into the worker would drag the host's dependencies and concerns into every image."""
+"""The host <-> worker contract, as the layout states it: the worker (runner/worker/, what every image runs)
+imports only runner/contract/ (and runner's __version__), and runner/contract/ imports only itself. So all
+the worker reaches lies in that one folder, every image carries exactly it, and a host-only module
+(launching, matrix, cli, report) can never be pulled into an image by an import. A module the worker needs
+moves into runner/contract/ and into docs/ARCHITECTURE.md's "The host ↔ worker contract" together."""
 
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 from runner.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "runner"
 
-WORKER_CONTRACT = {
-    "runner": "the package itself (__version__)",
-    "runner.schema": "RunConfig in, DocRecord and RunResult out: config.json, docs.jsonl, result.json",
-    "runner.defaults": "the study's default output and prompt length (RunConfig's defaults)",
-    "runner.rundir": "the run folder: atomic JSON, append-and-fsync records, torn-line repair",
-    "runner.events": "the marked JSON lines on stdout that every executor reads",
-    "runner.datasets": "JSONL loading, field mapping, content hash (the host checks the same file)",
-    "runner.aggregate": "metrics and status from the records (the host finishes dead runs the same way)",
-    "runner.weights": "whether ROUGE means anything, and its words",
-    "runner.secrets": "redaction of tokens in logs",
-    "runner.errors": "UserError",
-    "runner.engine_failures": "out-of-memory wording shared with the host's reading of output.log",
-    "runner.architectures": "model shapes and context lengths",
-    "runner.catalog": "the GPU catalog, to name the device the worker found",
-    "runner.nvml": "GPU discovery, energy and device memory",
-    "runner.git": "the revision a result records",
-    "runner.quant_formats": "which checkpoint formats an AWQ scenario serves (host refuses, worker tells vLLM)",
-    "runner.versions": "the protocol and schema versions a worker checks a config against",
-    "runner.allocator": "which CUDA allocator settings a worker runs with (the host plans with the same rule)",
-    "runner.serving": "serving figures from requests.jsonl (the host finishes dead serving runs the same way)",
-}
+
+def _is_module(package: Path, name: str) -> bool:
+    path = package.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def _module_file(name: str) -> Path | None:
-    path = REPO_ROOT.joinpath(*name.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+def _module_name(package: Path, path: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Every runner module ``path`` imports, at module level or inside functions."""
-    found = set()
+def imports(package: Path, path: Path) -> list[tuple[int, str]]:
+    """Each runner module ``path`` imports (module level or inside functions), with its line; an attribute
+    of the package itself (``from runner import __version__``) counts as ``runner``."""
+    here = _module_name(package, path).split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]
+    found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "runner"}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "runner":
-            found.add(node.module)
-            # `from runner import events`: a module; `from runner import __version__`: an attribute.
-            found |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
-    return found
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join([*here[: len(here) - node.level + 1], *([node.module] if node.module else [])])
+            if node.level == 0:
+                base = node.module or ""
+            for alias in node.names:
+                name = f"{base}.{alias.name}"
+                found.append((node.lineno, name if _is_module(package, name) else base))
+    return [(line, name) for line, name in found if name.split(".")[0] == package.name]
 
 
-def host_modules_reached_by_worker() -> dict[str, str]:
-    """Host modules the worker package reaches, each with the module that first imports it."""
-    pending = [p for p in (PACKAGE / "worker").rglob("*.py")]
-    seen_files: set[Path] = set()
-    reached: dict[str, str] = {}
-    while pending:
-        path = pending.pop()
-        if path in seen_files:
-            continue
-        seen_files.add(path)
-        for name in _imports(path):
-            module = _module_file(name)
-            if module is None:
-                continue
-            if not name.startswith("runner.worker"):
-                reached.setdefault(name, str(path.relative_to(REPO_ROOT)))
-            pending.append(module)
-    return reached
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
-def test_the_worker_reaches_only_the_contract_modules():
-    reached = host_modules_reached_by_worker()
-    outside = {name: by for name, by in reached.items() if name not in WORKER_CONTRACT}
-    assert not outside, (
-        f"the worker reaches host modules outside its contract: {outside}; add each to WORKER_CONTRACT and "
-        "docs/ARCHITECTURE.md if it belongs to the contract, else move what the worker needs into one that does"
+def imports_outside(package: Path, folder: str, allowed: tuple[str, ...]) -> list[str]:
+    """``file:line name`` for each import under ``package/folder`` of a runner module not in ``allowed``."""
+    root = package.name
+    return sorted(
+        f"{path.relative_to(package.parent)}:{line} {name}"
+        for path in (package / folder).rglob("*.py")
+        for line, name in imports(package, path)
+        if name != root and not _within(name, tuple(f"{root}.{prefix}" for prefix in allowed))
     )
 
 
-def test_the_contract_lists_no_module_the_worker_does_not_use():
-    unused = set(WORKER_CONTRACT) - set(host_modules_reached_by_worker())
-    assert not unused, f"WORKER_CONTRACT names modules the worker no longer reaches: {sorted(unused)}"
+def contract_modules(package: Path = PACKAGE) -> set[str]:
+    return {_module_name(package, path) for path in (package / "contract").rglob("*.py")} - {"runner.contract"}
+
+
+def test_the_worker_imports_only_the_contract():
+    outside = imports_outside(PACKAGE, "worker", ("worker", "contract"))
+    assert not outside, (
+        f"the worker imports runner modules outside runner/contract/: {outside}; move what it needs into "
+        "runner/contract/ (and docs/ARCHITECTURE.md's contract section) if both sides share it"
+    )
+
+
+def test_the_contract_imports_only_itself():
+    """Neither host-only code nor the worker (torch) is reachable through the contract."""
+    outside = imports_outside(PACKAGE, "contract", ("contract",))
+    assert not outside, f"runner/contract/ imports runner modules outside itself: {outside}"
+
+
+def test_every_contract_module_is_used_by_the_worker():
+    """A module only the host uses belongs beside the host's, not in every image."""
+    pending = list((PACKAGE / "worker").rglob("*.py"))
+    seen: set[Path] = set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for _, name in imports(PACKAGE, path):
+            target = PACKAGE.parent.joinpath(*name.split("."))
+            pending += [p for p in (target.with_suffix(".py"), target / "__init__.py") if p.is_file()]
+    reached = {_module_name(PACKAGE, path) for path in seen}
+    assert not contract_modules() - reached, f"the worker never reaches {sorted(contract_modules() - reached)}"
 
 
 def test_the_architecture_doc_names_every_contract_module():
     doc = (REPO_ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     section = doc[doc.index("## The host ↔ worker contract") :]
-    missing = [name for name in WORKER_CONTRACT if name != "runner" and f"`{name.replace('.', '/')}" not in section]
+    missing = [name for name in sorted(contract_modules()) if f"`{name.replace('.', '/')}" not in section]
     assert not missing, f"docs/ARCHITECTURE.md's contract section does not name {missing}"
 
 
-def test_a_host_only_import_in_the_worker_is_caught(tmp_path, monkeypatch):
-    """The check itself can fail: a worker module importing runner.launching is reported."""
-    worker = tmp_path / "runner" / "worker"
-    worker.mkdir(parents=True)
-    (tmp_path / "runner" / "__init__.py").write_text("")
-    (tmp_path / "runner" / "launching.py").write_text("")
-    (worker / "__init__.py").write_text("")
-    (worker / "bad.py").write_text("def f():\n    from runner.launching import build_config\n")
-    monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
-    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "runner")
-    assert host_modules_reached_by_worker() == {"runner.launching": "runner/worker/bad.py"}
+def test_imports_outside_the_contract_are_caught(tmp_path):
+    """The check can fail: a worker's import of a host-only module, however written, and a contract module's
+    import of the worker, are reported; the contract, the worker's own modules and __version__ are not."""
+    package = tmp_path / "runner"
+    for folder in ("worker/backends", "contract"):
+        (package / folder).mkdir(parents=True)
+    for name in ("__init__", "launching", "worker/__init__", "worker/backends/__init__", "worker/models"):
+        (package / f"{name}.py").write_text("")
+    (package / "contract" / "__init__.py").write_text("")
+    (package / "contract" / "schema.py").write_text("")
+    (package / "worker" / "backends" / "hf.py").write_text(
+        "from runner import __version__\nfrom runner.contract import schema\nfrom ..models import x\n"
+        "def f():\n    from runner.launching import build_config\n"
+    )
+    (package / "worker" / "run.py").write_text("import runner.launching\nfrom .. import launching\n")
+    (package / "contract" / "leak.py").write_text("from runner.worker import models\n")
+    assert imports_outside(package, "worker", ("worker", "contract")) == [
+        "runner/worker/backends/hf.py:5 runner.launching",
+        "runner/worker/run.py:1 runner.launching",
+        "runner/worker/run.py:2 runner.launching",
+    ]
+    assert imports_outside(package, "contract", ("contract",)) == ["runner/contract/leak.py:1 runner.worker.models"]
+    assert contract_modules(package) == {"runner.contract.schema", "runner.contract.leak"}

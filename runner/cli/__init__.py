@@ -14,7 +14,7 @@ import click
 
 from runner import __version__
 from runner.cli.failures import os_error_line, run_in_command_context, usage_line
-from runner.errors import INTERRUPTED_EXIT_CODE, UserError
+from runner.contract.errors import INTERRUPTED_EXIT_CODE, UserError
 
 # name -> (module, attribute, one-line help shown by `runner --help` without importing the module)
 COMMANDS = {

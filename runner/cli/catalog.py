@@ -70,7 +70,7 @@ def images(as_json: bool, markdown: bool) -> None:
       runner catalog images
       runner catalog images --json
     """
-    from runner import catalog as cat
+    from runner.contract import catalog as cat
 
     rows = [
         {
@@ -114,7 +114,7 @@ def gpus(as_json: bool, markdown: bool) -> None:
       runner catalog gpus
       runner catalog gpus --markdown
     """
-    from runner import catalog as cat
+    from runner.contract import catalog as cat
 
     rows = [
         {

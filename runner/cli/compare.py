@@ -41,7 +41,7 @@ def compare(runs: tuple[str, ...], fmt: str, alpha: float, allow_different: bool
       runner compare results/cell-a-r* vs results/cell-b-r*
       runner compare results/RUN-A results/RUN-B --format json --alpha 0.01
     """
-    from runner.errors import UserError
+    from runner.contract.errors import UserError
     from runner.report.comparable import same_run
     from runner.report.compare import compare_runs
     from runner.report.loading import load_run
@@ -67,7 +67,7 @@ def compare(runs: tuple[str, ...], fmt: str, alpha: float, allow_different: bool
 
 def _sides(names: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
     """Split ``A... vs B...``; two folders without ``vs`` are one run a side."""
-    from runner.errors import UserError
+    from runner.contract.errors import UserError
 
     runs = [Path(n) for n in names]
     for name, path in zip(names, runs, strict=True):

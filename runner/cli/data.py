@@ -35,7 +35,7 @@ def inspect(
     from rich.markup import escape
 
     from runner.console import stdout_console
-    from runner.datasets import load_dataset
+    from runner.contract.datasets import load_dataset
 
     ds = load_dataset(path, text_field=text_field, summary_field=summary_field, id_field=id_field, limit=limit)
     words = [len(d.text.split()) for d in ds.documents]

@@ -10,7 +10,7 @@ from types import TracebackType
 
 import click
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
 
 # Parameters that name where a command writes (`report --out/--plots`, `data fetch --out`, `model tiny
 # OUT_DIR`, `schema --out`). An OSError on one of these paths is a failure to write it; on any other path

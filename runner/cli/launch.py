@@ -12,10 +12,10 @@ from click.core import ParameterSource
 from runner.cli.options import cell_options
 from runner.cli.serving_options import pop_serving, serving_options
 from runner.cli.types import BATCH_SIZE
-from runner.errors import INTERRUPTED_EXIT_CODE, UserError
+from runner.contract.errors import INTERRUPTED_EXIT_CODE, UserError
 
 if TYPE_CHECKING:
-    from runner.schema import RunResult
+    from runner.contract.schema import RunResult
 
 # What --resume takes besides the folder: how this attempt is run and watched. Everything else describes
 # the cell, which the folder's config.json already fixes (a resumed run must not mix two settings).
@@ -135,9 +135,9 @@ def launch(
         --model /models/llama-2-7b-chat-awq --base-model llama-2-7b-chat
       runner launch --resume results/RUN-ID
     """
-    from runner import rundir
-    from runner.aggregate import interrupted
     from runner.console import RunProgress, console, stdout_console, summary_table
+    from runner.contract import rundir
+    from runner.contract.aggregate import interrupted
     from runner.launching import LaunchRequest, check_launch_options, execute, prepare
     from runner.repeats import repeat_requests, summarize, summary_lines
 
@@ -201,7 +201,7 @@ def exit_code(results: list[RunResult]) -> int:
     """0 when every run completed, 3 when one stopped part-way, 1 when one failed; and the interruption's
     own code when a person stopped one (Ctrl-C, SIGTERM), wherever it was: that says nothing about the
     cell, and a script should tell it from a failure (``--resume`` finishes the run)."""
-    from runner.aggregate import interrupted
+    from runner.contract.aggregate import interrupted
     from runner.repeats import worst_status
 
     if any(interrupted(r) for r in results):

@@ -13,7 +13,7 @@ from click.core import ParameterSource
 from runner import __version__
 from runner.cli.options import cell_options
 from runner.cli.types import BATCH_SIZES, BYTE_SIZE
-from runner.errors import INTERRUPTED_EXIT_CODE, UserError
+from runner.contract.errors import INTERRUPTED_EXIT_CODE, UserError
 
 # Options that only one target reads, with their defaults: naming one for another target is a mistake.
 TARGET_OPTIONS: dict[str, tuple[str, Any]] = {
@@ -288,7 +288,7 @@ def _check_remote_references(target: str, images: list[str], registry: str, tag:
     """Refuse, for a cluster, an image reference only a local engine can hold: a node would ask Docker Hub
     for ``sumbench/hf:TAG`` (not ours) after the GPUs are paid for. ``--allow-local-images`` says the nodes
     have them."""
-    from runner import catalog
+    from runner.contract import catalog
     from runner.executors.docker.engine import bake_command, names_registry
 
     allowed = opts.get("allow_local_images", False)
@@ -428,7 +428,7 @@ def print_summary(manifest, matrix_dir: Path, resume: bool = True, again: str | 
 
 def _docs_per_second(run_dir: Path) -> str:
     """A finished cell's docs/s where its folder is here (a bucket or volume target's may not be)."""
-    from runner import rundir
+    from runner.contract import rundir
 
     try:
         value = rundir.read_result(run_dir).metrics.docs_per_second

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
 from runner.paths import SAMPLE_DATASET
 
 
@@ -53,7 +53,7 @@ def tiny(out_dir: Path, data: str, vocab_size: int, seed: int, force: bool) -> N
     if not force:
         check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # now: a folder that cannot be made fails before the training
-    from runner.datasets import load_dataset
+    from runner.contract.datasets import load_dataset
     from runner.worker.models import build_tiny, quiet_progress_bars
 
     texts = [d.text for d in load_dataset(data, require_summary=False).documents]
@@ -108,16 +108,16 @@ def synthetic(arch: str, out_dir: Path, data: str, seed: int, dtype: str, device
       runner model synthetic llama-2-7b models/llama-2-7b-random
       runner model synthetic tiny-llama .cache/tiny-random --seed 1 --dtype float32
     """
-    from runner.architectures import BUILTIN_CONFIGS
+    from runner.contract.architectures import BUILTIN_CONFIGS
 
     if arch not in BUILTIN_CONFIGS:
-        from runner.errors import unknown_name
+        from runner.contract.errors import unknown_name
 
         raise unknown_name("architecture", arch, BUILTIN_CONFIGS)
     if not force:
         check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from runner.datasets import load_dataset
+    from runner.contract.datasets import load_dataset
     from runner.worker.models import quiet_progress_bars, synthetic_config, train_tokenizer
     from runner.worker.synthetic import materialize
 
@@ -191,7 +191,7 @@ def awq(
             "runner model awq needs llm-compressor, which this Python lacks: install it in an environment of "
             "its own (`pip install -e '.[worker,quantize]'`; it pins compressed-tensors apart from vLLM)"
         ) from None
-    from runner.datasets import load_dataset
+    from runner.contract.datasets import load_dataset
     from runner.worker.quantize import quantize_awq
 
     texts = [d.text for d in load_dataset(data, require_summary=False).documents]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import click
 
 from runner.cli.types import BYTE_SIZE
-from runner.defaults import MAX_NEW_TOKENS
+from runner.contract.defaults import MAX_NEW_TOKENS
 from runner.paths import SAMPLE_DATASET
 
 

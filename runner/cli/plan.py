@@ -7,8 +7,8 @@ import json
 import click
 
 from runner.cli.types import BYTE_SIZE
-from runner.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS
-from runner.errors import UserError
+from runner.contract.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS
+from runner.contract.errors import UserError
 
 
 @click.command()
@@ -58,8 +58,8 @@ def plan(
       runner plan --model .cache/tiny-llama --gpu cpu --max-new-tokens 64 --json
       runner plan --model llama-3-8b --gpu h100 --gpu-memory-limit 24GiB
     """
-    from runner import catalog
-    from runner.architectures import describe_model
+    from runner.contract import catalog
+    from runner.contract.architectures import describe_model
     from runner.memory_plan import context_overflow, plan_all, resolve_shape
 
     target = catalog.get_gpu(gpu)
@@ -114,7 +114,7 @@ def _same_device_kind(plans: list, target) -> tuple[list, int]:
     """The plans of images built for the target's kind of device (CPU or CUDA GPU), and how many others
     were left out: an image for the other kind is noise unless named with --image. All of them where
     none is left (``--scenario vllm --gpu cpu``): then the reasons are the answer."""
-    from runner import catalog
+    from runner.contract import catalog
 
     keep = [p for p in plans if (catalog.get_image(p.image).device == "cpu") == target.is_cpu]
     return (keep, len(plans) - len(keep)) if keep else (plans, 0)
@@ -122,7 +122,7 @@ def _same_device_kind(plans: list, target) -> tuple[list, int]:
 
 def _nothing_to_plan(images: tuple[str, ...], scenarios: tuple[str, ...]) -> UserError:
     """The --image/--scenario filters left no cell: say which image runs what, as `launch` does."""
-    from runner import catalog
+    from runner.contract import catalog
 
     named = [catalog.get_image(name) for name in images] or list(catalog.images().values())
     wanted = ", ".join(scenarios)
@@ -147,8 +147,8 @@ def _print_table(model, params, gpu, prompt_tokens, max_new_tokens, limit, plans
     from rich.markup import escape
     from rich.table import Table
 
-    from runner.architectures import describe_model
     from runner.console import fmt_bytes, stdout_console
+    from runner.contract.architectures import describe_model
     from runner.memory_plan import FRAGMENTATION, FRAGMENTATION_DEFAULT_ALLOCATOR, GiB
 
     limit_text = f", memory capped at {limit / GiB:.1f} GiB" if limit else ""

@@ -80,7 +80,7 @@ def report(
 def _format_from(out: Path | None) -> str:
     """The format --out's suffix names; md without --out or a suffix. Another suffix is refused rather
     than written as Markdown under a name that promises something else (r.pdf)."""
-    from runner.errors import UserError
+    from runner.contract.errors import UserError
 
     suffix = out.suffix.lower().lstrip(".") if out else ""
     if not suffix:

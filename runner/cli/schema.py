@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
 from runner.paths import SCHEMA_FILE
 
 
 def rendered() -> str:
-    from runner.schema import json_schema
+    from runner.contract.schema import json_schema
 
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from runner.errors import UserError
-from runner.schema import ServingConfig
+from runner.contract.errors import UserError
+from runner.contract.schema import ServingConfig
 
 SERVING_OPTIONS: list[Callable] = [
     click.option(
@@ -99,7 +99,7 @@ def serving_options(command: Callable) -> Callable:
 
 def pop_serving(options: dict[str, Any], given: set[str]) -> tuple[ServingConfig, list[str]]:
     """Take the serving options out of ``options``; returns their config and the ones typed (``given``)."""
-    from runner.serving import parse_rates, parse_slo
+    from runner.contract.serving import parse_rates, parse_slo
 
     values = {name: options.pop(name) for name in NAMES}
     endpoint = values["endpoint"]

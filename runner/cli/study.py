@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from runner.errors import INTERRUPTED_EXIT_CODE, UserError
+from runner.contract.errors import INTERRUPTED_EXIT_CODE, UserError
 
 OVERRIDES_HELP = (
     "Any `runner matrix` option after FILE overrides the file's value for this invocation, e.g. --gpus h200 "

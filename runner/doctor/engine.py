@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import catalog
+from runner.contract import catalog
+from runner.contract.errors import UserError
 from runner.doctor.gpus import Card, GpuSurvey, describe
 from runner.doctor.revision import Freshness, freshness
-from runner.errors import UserError
 from runner.executors.docker.executor import REVISION_LABEL
 from runner.executors.docker.gpus import IMAGE_LABEL, NVIDIA_RUNTIME
 from runner.paths import REPO_ROOT

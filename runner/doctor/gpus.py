@@ -1,6 +1,6 @@
 """This machine's NVIDIA GPUs as the catalog names them, or why none can be listed.
 
-Discovery is ``runner.nvml`` (the same list the executors choose a card from) and the naming is
+Discovery is ``runner.contract.nvml`` (the same list the executors choose a card from) and the naming is
 ``catalog.match_gpu`` (the same mapping ``--gpu`` is checked against), so what the doctor calls an
 ``a100-80gb`` is what a launch with ``--gpu a100-80gb`` finds.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner import catalog, nvml
+from runner.contract import catalog, nvml
 
 NO_DRIVER_SIGNS = ("Library Not Found", "Driver Not Loaded")
 """NVML's words when there is no driver to talk to, as opposed to a driver that refuses (permissions)."""

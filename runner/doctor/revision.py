@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.git import git
+from runner.contract.git import git
 from runner.paths import REPO_ROOT
 
 UNKNOWN = "unknown"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner import __version__, catalog
+from runner import __version__
+from runner.contract import catalog
 from runner.doctor.engine import EngineSurvey, survey_engine
 from runner.doctor.gpus import GpuSurvey, survey_gpus
 from runner.doctor.hf import HubSurvey, survey_hub

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runner import catalog, compat
-from runner.catalog import Gpu, Image
+from runner import compat
+from runner.contract import catalog
+from runner.contract.catalog import Gpu, Image
 from runner.doctor.engine import EngineSurvey, LocalImage
 from runner.doctor.gpus import Card, GpuSurvey
 from runner.doctor.stack import WORKER_STACK, PythonStack, install_hint, scenario_needs
@@ -24,7 +25,7 @@ from runner.executors.docker.engine import missing_image_message
 from runner.executors.docker.gpus import TOOLKIT_FIX
 from runner.scenarios import Scenario, get_scenario
 
-CATALOG_FIX = "add it to runner/catalog/gpus.toml (nvml_names) to run on it"
+CATALOG_FIX = "add it to runner/contract/catalog/gpus.toml (nvml_names) to run on it"
 
 
 @dataclass(frozen=True)

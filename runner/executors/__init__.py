@@ -6,7 +6,7 @@ same image with the same worker entry point, and their results are collected int
 
 from __future__ import annotations
 
-from runner.errors import unknown_name
+from runner.contract.errors import unknown_name
 from runner.executors.base import Executor, ExitInfo
 
 __all__ = ["EXECUTORS", "Executor", "ExitInfo", "create_executor"]

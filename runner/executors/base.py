@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.catalog import Gpu, Image
-from runner.schema import RunConfig
-from runner.secrets import redact
+from runner.contract.catalog import Gpu, Image
+from runner.contract.schema import RunConfig
+from runner.contract.secrets import redact
 
 LineHandler = Callable[[str], None]
 

@@ -17,10 +17,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from runner import rundir
+from runner.contract import rundir
+from runner.contract.nvml import list_gpus, select_gpu
+from runner.contract.schema import LaunchInfo, RunConfig
 from runner.executors.base import Executor, ExitInfo, LineHandler, deadline, output_log, stop_signal
-from runner.nvml import list_gpus, select_gpu
-from runner.schema import LaunchInfo, RunConfig
 
 STOP_GRACE_S = 30  # long enough for a worker to flush its records and write result.json
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from runner import catalog
-from runner.aggregate import interrupted
-from runner.errors import UserError
+from runner.contract import catalog
+from runner.contract.aggregate import interrupted
+from runner.contract.errors import UserError
 from runner.report import plots
 from runner.report.cells import Cell, Work, gpu_of, group_cells, shown_values, work_differences
 from runner.report.document import Report, Section, counted

@@ -20,13 +20,14 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from runner import catalog, compat
+from runner import compat
 from runner.console import fmt_bytes
-from runner.errors import UserError
+from runner.contract import catalog
+from runner.contract.errors import UserError
+from runner.contract.schema import RunResult
 from runner.repeats import Stat, stat
 from runner.report.loading import Run
 from runner.scenarios import get_scenario
-from runner.schema import RunResult
 
 PROCESS = "process"
 """The executor that runs the worker in the host's own Python, not in the image it names."""

@@ -9,10 +9,10 @@ is for, and the config table shows them side by side.
 
 from __future__ import annotations
 
+from runner.contract.schema import RunResult
+from runner.contract.weights import weights_kind
 from runner.report.cells import Work, base_model_label, checkpoint_label, model_label, work_differences
 from runner.report.loading import Run
-from runner.schema import RunResult
-from runner.weights import weights_kind
 
 CONSEQUENCE = {
     "datasets": "speed and quality differences include the documents themselves",

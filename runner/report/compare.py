@@ -25,9 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runner import rundir
 from runner.console import fmt_bytes
-from runner.errors import UserError
+from runner.contract import rundir
+from runner.contract.errors import UserError
+from runner.contract.schema import DocRecord, Percentiles, RunResult
 from runner.report.cells import (
     PROCESS,
     batch_label,
@@ -42,7 +43,6 @@ from runner.report.comparable import refusal, settings, warnings
 from runner.report.document import Column, Table, text
 from runner.report.loading import Run
 from runner.report.significance import ALPHA, Welch, paired_test, welch_test
-from runner.schema import DocRecord, Percentiles, RunResult
 
 Better = Literal["higher", "lower"] | None
 

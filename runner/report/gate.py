@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from runner.contract.weights import weights_kinds
 from runner.report.cells import Cell, CellKey
-from runner.weights import weights_kinds
 
 THRESHOLD = 0.99
 DEFAULT_REFERENCES = ("default",)

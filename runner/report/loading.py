@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner import rundir
-from runner.errors import UserError
+from runner.contract import rundir
+from runner.contract.errors import UserError
+from runner.contract.schema import RunResult
 from runner.report.document import counted
-from runner.schema import RunResult
 
 
 @dataclass(frozen=True)

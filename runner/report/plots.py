@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
+from runner.contract.weights import weights_kinds
 from runner.report.cells import (
     Cell,
     CellKey,
@@ -29,7 +30,6 @@ from runner.report.cells import (
 )
 from runner.report.document import Figure
 from runner.report.labels import PointLabel, place_point_labels
-from runner.weights import weights_kinds
 
 DPI = 110
 # Marker areas (points²) in the quality plot: a cell, and the ring around a cell on the Pareto front. The

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from runner.contract.schema import RunResult, ServingLevel
+from runner.contract.serving import rate_label
+from runner.contract.weights import weights_kinds
 from runner.report.cells import Cell, cell_key, model_label
 from runner.report.document import Column, Figure, Row, Section, Table, number, text
 from runner.report.gate import THRESHOLD, references_for
 from runner.report.loading import Run
-from runner.schema import RunResult, ServingLevel
-from runner.serving import rate_label
-from runner.weights import weights_kinds
 
 NOT_OK = ("refused", "error", "timeout", "cancelled", "not_sent")
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
+from runner.contract.schema import ServingLevel
+from runner.contract.serving import rate_label
 from runner.report.cells import work_differences
 from runner.report.comparable import CONSEQUENCE, labels
 from runner.report.document import Column, Row, Table, text
 from runner.report.loading import Run
 from runner.report.render_md import markdown_table
 from runner.report.serving import is_serving
-from runner.schema import ServingLevel
-from runner.serving import rate_label
 
 FIGURES: tuple[tuple[str, str], ...] = (
     ("requests_per_second", "req/s"),

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import PurePath
 
 from runner.console import fmt_bytes
+from runner.contract.schema import RunResult
+from runner.contract.weights import FOOTNOTES, weights_kinds
 from runner.repeats import CV_WARN
 from runner.report.cells import (
     PROCESS,
@@ -36,8 +38,6 @@ from runner.report.cells import (
 from runner.report.document import Column, Row, Table, number, text
 from runner.report.gate import THRESHOLD, GateResult
 from runner.report.loading import Dropped, Run
-from runner.schema import RunResult
-from runner.weights import FOOTNOTES, weights_kinds
 
 SYNTHETIC_MARK = "†"
 _WITH_STDEV = ("docs_per_second", "output_tokens_per_second")

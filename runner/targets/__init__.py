@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from runner import catalog, events, rundir
-from runner.errors import UserError, unknown_name
-from runner.schema import RunConfig, RunResult
+from runner.contract import catalog, events, rundir
+from runner.contract.errors import UserError, unknown_name
+from runner.contract.schema import RunConfig, RunResult
 
 TARGETS = ("local", "docker", "sky", "k8s")
 

@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import catalog, events, launching
-from runner.errors import UserError
+from runner import launching
+from runner.contract import catalog, events
+from runner.contract.errors import UserError
 from runner.targets import Target
 
 ANY_GPU = "*"
@@ -76,7 +77,7 @@ class DispatchTarget(Target):
     @functools.cached_property
     def local_gpus(self) -> list[Any]:
         """This machine's GPUs as NVML lists them (none without a driver), read once per matrix."""
-        from runner.nvml import list_gpus
+        from runner.contract.nvml import list_gpus
 
         return list_gpus()
 

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import catalog, rundir
-from runner.errors import UserError
-from runner.schema import RunConfig
+from runner.contract import catalog, rundir
+from runner.contract.errors import UserError
+from runner.contract.schema import RunConfig
 from runner.targets import (
     CONTAINER_CACHE,
     CONTAINER_CONFIG,
@@ -121,7 +121,7 @@ def memory_request(config: RunConfig) -> int:
     """Host memory the worker asks for: the model's weights unquantized (how a checkpoint is read into host
     memory before it reaches the GPU, or stays there on a CPU) plus the process's own; a model whose shape
     is unknown here gets a 7B model's."""
-    from runner.architectures import model_shape
+    from runner.contract.architectures import model_shape
     from runner.memory_plan import DTYPE_BYTES, ModelShape, weight_bytes
 
     values = model_shape(config.model)

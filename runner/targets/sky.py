@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import catalog, rundir
-from runner.errors import UserError
+from runner.contract import catalog, rundir
+from runner.contract.errors import UserError
 from runner.model_names import local_hf_token
 from runner.targets import (
     CONTAINER_CONFIG,

@@ -10,10 +10,10 @@ from importlib import metadata
 from pathlib import Path
 
 from runner import __version__
-from runner.catalog import match_gpu
-from runner.git import git
-from runner.nvml import list_gpus
-from runner.schema import DeviceInfo, Environment, LaunchInfo
+from runner.contract.catalog import match_gpu
+from runner.contract.git import git
+from runner.contract.nvml import list_gpus
+from runner.contract.schema import DeviceInfo, Environment, LaunchInfo
 
 PACKAGES = (
     "torch",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from runner.schema import WeightsInfo
+from runner.contract.schema import WeightsInfo
 
 
 def _tensor_bytes(tensor) -> int:

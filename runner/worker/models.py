@@ -12,8 +12,8 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from runner.architectures import BUILTIN_CONFIGS
-from runner.weights import RANDOM_WEIGHTS_KEY
+from runner.contract.architectures import BUILTIN_CONFIGS
+from runner.contract.weights import RANDOM_WEIGHTS_KEY
 
 LLAMA2_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
@@ -71,7 +71,7 @@ def build_tiny(
 ) -> Path:
     """Train a tokenizer on ``texts``, build a random-weight tiny Llama, save both to ``out_dir``.
 
-    Its config.json says the weights are random (``runner.weights.RANDOM_WEIGHTS_KEY``): a run of it
+    Its config.json says the weights are random (``runner.contract.weights.RANDOM_WEIGHTS_KEY``): a run of it
     loads like a trained checkpoint, and only that key lets its result mark ROUGE as not meaningful.
     ``shape`` overrides config fields of the built-in tiny-llama (e.g. the number of heads)."""
     import torch

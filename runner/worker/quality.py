@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from runner.schema import Rouge
+from runner.contract.schema import Rouge
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 

@@ -3,7 +3,7 @@
 llm-compressor is the vLLM project's maintained quantizer (AutoAWQ, which the awq-quantize image runs, is
 archived and stuck at transformers 4.51). Its AWQModifier searches per-channel scales on calibration text,
 then writes 4-bit integer weights with 16-bit activations in the compressed-tensors format, which vLLM
-serves with its WNA16 kernels on GPUs and CPUs (``runner.quant_formats``). Calibration uses documents the
+serves with its WNA16 kernels on GPUs and CPUs (``runner.contract.quant_formats``). Calibration uses documents the
 caller hands over, so nothing is downloaded. llm-compressor is imported only here, in its own environment:
 it pins compressed-tensors and transformers apart from vLLM's (the ``quantize`` extra).
 """

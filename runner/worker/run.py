@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runner import allocator, events, rundir
-from runner.aggregate import INTERRUPTED, aggregate, run_status
-from runner.datasets import Dataset, DatasetError, Document, load_dataset
-from runner.errors import UserError
-from runner.schema import (
+from runner.contract import allocator, events, rundir
+from runner.contract.aggregate import INTERRUPTED, aggregate, run_status
+from runner.contract.datasets import Dataset, DatasetError, Document, load_dataset
+from runner.contract.errors import UserError
+from runner.contract.schema import (
     BackendInfo,
     Batching,
     DatasetInfo,
@@ -36,8 +36,8 @@ from runner.schema import (
     RunResult,
     ServingResult,
 )
-from runner.secrets import RedactingFormatter, redact
-from runner.weights import quality_caveat
+from runner.contract.secrets import RedactingFormatter, redact
+from runner.contract.weights import quality_caveat
 from runner.worker import faults, quality
 from runner.worker.backends import Backend, create_backend
 from runner.worker.environment import device_info, environment, resolve_device

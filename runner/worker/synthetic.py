@@ -5,7 +5,7 @@
 that ``materialize`` wrote once into a cache folder keyed by the architecture's config, the seed and the
 dtype; later runs reuse it. ``runner model synthetic`` writes the same checkpoint (with a tokenizer) into
 a folder of the user's choosing. Either one is marked random in its ``config.json``
-(``runner.weights.RANDOM_WEIGHTS_KEY``), like ``runner model tiny``'s.
+(``runner.contract.weights.RANDOM_WEIGHTS_KEY``), like ``runner model tiny``'s.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from runner.weights import RANDOM_WEIGHTS_KEY
+from runner.contract.weights import RANDOM_WEIGHTS_KEY
 
 CACHE_ENV = "SUMBENCH_SYNTHETIC_CACHE"
 """Folder for cached random checkpoints; default: ``$HF_HOME/sumbench-synthetic`` or ``~/.cache/sumbench/synthetic``."""

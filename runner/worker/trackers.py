@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from runner.nvml import energy_millijoules, list_gpus, memory_reader
+from runner.contract.nvml import energy_millijoules, list_gpus, memory_reader
 
 Reader = Callable[[int], AbstractContextManager[Callable[[], int | None] | None]]
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlparse
 
 from runner import __version__
-from runner.catalog import Image
-from runner.errors import UserError
+from runner.contract.catalog import Image
+from runner.contract.errors import UserError
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 

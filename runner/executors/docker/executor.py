@@ -17,9 +17,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from runner import __version__, catalog, rundir
-from runner.catalog import Gpu, Image
-from runner.errors import UserError
+from runner import __version__
+from runner.contract import catalog, rundir
+from runner.contract.catalog import Gpu, Image
+from runner.contract.errors import UserError
+from runner.contract.nvml import NvmlGpu
+from runner.contract.schema import LaunchInfo, RunConfig
 from runner.executors.base import Executor, ExitInfo, LineHandler, output_log
 from runner.executors.docker.engine import (
     bake_command,
@@ -48,8 +51,6 @@ from runner.executors.docker.layout import CONTAINER_CONFIG, container_config_js
 from runner.executors.docker.ownership import lent, private_input
 from runner.executors.docker.running import follow, remove
 from runner.executors.docker.spec import container_spec, host_hf_cache, image_env
-from runner.nvml import NvmlGpu
-from runner.schema import LaunchInfo, RunConfig
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 CHECK_TIMEOUT_S = 30.0

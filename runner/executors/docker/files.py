@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner import rundir
+from runner.contract import rundir
+from runner.contract.schema import RunConfig
 from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, MODEL_MARKER, Layout, container_config_json
-from runner.schema import RunConfig
 
 # Files of the run folder that belong to the host: never sent over, never copied back.
 _HOST_ONLY = (rundir.CONFIG, CONTAINER_CONFIG, rundir.OUTPUT_LOG)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner import catalog, compat
-from runner.catalog import Gpu, Image
-from runner.errors import UserError
+from runner import compat
+from runner.contract import catalog
+from runner.contract.catalog import Gpu, Image
+from runner.contract.errors import UserError
+from runner.contract.nvml import NvmlGpu, select_gpu, unavailable
 from runner.executors.docker.engine import first_line
 from runner.executors.docker.running import remove
-from runner.nvml import NvmlGpu, select_gpu, unavailable
 from runner.scenarios import get_scenario
 
 NVIDIA_SMI_FIELDS = ("name", "uuid", "memory.total", "compute_cap", "driver_version")
@@ -75,7 +76,7 @@ def select_gpus(gpu: Gpu, found: list[NvmlGpu], engine: str, why_none: str = "")
 
 def local_gpus() -> tuple[list[NvmlGpu], str]:
     """This machine's GPUs through NVML, with NVML's reason when it lists none."""
-    from runner.nvml import list_gpus
+    from runner.contract.nvml import list_gpus
 
     found = list_gpus()
     return found, "" if found else f"NVML: {unavailable() or 'no device'}"

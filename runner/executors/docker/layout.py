@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from runner.errors import UserError
-from runner.schema import RunConfig
+from runner.contract.errors import UserError
+from runner.contract.schema import RunConfig
 
 RESULTS_ROOT = "/results"
 DATA_DIR = "/inputs/data"

@@ -1,7 +1,7 @@
 """Following a started container to its end: its output line by line, its exit status, stopping it on a
 timeout or Ctrl-C, and removing it afterwards.
 
-The worker's only live channel to the host is its output (``runner/events.py``); this module turns the
+The worker's only live channel to the host is its output (``runner/contract/events.py``); this module turns the
 engine's byte stream into those lines, the same whether the engine is local or at the end of an ssh link.
 """
 

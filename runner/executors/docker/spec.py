@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner import rundir
+from runner.contract import rundir
+from runner.contract.schema import RunConfig
 from runner.executors.docker.layout import CONTAINER_CONFIG, MODEL_DIR, Layout
 from runner.executors.docker.ownership import container_user
-from runner.schema import RunConfig
 
 HF_CACHE = "/hf-cache"
 HF_CACHE_VOLUME = "sumbench-hf-cache"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.schema import RunConfig
+from runner.contract.schema import RunConfig
 from runner.worker.backends.base import Backend, Generation
 
 __all__ = ["Backend", "Generation", "create_backend"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from runner.schema import BackendInfo, RunConfig
+from runner.contract.schema import BackendInfo, RunConfig
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import logging
 import shutil
 import time
 
-from runner.schema import BackendInfo
+from runner.contract.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
 from runner.worker.footprint import measure_weights
 from runner.worker.models import load_tokenizer, synthetic_config
@@ -162,7 +162,7 @@ class HFBackend(Backend):
     def max_prompt_tokens(self) -> int | None:
         """The model's declared context less the new tokens: a longer prompt would run past the positions
         it was trained for (and past a learned position table, fail). Unknown under rope scaling."""
-        from runner.architectures import runnable_context
+        from runner.contract.architectures import runnable_context
 
         context = runnable_context(self.model.config.to_dict())
         return None if context is None else max(1, context[1] - self.config.max_new_tokens)

@@ -18,10 +18,10 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from runner import quant_formats
-from runner.architectures import declared_context
-from runner.engine_failures import mentions_out_of_memory
-from runner.schema import BackendInfo, RunConfig
+from runner.contract import quant_formats
+from runner.contract.architectures import declared_context
+from runner.contract.engine_failures import mentions_out_of_memory
+from runner.contract.schema import BackendInfo, RunConfig
 from runner.worker.backends.base import Backend, Generation
 from runner.worker.models import load_tokenizer, synthetic_config
 

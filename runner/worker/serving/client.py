@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.schema import RequestRecord, RequestStatus
-from runner.secrets import redact
+from runner.contract.schema import RequestRecord, RequestStatus
+from runner.contract.secrets import redact
 
 REFUSED_CODES = range(400, 500)  # the server said no: too long, bad key, over its rate limit, ...
 

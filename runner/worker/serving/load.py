@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from runner.schema import RequestRecord, ServingConfig
+from runner.contract.schema import RequestRecord, ServingConfig
 from runner.worker.serving.client import Progress, Refused, Request, ServerError, stream
 
 

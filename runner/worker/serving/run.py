@@ -17,10 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import events
-from runner.datasets import Dataset, Document, load_dataset
-from runner.schema import BackendInfo, DeviceInfo, Metrics, RequestRecord, RunConfig, ServingConfig, ServingResult
-from runner.serving import REQUESTS, level_figures, rate_label, read_records, sustainable_rate
+from runner.contract import events
+from runner.contract.datasets import Dataset, Document, load_dataset
+from runner.contract.schema import (
+    BackendInfo,
+    DeviceInfo,
+    Metrics,
+    RequestRecord,
+    RunConfig,
+    ServingConfig,
+    ServingResult,
+)
+from runner.contract.serving import REQUESTS, level_figures, rate_label, read_records, sustainable_rate
 from runner.worker import quality
 from runner.worker.environment import device_info, environment, resolve_device
 from runner.worker.prompts import DEFAULT_TEMPLATE, INSTRUCTION
@@ -32,7 +40,7 @@ log = logging.getLogger(__name__)
 
 WARMUP_NEW_TOKENS = 4
 API_KEY_VARIABLE = "SUMBENCH_ENDPOINT_API_KEY"
-"""Where the worker keeps the key it read from --api-key-env: a name ``runner.secrets`` recognizes, so the
+"""Where the worker keeps the key it read from --api-key-env: a name ``runner.contract.secrets`` recognizes, so the
 key is masked in every log line, note and error message whatever the user's variable is called."""
 
 
@@ -302,7 +310,7 @@ def fill_metrics(metrics: Metrics, run_dir: Path, dataset: Dataset | None) -> No
     if ok:
         metrics.avg_input_tokens = sum(r.input_tokens or 0 for r in ok) / len(ok)
         metrics.avg_output_tokens = metrics.total_output_tokens / len(ok)
-    from runner.aggregate import mean_rouge
+    from runner.contract.aggregate import mean_rouge
 
     metrics.rouge = mean_rouge(ok)  # type: ignore[arg-type]
     if dataset is not None:

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.architectures import declared_context
-from runner.schema import RunConfig
+from runner.contract.architectures import declared_context
+from runner.contract.schema import RunConfig
 
 log = logging.getLogger(__name__)
 

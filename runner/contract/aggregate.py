@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from runner.schema import BatchTiming, DocRecord, ErrorInfo, Metrics, Percentiles, Rouge, RunResult, Status
+from runner.contract.schema import BatchTiming, DocRecord, ErrorInfo, Metrics, Percentiles, Rouge, RunResult, Status
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

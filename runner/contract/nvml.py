@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from runner.catalog import Gpu
+    from runner.contract.catalog import Gpu
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,8 @@ def select_gpu(gpu: Gpu, found: list[NvmlGpu], where: str, other_fix: str) -> st
     ``where`` has otherwise, ending with ``other_fix`` (what else the user can do).
 
     One card per run: the worker runs on one device."""
-    from runner.catalog import match_gpu
-    from runner.errors import UserError
+    from runner.contract.catalog import match_gpu
+    from runner.contract.errors import UserError
 
     kinds = [match_gpu(g.name, g.memory_bytes) for g in found]
     for g, kind in zip(found, kinds, strict=True):

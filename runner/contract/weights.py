@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from runner.schema import RunConfig, RunResult
+from runner.contract.schema import RunConfig, RunResult
 
 RANDOM_WEIGHTS_KEY = "sumbench_random_weights"
 """The ``config.json`` key ``runner model tiny`` sets to true in the checkpoints it builds."""

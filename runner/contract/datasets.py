@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.errors import UserError
+from runner.contract.errors import UserError
 
 TEXT_FIELDS = ("document", "text", "article", "source", "content", "input", "dialogue")
 SUMMARY_FIELDS = ("summary", "summaries", "highlights", "target", "abstract", "reference", "references", "output")

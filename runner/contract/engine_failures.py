@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from runner.schema import ErrorInfo
+from runner.contract.schema import ErrorInfo
 
 # vLLM's start-up memory checks (V0 and V1 wording): the weights fit but the KV cache of one
 # max-length sequence does not. They are ValueErrors, yet mean exactly what a CUDA OOM means here.

@@ -4,7 +4,7 @@ The hand-run study that sumbench grew out of summarized WikiLingua how-to articl
 prompts of about 515 tokens (chat template and instruction included) and at most 300 new tokens. The
 launch and matrix options, the run config's defaults, the memory plan and the GPU check all read these,
 so a run, its plan and the published numbers describe the same work. Shared with the worker (through
-``runner.schema``), so it imports nothing.
+``runner.contract.schema``), so it imports nothing.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 import tomllib
 
 from runner import __version__
-from runner.errors import unknown_name
+from runner.contract.errors import unknown_name
 
 _HERE = Path(__file__).parent
 

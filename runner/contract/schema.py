@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runner.defaults import MAX_NEW_TOKENS
-from runner.versions import PROTOCOL, SCHEMA_MINOR, SCHEMA_VERSION
+from runner.contract.defaults import MAX_NEW_TOKENS
+from runner.contract.versions import PROTOCOL, SCHEMA_MINOR, SCHEMA_VERSION
 
 Warmup = Literal["full", "short", "none"]
 
@@ -135,8 +135,8 @@ class RunConfig(_Model):
     price_source: str | None = Field(
         None,
         description="Where price_per_hour_usd comes from: 'given: --price-per-hour', 'catalog: <instance, region, "
-        "on-demand, year>' (runner/catalog/gpus.toml), or 'none: <why no price was recorded>' (a spot instance, "
-        "another cloud than the catalog's); None in results written before it was recorded.",
+        "on-demand, year>' (runner/contract/catalog/gpus.toml), or 'none: <why no price was recorded>' (a spot "
+        "instance, another cloud than the catalog's); None in results written before it was recorded.",
     )
     seed: int = 0
     warmup: Warmup = Field(
@@ -146,7 +146,8 @@ class RunConfig(_Model):
     )
     protocol: int = Field(
         PROTOCOL,
-        description="What a worker must understand of this config (runner.versions); a worker refuses a higher one.",
+        description="What a worker must understand of this config (runner.contract.versions); a worker refuses a "
+        "higher one.",
     )
     launch: LaunchInfo = Field(default_factory=LaunchInfo)
     serving: ServingConfig | None = Field(
@@ -372,7 +373,7 @@ class RunResult(_Model):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     schema_minor: int = Field(
-        SCHEMA_MINOR, description="Additive changes since the major version (runner.versions.HISTORY)."
+        SCHEMA_MINOR, description="Additive changes since the major version (runner.contract.versions.HISTORY)."
     )
     run_id: str
     status: Status

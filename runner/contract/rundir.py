@@ -24,9 +24,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from runner import versions
-from runner.errors import UserError
-from runner.schema import DocRecord, RunConfig, RunResult
+from runner.contract import versions
+from runner.contract.errors import UserError
+from runner.contract.schema import DocRecord, RunConfig, RunResult
 
 
 @contextlib.contextmanager

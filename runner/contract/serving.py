@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.aggregate import mean_rouge, percentile
-from runner.errors import UserError
-from runner.schema import Distribution, RequestRecord, ServingConfig, ServingLevel, ServingResult
+from runner.contract.aggregate import mean_rouge, percentile
+from runner.contract.errors import UserError
+from runner.contract.schema import Distribution, RequestRecord, ServingConfig, ServingLevel, ServingResult
 
 REQUESTS = "requests.jsonl"
 UNBOUNDED = ("inf", "max")
