@@ -6,6 +6,7 @@
 #   docker buildx bake all --print          # resolved config as JSON, builds nothing
 #   REGISTRY=registry.example.com/acme TAG=dev docker buildx bake hf --push
 #   SUMBENCH_BUILD_NETWORK=none docker buildx bake cpu  # offline, from wheelhouse/cpu/
+#   REVISION=$(git rev-parse HEAD) docker buildx bake cpus  # results record the code revision
 #   BASE_IMAGE=local/python:3.11-bookworm docker buildx bake cpu   # no registry reachable
 #
 # On an engine started by scripts/docker-engine.sh (no bridge network), source its output first:
@@ -30,7 +31,8 @@ variable "TAG" {
   default = "0.1.0"
 }
 variable "REVISION" {
-  # git rev-parse HEAD, for org.opencontainers.image.revision.
+  # git rev-parse HEAD, for org.opencontainers.image.revision and the image's SUMBENCH_REVISION
+  # ("unknown": the worker records none).
   default = "unknown"
 }
 variable "SOURCE" {
