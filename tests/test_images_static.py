@@ -122,7 +122,8 @@ LOCK_DIRS = sorted(p.parent for p in IMAGES.rglob("requirements.txt"))
 CPU_IMAGES = ["cpu", "vllm-cpu"]  # the catalog's device "cpu"; the rest are GPU images
 
 
-def resolved(target: bakefile.Target, what: dict[str, str]) -> dict[str, str]:
+def resolved(what: dict[str, str]) -> dict[str, str]:
+    """Bake expressions (variables, literals, base(VAR)) as their values."""
     return {k: bakefile.value(v, VARIABLES) for k, v in what.items()}
 
 
@@ -138,7 +139,7 @@ def test_each_target_has_its_dockerfile_stage_and_lock(name):
     assert (ROOT / target.dockerfile).is_file(), f"{name}: no {target.dockerfile}"
     assert target.stage in stages(), f"{name}: no stage {target.stage!r} in {target.dockerfile}"
     assert ("ENTRYPOINT", ENTRYPOINT) in lineage(target.stage), f"{name}: stage {target.stage} runs no worker"
-    assert resolved(target, target.args)["IMAGE"] == name
+    assert resolved(target.args)["IMAGE"] == name
     lock = IMAGES / bakefile.lock_of(target)
     assert (lock / "constraints.txt").is_file() and (lock / "requirements.txt").is_file(), f"{name}: no lock {lock}"
 
@@ -194,7 +195,7 @@ def test_image_runs_as_non_root_with_the_worker_entrypoint(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_image_environment_fits_its_kind(name):
     """GPU images get the NVIDIA runtime's variables, vLLM images vLLM's, vllm-cpu its in-process engine."""
-    labels = resolved(TARGETS[name], TARGETS[name].labels)
+    labels = resolved(TARGETS[name].labels)
     environment = env(TARGETS[name].stage)
     gpu = labels["io.sumbench.device"] == "cuda"
     assert gpu == (name not in CPU_IMAGES)
@@ -309,7 +310,7 @@ def test_vllm_cu12_is_vllm_on_cuda_12():
     assert pins["nvidia-cuda-runtime-cu12"].startswith("12.8.")
     assert not [name for name in pins if name.endswith("-cu13") or name == "cuda-toolkit"], "no CUDA 13 library"
     target = TARGETS["vllm-cu12"]
-    labels = resolved(target, target.labels)
+    labels = resolved(target.labels)
     assert labels["io.sumbench.cuda"] == "12.8"
     catalog = tomllib.loads((ROOT / "runner" / "catalog" / "images.toml").read_text())["vllm-cu12"]
     assert catalog["cuda"] == "12.8" and catalog["min_driver"] == "525.60.13"
@@ -346,8 +347,8 @@ def test_bake_versions_mirror_the_pins(name):
     time), equals the pin in the image's own lock."""
     target = TARGETS[name]
     pins = read_pins(IMAGES / bakefile.lock_of(target) / "constraints.txt")
-    labels = resolved(target, target.labels)
-    args = resolved(target, target.args)
+    labels = resolved(target.labels)
+    args = resolved(target.args)
     assert args["TORCH_VERSION"] == labels["io.sumbench.torch"] == pins["torch"]
     assert target.args["BASE_IMAGE"].startswith("base("), name
     for label, dist in VERSION_LABELS.items():
@@ -431,10 +432,10 @@ def test_bake_print_all_resolves():
         assert t["tags"] == [f"sumbench/{name}:0.1.0"]
         assert t["context"] == "." and t["platforms"] == ["linux/amd64"]
         assert (t["dockerfile"], t["target"]) == (ours.dockerfile, ours.stage)
-        assert t["args"] == resolved(ours, ours.args)
+        assert t["args"] == resolved(ours.args)
         labels = t["labels"]
         assert labels.keys() >= OCI_LABELS | SUMBENCH_LABELS, (OCI_LABELS | SUMBENCH_LABELS) - labels.keys()
-        assert resolved(ours, ours.labels).items() <= labels.items()
+        assert resolved(ours.labels).items() <= labels.items()
         assert labels["org.opencontainers.image.title"] == f"sumbench-{name}"
         assert labels["org.opencontainers.image.base.name"] == t["args"]["BASE_IMAGE"]
         assert labels["org.opencontainers.image.version"] == VARIABLES["VERSION"]
