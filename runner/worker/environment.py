@@ -59,6 +59,10 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+NO_REVISION = ("", "unknown")
+"""SUMBENCH_REVISION values that name no commit (an image built without REVISION)."""
+
+
 def git_revision(source: Path = Path(__file__).parent) -> str | None:
     """The source revision: set by the image build (SUMBENCH_REVISION) or read from the checkout that
     holds ``source``, as ``SHA-dirty`` when tracked files differ from that commit, as ``git describe
@@ -66,8 +70,9 @@ def git_revision(source: Path = Path(__file__).parent) -> str | None:
 
     Untracked files leave it clean: the ignore rules keep results/ and caches out of ``git status``,
     but a dataset fetched into data/, or notes, would otherwise make every run of an unedited checkout
-    "dirty", and a mark that is always on tells nothing."""
-    if rev := os.environ.get("SUMBENCH_REVISION"):
+    "dirty", and a mark that is always on tells nothing. An image built without REVISION carries ""
+    or bake's "unknown": that is no revision, not one to record."""
+    if (rev := os.environ.get("SUMBENCH_REVISION", "")) not in NO_REVISION:
         return rev
     sha = git(source, "rev-parse", "HEAD")
     if not sha:
