@@ -275,7 +275,8 @@ def _run(config: RunConfig, run_dir: Path) -> int:
 
 
 def _execute(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
-    if config.backend != "hf":  # vLLM's engine preallocates its KV cache and manages its own memory pool
+    # vLLM's engine preallocates its KV cache and manages its own memory pool; a CPU has no CUDA allocator.
+    if config.backend != "hf" or config.device != "cuda":
         return _execute_run(config, run_dir, state)
     with allocator.default_applied(os.environ) as note:  # before anything initializes CUDA
         state.notes.append(note)
