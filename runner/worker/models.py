@@ -67,18 +67,17 @@ def load_tokenizer(model: str, synthetic: bool, texts: Iterable[str] = ()):
 
 
 def build_tiny(
-    out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, seed: int = 0, shape: dict | None = None
+    out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, seed: int = 0
 ) -> Path:
     """Train a tokenizer on ``texts``, build a random-weight tiny Llama, save both to ``out_dir``.
 
     Its config.json says the weights are random (``runner.contract.weights.RANDOM_WEIGHTS_KEY``): a run of it
-    loads like a trained checkpoint, and only that key lets its result mark ROUGE as not meaningful.
-    ``shape`` overrides config fields of the built-in tiny-llama (e.g. the number of heads)."""
+    loads like a trained checkpoint, and only that key lets its result mark ROUGE as not meaningful."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = train_tokenizer(texts, vocab_size)
-    shape = dict(BUILTIN_CONFIGS["tiny-llama"], **(shape or {}), vocab_size=len(tokenizer))
+    shape = dict(BUILTIN_CONFIGS["tiny-llama"], vocab_size=len(tokenizer))
     config = LlamaConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
