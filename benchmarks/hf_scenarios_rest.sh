@@ -29,17 +29,5 @@ for scenario in $SCENARIOS; do
     --run-id "$scenario-bs$BATCH" > "$OUT/$scenario.log" 2>&1
   echo "$scenario rc=$? $(($(date +%s) - t0))s" >> "$summary"
 done
-python3 - "$OUT" <<'PY' >> "$summary"
-import json, sys
-from pathlib import Path
-for f in sorted(Path(sys.argv[1], "runs").glob("*/result.json")):
-    r = json.loads(f.read_text()); m = r["metrics"]; b = r.get("backend") or {}
-    w = b.get("weights") or {}
-    print(f.parent.name, r["status"], (r.get("error") or {}).get("message", "")[:200], "docs", m["documents"],
-          "docs/s", m["docs_per_second"], "in/out tok", m["avg_input_tokens"], m["avg_output_tokens"],
-          "load", m["model_load_seconds"], "warmup", m["warmup_seconds"], "dtype", b.get("dtype"),
-          "attention", b.get("attention"), "bits", w.get("bits_per_parameter"), w.get("linear_layers"),
-          "batches", [(x["size"], round(x["seconds"], 2)) for x in m["batches"]],
-          "alloc", m["peak_memory_allocated_bytes"], "reserved", m["peak_memory_bytes"])
-PY
+python3 benchmarks/summarize_runs.py "$OUT/runs" >> "$summary"
 cat "$summary"

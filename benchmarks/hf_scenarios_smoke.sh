@@ -40,16 +40,5 @@ run 4bit-synthetic --image hf-bnb --model llama-2-7b --synthetic-weights --scena
 run default-bs4 --image hf --model "$W" --scenario default --batch-size 4 --limit 8 --max-new-tokens 64
 run sdpa-flash-bs2-forced --image hf --model "$W" --scenario sdpa-flash --batch-size 2 --limit 2 \
   --max-new-tokens 8 --force
-python3 - "$OUT" <<'PY' >> "$summary"
-import json, sys
-from pathlib import Path
-for f in sorted(Path(sys.argv[1], "runs").glob("*/result.json")):
-    r = json.loads(f.read_text()); m = r["metrics"]; b = r.get("backend") or {}
-    w = b.get("weights") or {}
-    print(f.parent.name, r["status"], (r.get("error") or {}).get("message", "")[:200], "docs", m["documents"],
-          "docs/s", m["docs_per_second"], "load", m["model_load_seconds"], "warmup", m["warmup_seconds"],
-          "compile", m.get("compile_seconds"), m.get("compile_seconds_timed"), "bits", w.get("bits_per_parameter"),
-          w.get("linear_layers"), "batches", [(x["size"], round(x["seconds"], 2)) for x in m["batches"]],
-          "alloc", m["peak_memory_allocated_bytes"])
-PY
+python3 benchmarks/summarize_runs.py "$OUT/runs" >> "$summary"
 cat "$summary"
