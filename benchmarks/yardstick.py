@@ -1,9 +1,10 @@
 """The bare-loop yardstick: what ``model.generate`` alone does at batch B, to hold the worker's docs/s against.
 
 It loads the model as the worker does (``from_pretrained``, or from its config with random weights for
-``--synthetic-weights``), builds the same prompts (``runner.worker.prompts``), batches the documents in the
-worker's order (longest prompt first) and times each ``generate`` call between device syncs. Nothing else
-of sumbench runs: only torch and transformers are needed (a built-in architecture name with synthetic
+``--synthetic-weights``), reads the documents with the worker's reader (``runner.contract.datasets``) and
+builds the same prompts (``runner.worker.prompts``), batches them in the worker's order (longest prompt
+first) and times each ``generate`` call between device syncs. Nothing else of sumbench runs: beyond those
+two standard-library modules, only torch and transformers are needed (a built-in architecture name with synthetic
 weights also trains the worker's stand-in tokenizer, which needs the rest of sumbench).
 
 The first call pays what a process pays once per batch shape; ``settled_docs_per_second`` leaves out the
@@ -25,23 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runner.contract.datasets import load_dataset
 from runner.worker.prompts import build_prompt
-
-TEXT_FIELDS = ("document", "text", "article", "source", "input")
-
-
-def read_documents(path: Path, limit: int | None = None, text_field: str | None = None) -> list[str]:
-    """The documents of a JSONL dataset, in file order (the first ``limit``)."""
-    texts = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        field = text_field or next(f for f in TEXT_FIELDS if f in record)
-        texts.append(record[field])
-        if limit is not None and len(texts) == limit:
-            break
-    return texts
 
 
 def load(model: str, device: str, dtype: str, synthetic: bool, texts: list[str]) -> tuple[Any, Any]:
@@ -161,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-weights", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
-    texts = read_documents(args.data, args.limit, args.text_field)
+    # The worker's own reader: the same field mapping and the same first documents.
+    dataset = load_dataset(args.data, text_field=args.text_field, limit=args.limit, require_summary=False)
+    texts = [d.text for d in dataset.documents]
     result = measure(
         args.model,
         texts,
