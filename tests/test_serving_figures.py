@@ -155,7 +155,8 @@ def test_the_host_keeps_the_levels_of_a_worker_that_died(tmp_path):
 
 def test_a_server_on_a_cpu_gets_a_small_kv_cache_unless_something_else_sizes_it(monkeypatch):
     from runner.contract.schema import RunConfig
-    from runner.worker.serving.server import CPU_KV_CACHE_BYTES, server_args
+    from runner.worker.backends.vllm import CPU_KV_CACHE_BYTES
+    from runner.worker.serving.server import server_args
 
     def args(device: str) -> list[str]:
         config = RunConfig(run_id="r", model="m", data="d", device=device, serving=ServingConfig())  # type: ignore[arg-type]

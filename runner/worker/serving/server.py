@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -24,13 +25,11 @@ from pathlib import Path
 
 from runner.contract.architectures import declared_context
 from runner.contract.schema import RunConfig
+from runner.worker.backends.vllm import choose_max_model_len, kv_cache_bytes
 
 log = logging.getLogger(__name__)
 
 SERVER_LOG = "server.log"
-CPU_KV_CACHE_BYTES = 2**30
-"""The KV cache of a server started on a CPU when nothing else sizes it: vLLM would otherwise take
-gpu_memory_utilization (0.9) of the host's memory for it."""
 STOP_GRACE_S = 30.0
 _PR_SET_PDEATHSIG = 1
 
@@ -61,16 +60,11 @@ def _die_with_parent() -> None:
 
 
 def max_model_len(config: RunConfig) -> int:
-    """Room for the longest allowed prompt and the output, never past the checkpoint's own context."""
-    wanted = config.max_input_tokens + config.max_new_tokens
+    """Room for the longest allowed prompt and the output, never past the checkpoint's own context (the
+    offline vLLM backend's rule, from the checkpoint's config.json when the model is a folder)."""
     path = Path(config.model) / "config.json"
-    if path.is_file():
-        import json
-
-        found = declared_context(json.loads(path.read_text()))
-        if found:
-            return min(wanted, found[1])
-    return wanted
+    found = declared_context(json.loads(path.read_text())) if path.is_file() else None
+    return choose_max_model_len(config.max_input_tokens, config.max_new_tokens, found[1] if found else None)
 
 
 def server_args(config: RunConfig, port: int) -> list[str]:
@@ -89,10 +83,7 @@ def server_args(config: RunConfig, port: int) -> list[str]:
     ]  # fmt: skip
     if config.vllm_enforce_eager:
         args.append("--enforce-eager")
-    kv_cache = getattr(config, "vllm_kv_cache_memory_bytes", None)  # the vLLM backend's cap, where one is set
-    if kv_cache is None and config.device == "cpu" and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
-        kv_cache = CPU_KV_CACHE_BYTES
-    if kv_cache:
+    if kv_cache := kv_cache_bytes(config, config.device, os.environ):  # as the offline vLLM backend sizes it
         args += ["--kv-cache-memory-bytes", str(kv_cache)]
     if config.quantization:
         args += ["--quantization", config.quantization]
