@@ -3,20 +3,25 @@ and one Markdown table of what came out.
 
 Steps, each a ``runner`` command as a user would type it:
   (a) a random checkpoint of Llama-2-7B's shape (``runner model synthetic llama-2-7b``; ``--tiny``: ``runner
-      model tiny``) and documents whose prompts are ``PROMPT_TOKENS`` long under that checkpoint's tokenizer
-      and chat template, counted the way the worker counts them;
-  (b) ``runner study run studies/gpu-check.toml`` with that model and data, on the GPU type found here
-      (``--tiny``: the cpu image's fp32 and bf16 on the CPU), time-boxed: each cell by the study's timeout,
-      the whole study by a deadline after which it is stopped like Ctrl-C (matrix.json then says which
-      cells ran), so the yardstick and the table still happen;
-  (c) the yardstick, a bare ``generate()`` loop on the same checkpoint and documents;
-  (d) OUT/gpu-check.md (the table), gpu-check.json, gpu-check.log and runs.tar.gz (the matrix folder).
+      model tiny``) and three batches of documents whose prompts are ``PROMPT_TOKENS`` long under that
+      checkpoint's tokenizer and chat template, counted the way the worker counts them;
+  (b) the steady-state check: ``runner launch`` of the default scenario over all three batches, and the
+      yardstick, a bare ``generate()`` loop on the same checkpoint and documents (its settled rate leaves
+      out its first call, as the worker's full warm-up does): the worker's docs/s over the loop's;
+  (c) ``runner study run studies/gpu-check.toml`` with that model and the first batch of documents, on the
+      GPU type found here (``--tiny``: the cpu image's fp32 and bf16 on the CPU), time-boxed: each cell by
+      the study's timeout, the whole study by a deadline after which it is stopped like Ctrl-C (matrix.json
+      then says which cells ran), so the table still happens;
+  (d) OUT/gpu-check.md (the table), gpu-check.json, gpu-check.log and runs.tar.gz (the run folders).
+
+With ``--work DIR`` the checkpoint, documents and finished steps are kept there: the same command again
+(on the same machine) reuses them and resumes the study, so a check cut by its budget can be finished.
 
 The worker runs in this machine's Python (process executor): it needs sumbench's worker dependencies
 there, bitsandbytes for 4-bit and 8-bit included.
 
-GPU:  python benchmarks/gpu_check.py --out "$OUT"            (budget 400 s on an H200: see --budget)
-CPU:  python benchmarks/gpu_check.py --out /tmp/check --tiny  (the same steps in about two minutes)
+GPU:  python benchmarks/gpu_check.py --out "$OUT"            (about 9 minutes on an H200: see --budget)
+CPU:  python benchmarks/gpu_check.py --out /tmp/check --tiny  (the same steps in under a minute)
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,8 +46,10 @@ from runner.contract.defaults import MAX_NEW_TOKENS, PROMPT_TOKENS  # noqa: E402
 STUDY = REPO / "studies" / "gpu-check.toml"
 YARDSTICK = REPO / "benchmarks" / "yardstick.py"
 BATCH = 32
-YARDSTICK_RESERVE = 75.0  # seconds kept after the study for the yardstick (a load and three calls) and the table
+BATCHES = 3  # the steady-state check's documents: issue 15 holds a 96-document batch-32 run to the bare loop
+TABLE_RESERVE = 10.0  # seconds kept after the study for the table and the tarball
 STOP_GRACE = 30.0  # after the study's deadline: time for a stopped cell to write its partial result
+STEADY_RUN = "default-steady"
 
 
 class Log:
@@ -59,6 +67,26 @@ class Log:
         print(line, flush=True)
         self.file.write(line + "\n")
         self.file.flush()
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the check runs: the GPU's Llama-2-7B shape, or the CPU dry run's tiny model."""
+
+    batch: int
+    new_tokens: int
+    device: str
+    dtype: str
+    image: str  # the steady-state run's image and scenario
+    scenario: str
+
+    @property
+    def documents(self) -> int:
+        return BATCHES * self.batch
+
+
+GPU_SHAPE = Shape(BATCH, MAX_NEW_TOKENS, "cuda", "float16", "hf", "default")
+TINY_SHAPE = Shape(4, 8, "cpu", "float32", "cpu", "fp32")
 
 
 def runner(log: Log, *args: str, deadline: float | None = None) -> int:
@@ -81,24 +109,38 @@ def runner(log: Log, *args: str, deadline: float | None = None) -> int:
             return proc.wait()
 
 
+def prompt_counter(model: Path):
+    """The worker's own token count of a document's prompt (its chat template, its special tokens)."""
+    from transformers import AutoTokenizer
+
+    from runner.contract.schema import RunConfig
+    from runner.worker.backends.hf import HFBackend
+    from runner.worker.prompts import build_prompt
+
+    backend = HFBackend(RunConfig(run_id="count", model=str(model), data="-"), "cpu", [])
+    backend.tokenizer = AutoTokenizer.from_pretrained(model)
+
+    def count(texts: list[str]) -> list[int]:
+        return backend.prompt_lengths([build_prompt(backend.tokenizer, text) for text in texts])
+
+    return count
+
+
+def prompt_lengths(model: Path, data: Path) -> list[int]:
+    """The prompt lengths of the documents in ``data`` (an earlier pass wrote them)."""
+    from runner.contract.datasets import load_dataset
+
+    return prompt_counter(model)([d.text for d in load_dataset(data).documents])
+
+
 def write_documents(model: Path, out: Path, n: int, target: int) -> list[int]:
     """``n`` documents whose prompts (chat template included) are ``target`` tokens, or a token or two
     fewer where the next word would overshoot; cut from the bundled sample's words, each from another
     place, each with the reference of the sample document it starts in. Returns the prompt lengths."""
-    from transformers import AutoTokenizer
-
     from runner.contract.datasets import load_dataset
-    from runner.contract.schema import RunConfig
     from runner.paths import SAMPLE_DATASET
-    from runner.worker.backends.hf import HFBackend
-    from runner.worker.prompts import build_prompt
 
-    backend = HFBackend(RunConfig(run_id="count", model=str(model), data=str(out)), "cpu", [])
-    backend.tokenizer = AutoTokenizer.from_pretrained(model)
-
-    def count(texts: list[str]) -> list[int]:  # the worker's own count: its prompt, its special tokens
-        return backend.prompt_lengths([build_prompt(backend.tokenizer, text) for text in texts])
-
+    count = prompt_counter(model)
     sample = load_dataset(SAMPLE_DATASET).documents
     words, owner = [], []
     for i, doc in enumerate(sample):
@@ -131,63 +173,95 @@ def gpu_type() -> str | None:
     return None
 
 
-def yardstick(log: Log, model: Path, data: Path, out: Path, tiny: bool, deadline: float) -> dict:
-    """The bare generate() loop on the same checkpoint and documents (benchmarks/yardstick.py)."""
-    # YARDSTICK: benchmarks/yardstick.py comes with issue 15 (a bare generate() loop); its command line is
-    # assumed here as --model/--data/--batch-size/--limit/--max-new-tokens/--out JSON. Check it at merge.
-    if not YARDSTICK.is_file():
-        log("yardstick: benchmarks/yardstick.py is not in this checkout; not run")
-        return {"status": "not run", "why": "benchmarks/yardstick.py is not in this checkout"}
-    command = [sys.executable, str(YARDSTICK), "--model", str(model), "--data", str(data)]
-    command += ["--batch-size", str(4 if tiny else BATCH), "--limit", str(8 if tiny else 3 * BATCH)]
-    command += ["--max-new-tokens", str(8 if tiny else MAX_NEW_TOKENS), "--out", str(out)]
-    log("$ " + " ".join(command[1:]))
-    try:
-        code = subprocess.run(
-            command, cwd=REPO, stdout=log.file, stderr=subprocess.STDOUT, timeout=max(1.0, deadline - log.elapsed())
-        ).returncode
-    except subprocess.TimeoutExpired:
-        return {"status": "timed out"}
-    if code != 0 or not out.is_file():
-        return {"status": f"failed (exit {code})"}
+def yardstick(log: Log, model: Path, data: Path, out: Path, shape: Shape) -> dict:
+    """The bare generate() loop on the same checkpoint and documents (benchmarks/yardstick.py): one call
+    per batch of documents and one more, the first left out of its settled rate."""
+    if out.is_file():
+        log(f"yardstick: {out} is there from an earlier pass; reused")
+    else:
+        command = [sys.executable, str(YARDSTICK), "--model", str(model), "--data", str(data)]
+        command += ["--batch-size", str(shape.batch), "--limit", str(shape.documents), "--calls", str(BATCHES + 1)]
+        command += ["--max-new-tokens", str(shape.new_tokens), "--device", shape.device, "--dtype", shape.dtype]
+        command += ["--out", str(out)]
+        log("$ " + " ".join(command[1:]))
+        code = subprocess.run(command, cwd=REPO, stdout=log.file, stderr=subprocess.STDOUT).returncode
+        if code != 0 or not out.is_file():
+            return {"status": f"failed (exit {code})"}
     return {"status": "completed", **json.loads(out.read_text(encoding="utf-8"))}
+
+
+def steady_run(log: Log, model: Path, data: Path, results: Path, gpu: str, shape: Shape) -> Path:
+    """The worker over every document at the check's batch size, the default scenario, a full warm-up: its
+    docs/s is the steady state the bare loop's settled rate is held against. Resumed if cut."""
+    from runner.contract import rundir
+    from runner.contract.errors import UserError
+
+    folder = results / STEADY_RUN
+    try:
+        status = rundir.read_result(folder).status
+    except UserError:
+        status = None
+    if status == "completed":
+        log(f"steady-state run: {folder} completed in an earlier pass; reused")
+    elif (folder / "config.json").is_file():
+        runner(log, "launch", "--resume", str(folder))
+    else:
+        args = ["launch", "--model", str(model), "--data", str(data), "--image", shape.image, "--gpu", gpu]
+        args += ["--scenario", shape.scenario, "--batch-size", str(shape.batch), "--limit", str(shape.documents)]
+        args += ["--max-new-tokens", str(shape.new_tokens), "--warmup", "full", "--results", str(results)]
+        runner(log, *args, "--run-id", STEADY_RUN)
+    return folder
+
+
+def run_row(folder: Path, row: dict) -> dict:
+    """``row`` with the figures of the run in ``folder`` (status, docs/s, per-call seconds...), if it wrote a result."""
+    from runner.contract import rundir
+    from runner.contract.errors import UserError
+
+    try:
+        result = rundir.read_result(folder)
+    except UserError:
+        return row
+    m = result.metrics
+    return {
+        **row,
+        "status": result.status,
+        "note": f"{result.error.error_class}: {result.error.message[:120]}" if result.error else row.get("note", ""),
+        "docs": m.documents,
+        "docs_per_second": m.docs_per_second,
+        "output_tokens_per_second": m.output_tokens_per_second,
+        "call_seconds": [round(b.seconds, 2) for b in m.batches],
+        "in_tokens": m.avg_input_tokens,
+        "out_tokens": m.avg_output_tokens,
+        "load_seconds": m.model_load_seconds,
+        "warmup_seconds": m.warmup_seconds,
+        "end_to_end_seconds": m.end_to_end_seconds,
+        "peak_allocated": m.peak_memory_allocated_bytes,
+        "peak_device": m.peak_device_memory_bytes,
+        "energy_per_doc": m.energy_per_doc_joules,
+    }
 
 
 def rows(matrix_dir: Path) -> list[dict]:
     """One row per cell of the study's matrix: dropped cells with their reason, run ones with their figures."""
-    from runner.contract import rundir
-    from runner.contract.errors import UserError
     from runner.matrix import read_manifest
 
     if not (matrix_dir / "matrix.json").is_file():
         return []  # the study stopped before its matrix was planned: the log says why
-    table = []
-    for cell in read_manifest(matrix_dir).cells:
-        row = {"scenario": cell.scenario, "image": cell.image, "status": cell.status, "note": cell.reason or ""}
-        try:
-            result = rundir.read_result(matrix_dir / cell.run_id)
-        except UserError:
-            table.append(row)
-            continue
-        m = result.metrics
-        calls = [round(b.seconds, 2) for b in m.batches]
-        row.update(
-            status=result.status,
-            note=f"{result.error.error_class}: {result.error.message[:120]}" if result.error else "",
-            docs=m.documents,
-            docs_per_second=m.docs_per_second,
-            output_tokens_per_second=m.output_tokens_per_second,
-            call_seconds=calls,
-            in_tokens=m.avg_input_tokens,
-            out_tokens=m.avg_output_tokens,
-            load_seconds=m.model_load_seconds,
-            warmup_seconds=m.warmup_seconds,
-            peak_allocated=m.peak_memory_allocated_bytes,
-            peak_device=m.peak_device_memory_bytes,
-            energy_per_doc=m.energy_per_doc_joules,
+    return [
+        run_row(
+            matrix_dir / cell.run_id,
+            {"scenario": cell.scenario, "image": cell.image, "status": cell.status, "note": cell.reason or ""},
         )
-        table.append(row)
-    return table
+        for cell in read_manifest(matrix_dir).cells
+    ]
+
+
+def steady_state(steady: dict, bare: dict) -> dict:
+    """The worker's docs/s over the bare loop's settled rate, both over the same documents and batch size."""
+    worker, loop = steady.get("docs_per_second"), bare.get("settled_docs_per_second")
+    ratio = worker / loop if worker and loop else None
+    return {"worker_docs_per_second": worker, "bare_settled_docs_per_second": loop, "worker_over_bare": ratio}
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -198,94 +272,132 @@ def _gib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**30:.2f} GiB"
 
 
+def _line(r: dict) -> str:
+    tokens = f"{_num(r.get('in_tokens'), '.0f')} / {_num(r.get('out_tokens'), '.0f')}" if "docs" in r else "-"
+    return (
+        f"| {r['scenario']} | {r['image']} | {r['status']} | {r.get('docs', '-')} "
+        f"| {_num(r.get('docs_per_second'), '.3f')} | {_num(r.get('output_tokens_per_second'), '.1f')} "
+        f"| {', '.join(map(str, r.get('call_seconds', []))) or '-'} | {tokens} "
+        f"| {_num(r.get('load_seconds'), '.1f')} | {_num(r.get('warmup_seconds'), '.1f')} "
+        f"| {_gib(r.get('peak_allocated'))} | {_gib(r.get('peak_device'))} "
+        f"| {_num(r.get('energy_per_doc'), '.0f')} | {r['note']} |"
+    )
+
+
 def markdown(summary: dict) -> str:
     """The table of the check, with what it ran on and the command that reproduces it."""
+    ratio = summary["steady_state"]["worker_over_bare"]
     head = (
         f"GPU check on {summary['gpu']} ({summary['device']}): {summary['model']}, batch {summary['batch']}, "
         f"prompts of {summary['prompt_tokens']['min']}-{summary['prompt_tokens']['max']} tokens, "
-        f"{summary['max_new_tokens']} new tokens; {summary['elapsed_seconds']:.0f} s in all.\n\n"
-        f"Reproduce: `{summary['command']}`\n"
+        f"{summary['max_new_tokens']} new tokens; {summary['elapsed_seconds']:.0f} s this pass.\n\n"
+        f"Reproduce: `{summary['command']}`\n\n"
+        f"Steady state: the worker's docs/s over {summary['steady'].get('docs', '-')} "
+        f"documents is {_num(None if ratio is None else 100 * ratio, '.1f')}% of the bare generate() loop's "
+        "settled rate on the same documents (first two rows).\n"
     )
     lines = [
         "| scenario | image | status | docs | docs/s | out tok/s | calls (s) | in/out tok/doc | load s | warm-up s "
         "| peak allocated | device (NVML) | J/doc | note |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for r in summary["cells"]:
-        tokens = f"{_num(r.get('in_tokens'), '.0f')} / {_num(r.get('out_tokens'), '.0f')}" if "docs" in r else "-"
-        lines.append(
-            f"| {r['scenario']} | {r['image']} | {r['status']} | {r.get('docs', '-')} "
-            f"| {_num(r.get('docs_per_second'), '.3f')} | {_num(r.get('output_tokens_per_second'), '.1f')} "
-            f"| {', '.join(map(str, r.get('call_seconds', []))) or '-'} | {tokens} "
-            f"| {_num(r.get('load_seconds'), '.1f')} | {_num(r.get('warmup_seconds'), '.1f')} "
-            f"| {_gib(r.get('peak_allocated'))} | {_gib(r.get('peak_device'))} "
-            f"| {_num(r.get('energy_per_doc'), '.0f')} | {r['note']} |"
-        )
     y = summary["yardstick"]
+    settled_docs = y.get("batch_size", 0) * (y.get("calls", 0) - y.get("settle", 0))
     lines.append(
-        f"| bare generate() | - | {y['status']} | {y.get('documents', '-')} | {_num(y.get('docs_per_second'), '.3f')} "
-        f"| - | {', '.join(str(round(s, 2)) for s in y.get('call_seconds', [])) or '-'} | - | - | - | - | - | - "
-        f"| {y.get('why', '')} |"
+        f"| bare generate() | - | {y['status']} | {settled_docs or '-'} "
+        f"| {_num(y.get('settled_docs_per_second'), '.3f')} | - "
+        f"| {', '.join(str(round(s, 2)) for s in y.get('call_seconds', [])) or '-'} | - "
+        f"| {_num(y.get('load_seconds'), '.1f')} | - | - | - | - | settled: first call left out |"
     )
+    lines.append(_line(summary["steady"]))
+    lines += [_line(r) for r in summary["cells"]]
     return head + "\n" + "\n".join(lines) + "\n"
+
+
+def prepare(log: Log, model: Path, data: Path, shape: Shape, tiny: bool) -> list[int] | None:
+    """The checkpoint and the documents, or those of an earlier pass in the same folder; their prompt lengths."""
+    if (model / "config.json").is_file():
+        log(f"checkpoint: {model} is there from an earlier pass; reused")
+    else:
+        args = ("model", "tiny", str(model), "--force") if tiny else ("model", "synthetic", "llama-2-7b", str(model))
+        if (code := runner(log, *args)) != 0:
+            log(f"could not write the checkpoint (exit {code}); see above")
+            return None
+    if data.is_file():
+        log(f"documents: {data} is there from an earlier pass; reused")
+        return prompt_lengths(model, data)
+    return write_documents(model, data, shape.documents, PROMPT_TOKENS)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
     p.add_argument("--tiny", action="store_true", help="CPU dry run: tiny model, cpu image, a few documents")
-    p.add_argument("--budget", type=float, help="seconds for the whole check (default: 400; --tiny 170)")
-    p.add_argument("--work", type=Path, help="where the checkpoint and documents go (default: a temporary folder)")
+    p.add_argument("--budget", type=float, help="seconds for the whole check (default: 560; --tiny 170)")
+    p.add_argument(
+        "--work",
+        type=Path,
+        help="where the checkpoint, documents and runs go, kept for a rerun (default: a temporary folder)",
+    )
     args = p.parse_args(argv)
     if args.out is None:
         p.error("--out is required where $OUT is not set")
-    budget = args.budget or (170.0 if args.tiny else 400.0)
+    budget = args.budget or (170.0 if args.tiny else 560.0)
+    shape = TINY_SHAPE if args.tiny else GPU_SHAPE
     args.out.mkdir(parents=True, exist_ok=True)
     log = Log(args.out / "gpu-check.log")
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))
+    work.mkdir(parents=True, exist_ok=True)
     model, data, results = work / "model", work / "data.jsonl", work / "results"
 
-    if args.tiny:
-        code = runner(log, "model", "tiny", str(model), "--force")
-    else:
-        code = runner(log, "model", "synthetic", "llama-2-7b", str(model))  # from the hf-scenarios work
-    if code != 0:
-        log(f"could not write the checkpoint (exit {code}); see above")
+    lengths = prepare(log, model, data, shape, args.tiny)
+    if lengths is None:
         return 1
-    lengths = write_documents(model, data, 8 if args.tiny else BATCH, PROMPT_TOKENS)
     log(f"documents: {len(lengths)}, prompts of {min(lengths)}-{max(lengths)} tokens")
-
     gpu = "cpu" if args.tiny else gpu_type()
     if gpu is None:
         log("no GPU of the catalog on this machine: run with --tiny on a CPU")
         return 1
+
+    steady = steady_run(log, model, data, results, gpu, shape)
+    stick = yardstick(log, model, data, work / "yardstick.json", shape)
     study = ["study", "run", str(STUDY), "--model", str(model), "--data", str(data), "--gpus", gpu]
     study += ["--results", str(results)]
     if args.tiny:
-        study += ["--images", "cpu", "--scenarios", "fp32,bf16", "--batch-sizes", "4", "--limit", "8"]
+        study += ["--images", "cpu", "--scenarios", "fp32,bf16", "--batch-sizes", "4", "--limit", "4"]
         study += ["--max-new-tokens", "8", "--timeout", "60"]
-    runner(log, *study, deadline=budget - YARDSTICK_RESERVE)
-    stick = yardstick(log, model, data, args.out / "yardstick.json", args.tiny, deadline=budget - 5)
+    runner(log, *study, deadline=budget - TABLE_RESERVE - STOP_GRACE)
 
     from runner.contract.nvml import list_gpus
 
     devices = list_gpus()
+    steady_row = run_row(
+        steady,
+        {
+            "scenario": f"{shape.scenario}, all documents",
+            "image": shape.image,
+            "status": "not run",
+            "note": "steady-state run",
+        },
+    )
     summary = {
         "gpu": gpu,
         "device": devices[0].name if devices else "CPU",
         "model": "tiny random Llama" if args.tiny else "Llama-2-7B shape, random weights",
-        "batch": 4 if args.tiny else BATCH,
-        "max_new_tokens": 8 if args.tiny else MAX_NEW_TOKENS,
+        "batch": shape.batch,
+        "max_new_tokens": shape.new_tokens,
         "prompt_tokens": {"target": PROMPT_TOKENS, "min": min(lengths), "max": max(lengths)},
         "command": "python benchmarks/gpu_check.py --out OUT" + (" --tiny" if args.tiny else ""),
-        "cells": rows(results / "gpu-check"),
+        "steady": steady_row,
         "yardstick": stick,
+        "steady_state": steady_state(steady_row, stick),
+        "cells": rows(results / "gpu-check"),
         "elapsed_seconds": log.elapsed(),
     }
     (args.out / "gpu-check.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (args.out / "gpu-check.md").write_text(markdown(summary), encoding="utf-8")
     with tarfile.open(args.out / "runs.tar.gz", "w:gz") as tar:
-        tar.add(results / "gpu-check", arcname="gpu-check")
+        tar.add(results, arcname="runs")
     log(f"done in {log.elapsed():.0f}s: {args.out / 'gpu-check.md'}")
     return 0
 

@@ -1,6 +1,7 @@
 """benchmarks/gpu_check.py on the CPU (--tiny): the device gets one try a session, so the same steps must
-already work end to end here: checkpoint, documents of the study's prompt length, the study through
-`runner`, the table. And its time box: a study past its deadline is stopped as Ctrl-C would stop it."""
+already work end to end here: checkpoint, documents of the study's prompt length, the steady-state run
+beside the bare loop, the study through `runner`, the table, and a second pass that reuses what the first
+finished. And its time box: a study past its deadline is stopped as Ctrl-C would stop it."""
 
 from __future__ import annotations
 
@@ -21,35 +22,47 @@ SCRIPT = REPO_ROOT / "benchmarks" / "gpu_check.py"
 def load_script():
     spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass resolves annotations through the module's entry
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.mark.slow
 def test_tiny_check_runs_every_step_and_writes_the_table(tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out), "--work", str(tmp_path / "work"), "--tiny"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out, work = tmp_path / "out", tmp_path / "work"
+    command = [sys.executable, str(SCRIPT), "--out", str(out), "--work", str(work), "--tiny"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads((out / "gpu-check.json").read_text())
     assert PROMPT_TOKENS - 3 <= summary["prompt_tokens"]["min"] <= summary["prompt_tokens"]["max"] == PROMPT_TOKENS
     cells = {c["scenario"]: c for c in summary["cells"]}
     assert set(cells) == {"fp32", "bf16"}
     for cell in cells.values():
-        assert cell["status"] == "completed" and cell["docs"] == 8 and cell["docs_per_second"] > 0
+        assert cell["status"] == "completed" and cell["docs"] == 4 and cell["docs_per_second"] > 0
         # The worker counted the same prompts the script sized: the documents are what the study ran.
         assert summary["prompt_tokens"]["min"] <= cell["in_tokens"] <= PROMPT_TOKENS
-        assert len(cell["call_seconds"]) == 2  # 8 documents at batch 4
+        assert len(cell["call_seconds"]) == 1  # the study's limit is one batch
+    # The steady-state pair: the worker over three batches and the bare loop over the same ones.
+    steady, bare = summary["steady"], summary["yardstick"]
+    assert steady["status"] == "completed" and steady["docs"] == 12 and len(steady["call_seconds"]) == 3
+    assert bare["status"] == "completed" and len(bare["call_seconds"]) == 4 and bare["batch_size"] == 4
+    ratio = summary["steady_state"]["worker_over_bare"]
+    assert ratio == steady["docs_per_second"] / bare["settled_docs_per_second"]
     table = (out / "gpu-check.md").read_text()
-    assert "| fp32 | cpu | completed | 8 |" in table and "| bare generate() |" in table
+    assert "| fp32 | cpu | completed | 4 |" in table and "| bare generate() | - | completed | 12 |" in table
+    assert f"is {100 * ratio:.1f}% of the bare generate() loop" in table
     with tarfile.open(out / "runs.tar.gz") as tar:
         names = tar.getnames()
-    assert "gpu-check/matrix.json" in names and "gpu-check/study.toml" in names
-    assert any(name.endswith("/result.json") for name in names)
+    assert "runs/gpu-check/matrix.json" in names and "runs/gpu-check/study.toml" in names
+    assert "runs/default-steady/result.json" in names
+
+    # The same command again reuses every finished step: nothing is measured twice.
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    log = (out / "gpu-check.log").read_text()
+    for step in ("checkpoint", "documents", "steady-state run", "yardstick"):
+        assert f"{step}: " in log and "earlier pass; reused" in log.split(f"{step}: ", 1)[1].splitlines()[0]
+    assert json.loads((out / "gpu-check.json").read_text())["steady_state"] == summary["steady_state"]
 
 
 @pytest.mark.slow
