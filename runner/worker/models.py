@@ -66,9 +66,7 @@ def load_tokenizer(model: str, synthetic: bool, texts: Iterable[str] = ()):
     return train_tokenizer(texts, vocab_size=4096)
 
 
-def build_tiny(
-    out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, seed: int = 0
-) -> Path:
+def build_tiny(out_dir: Path, texts: Iterable[str], *, vocab_size: int = 4096, seed: int = 0) -> Path:
     """Train a tokenizer on ``texts``, build a random-weight tiny Llama, save both to ``out_dir``.
 
     Its config.json says the weights are random (``runner.contract.weights.RANDOM_WEIGHTS_KEY``): a run of it
