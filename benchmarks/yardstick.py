@@ -7,8 +7,10 @@ first) and times each ``generate`` call between device syncs. Nothing else of su
 two standard-library modules, only torch and transformers are needed (a built-in architecture name with synthetic
 weights also trains the worker's stand-in tokenizer, which needs the rest of sumbench).
 
-The first call pays what a process pays once per batch shape; ``settled_docs_per_second`` leaves out the
-first ``settle`` calls. Output is one JSON object on stdout (and in ``--out`` when given).
+The first ``settle`` calls run the worker's warm-up batch (``warmup_batch``: the first batch, with the
+shortest prompt in it when later batches are padded and it is not) and pay what a process pays once;
+then the batches in turn. ``settled_docs_per_second`` leaves out those first calls, as the worker's docs/s
+leaves out its warm-up. Output is one JSON object on stdout (and in ``--out`` when given).
 
     python benchmarks/yardstick.py --model DIR --data data/howto-sample.jsonl --batch-size 4 --calls 4
     python benchmarks/yardstick.py --model DIR --synthetic-weights --batch-size 32 --calls 4 --max-new-tokens 300
@@ -27,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runner.contract.datasets import load_dataset
-from runner.worker.prompts import build_prompt
+from runner.worker.prompts import build_prompt, warmup_batch
 
 
 def load(model: str, device: str, dtype: str, synthetic: bool, texts: list[str]) -> tuple[Any, Any]:
@@ -94,12 +96,14 @@ def measure(
     bos = tokenizer.bos_token
     special = not (bos and all(p.startswith(bos) for p in prompts))  # as the worker: one BOS, not two
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=special)["input_ids"]]
-    ordered = [p for _, p in sorted(zip(lengths, prompts, strict=True), key=lambda x: -x[0])]
+    ordered = sorted(zip(prompts, lengths, strict=True), key=lambda x: -x[1])
     batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
     full = [b for b in batches if len(b) == batch_size] or batches
+    first = [p for p, _ in full[0]]
+    warm = warmup_batch(first, [n for _, n in full[0]], full[-1][-1])  # the worker's warm-up batch
+    schedule = [warm] * settle + [[p for p, _ in full[i % len(full)]] for i in range(max(0, calls - settle))]
     seconds: list[float] = []
-    for call in range(calls):
-        batch = full[call % len(full)]
+    for batch in schedule:
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=special).to(net.device)
         sync()
         t0 = time.perf_counter()
