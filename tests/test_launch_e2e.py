@@ -85,9 +85,9 @@ def test_a_tiny_checkpoint_says_its_rouge_is_not_meaningful(tiny_model, small_da
     result = json.loads((tmp_path / "results" / "tiny" / "result.json").read_text())
     assert result["quality_meaningful"] is False and result["metrics"]["rouge"] is not None
     (note,) = [n for n in result["notes"] if n.startswith("random weights:")]
-    assert "runner model tiny" in note and "ROUGE is not meaningful" in note
+    assert "sumbench_random_weights in its config.json" in note and "ROUGE is not meaningful" in note
     rouge_line = next(line for line in proc.stdout.splitlines() if "ROUGE-1/2/L" in line)
-    assert "(not meaningful: random weights from `runner model tiny`" in rouge_line
+    assert "(not meaningful: a random checkpoint from `runner model tiny/synthetic`" in rouge_line
 
     dead = make_run_dir()
     by_host = finish_dead_run(dead, rundir.read_config(dead), ExitInfo(exit_code=-9))

@@ -201,7 +201,8 @@ def test_results_table_has_every_cell_fastest_first_and_lead3_last(bench):
     bf16 = next(r for r in cells if r["scenario"] == "bf16")
     assert bf16["gate_label"] == "n/a (random weights)" and not bf16["quality_meaningful"]
     footnotes = section(report, "results").footnotes
-    assert any(n.startswith("† random weights: the model was built by runner model tiny") for n in footnotes)
+    random_note = "† random weights: the model is a random checkpoint (runner model tiny or synthetic)"
+    assert any(n.startswith(random_note) for n in footnotes)
 
     shown = table.cells()
     headers = [c.header for c in table.columns]

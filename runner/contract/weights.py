@@ -4,11 +4,13 @@ Two kinds of run score ROUGE that says nothing about a model's quality:
 
 - ``--synthetic-weights``: a real architecture's shape filled with random values on the worker; the
   run's own config says so, and its output length is forced.
-- a checkpoint ``runner model tiny`` built: random weights saved with ``save_pretrained``, loaded like
-  any real checkpoint. Nothing in a run's config tells it from a trained model, so the builder writes
-  ``RANDOM_WEIGHTS_KEY: true`` into the checkpoint's own ``config.json``. That file is the one every
-  loader reads and every copy or mount of a checkpoint carries (a marker file beside it could be left
-  behind by a copy of the files a loader needs), and transformers keeps an unknown key as it is.
+- a checkpoint ``runner model tiny`` or ``runner model synthetic`` built (or the cache of random
+  checkpoints behind a quantized ``--synthetic-weights`` run): random weights saved with
+  ``save_pretrained``, loaded like any real checkpoint. Nothing in a run's config tells it from a trained
+  model, so the builder writes ``RANDOM_WEIGHTS_KEY: true`` into the checkpoint's own ``config.json``.
+  That file is the one every loader reads and every copy or mount of a checkpoint carries (a marker file
+  beside it could be left behind by a copy of the files a loader needs), and transformers keeps an
+  unknown key as it is.
 
 The worker (``runner.worker.run``) and the host (``runner.launching.finish_dead_run``) both decide
 ``quality_meaningful`` and its note with ``quality_caveat``, so a result says the same whoever writes it;
@@ -24,21 +26,22 @@ from pathlib import Path
 from runner.contract.schema import RunConfig, RunResult
 
 RANDOM_WEIGHTS_KEY = "sumbench_random_weights"
-"""The ``config.json`` key ``runner model tiny`` sets to true in the checkpoints it builds."""
+"""The ``config.json`` key set to true in every random checkpoint sumbench builds (``runner model tiny``,
+``runner model synthetic``)."""
 
 SYNTHETIC = "synthetic weights"
 RANDOM = "random weights"
 
 SUMMARY_NOTES = {
     SYNTHETIC: "  (not meaningful: synthetic weights, output length forced)",
-    RANDOM: "  (not meaningful: random weights from `runner model tiny`; speed and memory are real)",
+    RANDOM: "  (not meaningful: a random checkpoint from `runner model tiny/synthetic`; speed and memory are real)",
 }
 """Beside ROUGE in a run's summary on the console, by ``weights_kind``."""
 
 FOOTNOTES = {
     SYNTHETIC: "output length was forced, so ROUGE is not meaningful",
-    RANDOM: "the model was built by runner model tiny and never trained, so ROUGE is not meaningful "
-    "(its speed and memory are real)",
+    RANDOM: "the model is a random checkpoint (runner model tiny or synthetic), never trained, so ROUGE is "
+    "not meaningful (its speed and memory are real)",
 }
 """The report's footnote to a ROUGE it marks as not meaningful, by ``weights_kind``."""
 
@@ -60,7 +63,7 @@ def quality_caveat(config: RunConfig) -> str | None:
         return f"synthetic weights: output length forced to {config.max_new_tokens} tokens; ROUGE is not meaningful"
     if has_random_weights(config.model):
         return (
-            f"random weights: the model is a `runner model tiny` checkpoint ({RANDOM_WEIGHTS_KEY} in its "
+            f"random weights: the model is a checkpoint of random weights ({RANDOM_WEIGHTS_KEY} in its "
             "config.json), so its summaries are noise and ROUGE is not meaningful; speed and memory are real"
         )
     return None
