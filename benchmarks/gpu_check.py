@@ -7,7 +7,9 @@ Steps, each a ``runner`` command as a user would type it:
       checkpoint's tokenizer and chat template, counted the way the worker counts them;
   (b) the steady-state check: ``runner launch`` of the default scenario over all three batches, and the
       yardstick, a bare ``generate()`` loop on the same checkpoint and documents (its settled rate leaves
-      out its first call, as the worker's full warm-up does): the worker's docs/s over the loop's;
+      out its warm-up call, as the worker's docs/s does): the worker's docs/s over the loop's. ``--pairs
+      N`` runs that pair N times, every other pair loop first, so a machine that drifts during the check
+      weighs on both sides; the ratio is of the two sides' geometric means;
   (c) ``runner study run studies/gpu-check.toml`` with that model and the first batch of documents, on the
       GPU type found here (``--tiny``: the cpu image's fp32 and bf16 on the CPU), time-boxed: each cell by
       the study's timeout, the whole study by a deadline after which it is stopped like Ctrl-C (matrix.json
@@ -30,7 +32,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -50,7 +54,7 @@ BATCH = 32
 BATCHES = 3  # the steady-state check's documents: issue 15 holds a 96-document batch-32 run to the bare loop
 TABLE_RESERVE = 10.0  # seconds kept after the study for the table and the tarball
 STOP_GRACE = 30.0  # after the study's deadline: time for a stopped cell to write its partial result
-STEADY_RUN = "default-steady"
+STEADY_RUN = "default-steady-{}"  # one per pair
 
 
 class Log:
@@ -191,13 +195,13 @@ def yardstick(log: Log, model: Path, data: Path, out: Path, shape: Shape) -> dic
     return {"status": "completed", **json.loads(out.read_text(encoding="utf-8"))}
 
 
-def steady_run(log: Log, model: Path, data: Path, results: Path, gpu: str, shape: Shape) -> Path:
+def steady_run(log: Log, model: Path, data: Path, results: Path, gpu: str, shape: Shape, pair: int) -> Path:
     """The worker over every document at the check's batch size, the default scenario, a full warm-up: its
     docs/s is the steady state the bare loop's settled rate is held against. Resumed if cut."""
     from runner.contract import rundir
     from runner.contract.errors import UserError
 
-    folder = results / STEADY_RUN
+    folder = results / STEADY_RUN.format(pair)
     try:
         status = rundir.read_result(folder).status
     except UserError:
@@ -210,7 +214,7 @@ def steady_run(log: Log, model: Path, data: Path, results: Path, gpu: str, shape
         args = ["launch", "--model", str(model), "--data", str(data), "--image", shape.image, "--gpu", gpu]
         args += ["--scenario", shape.scenario, "--batch-size", str(shape.batch), "--limit", str(shape.documents)]
         args += ["--max-new-tokens", str(shape.new_tokens), "--warmup", "full", "--results", str(results)]
-        runner(log, *args, "--run-id", STEADY_RUN)
+        runner(log, *args, "--run-id", folder.name)
     return folder
 
 
@@ -258,11 +262,21 @@ def rows(matrix_dir: Path) -> list[dict]:
     ]
 
 
-def steady_state(steady: dict, bare: dict) -> dict:
-    """The worker's docs/s over the bare loop's settled rate, both over the same documents and batch size."""
-    worker, loop = steady.get("docs_per_second"), bare.get("settled_docs_per_second")
-    ratio = worker / loop if worker and loop else None
-    return {"worker_docs_per_second": worker, "bare_settled_docs_per_second": loop, "worker_over_bare": ratio}
+def steady_state(pairs: list[tuple[dict, dict]]) -> dict:
+    """The worker's docs/s over the bare loop's settled rate, each pair on the same documents and batch
+    size: per pair, and the geometric means of the two sides over all pairs (None where a side failed)."""
+    workers = [w.get("docs_per_second") for w, _ in pairs]
+    loops = [b.get("settled_docs_per_second") for _, b in pairs]
+    ratios = [w / b if w and b else None for w, b in zip(workers, loops, strict=True)]
+    complete = all(ratios) and bool(ratios)
+    worker = statistics.geometric_mean(workers) if complete else None
+    loop = statistics.geometric_mean(loops) if complete else None
+    return {
+        "worker_docs_per_second": worker,
+        "bare_settled_docs_per_second": loop,
+        "worker_over_bare": worker / loop if worker and loop else None,
+        "pairs": ratios,
+    }
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -287,32 +301,50 @@ def _line(r: dict) -> str:
 
 def markdown(summary: dict) -> str:
     """The table of the check, with what it ran on and the command that reproduces it."""
-    ratio = summary["steady_state"]["worker_over_bare"]
+    state = summary["steady_state"]
+    ratio = state["worker_over_bare"]
+    each = ", ".join(_num(None if r is None else 100 * r, ".1f") + "%" for r in state["pairs"])
     head = (
         f"GPU check on {summary['gpu']} ({summary['device']}): {summary['model']}, batch {summary['batch']}, "
         f"prompts of {summary['prompt_tokens']['min']}-{summary['prompt_tokens']['max']} tokens, "
         f"{summary['max_new_tokens']} new tokens; {summary['elapsed_seconds']:.0f} s this pass.\n\n"
         f"Reproduce: `{summary['command']}`\n\n"
-        f"Steady state: the worker's docs/s over {summary['steady'].get('docs', '-')} "
-        f"documents is {_num(None if ratio is None else 100 * ratio, '.1f')}% of the bare generate() loop's "
-        "settled rate on the same documents (first two rows).\n"
+        f"Steady state: the worker's docs/s over {summary['documents']} documents is "
+        f"{_num(None if ratio is None else 100 * ratio, '.1f')}% of the bare generate() loop's settled rate on "
+        f"the same documents (geometric means of {len(state['pairs'])} pair(s), in the rows before the study's; "
+        f"each pair: {each}).\n"
     )
     lines = [
         "| scenario | image | status | docs | docs/s | out tok/s | calls (s) | in/out tok/doc | load s | warm-up s "
         "| peak allocated | device (NVML) | J/doc | note |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    y = summary["yardstick"]
-    settled_docs = y.get("batch_size", 0) * (y.get("calls", 0) - y.get("settle", 0))
-    lines.append(
-        f"| bare generate() | - | {y['status']} | {settled_docs or '-'} "
-        f"| {_num(y.get('settled_docs_per_second'), '.3f')} | - "
-        f"| {', '.join(str(round(s, 2)) for s in y.get('call_seconds', [])) or '-'} | - "
-        f"| {_num(y.get('load_seconds'), '.1f')} | - | - | - | - | settled: first call left out |"
-    )
-    lines.append(_line(summary["steady"]))
+    for number, pair in enumerate(summary["steady"], 1):
+        y = pair["bare"]
+        settled_docs = y.get("batch_size", 0) * (y.get("calls", 0) - y.get("settle", 0))
+        bare = (
+            f"| bare generate() | - | {y['status']} | {settled_docs or '-'} "
+            f"| {_num(y.get('settled_docs_per_second'), '.3f')} | - "
+            f"| {', '.join(str(round(s, 2)) for s in y.get('call_seconds', [])) or '-'} | - "
+            f"| {_num(y.get('load_seconds'), '.1f')} | - | - | - | - | pair {number}: warm-up call left out |"
+        )
+        worker = _line(pair["worker"])
+        lines += [worker, bare] if pair["worker_first"] else [bare, worker]
     lines += [_line(r) for r in summary["cells"]]
     return head + "\n" + "\n".join(lines) + "\n"
+
+
+def raw_flags(argv: list[str] | None) -> list[str]:
+    """The command line's flags that change what runs (not where its files go), for the table's header."""
+    words, kept, skip = list(sys.argv[1:] if argv is None else argv), [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("--out", "--work"):
+            skip = True
+        elif not word.startswith(("--out=", "--work=")):
+            kept.append(word)
+    return kept
 
 
 def prepare(log: Log, model: Path, data: Path, shape: Shape, tiny: bool) -> list[int] | None:
@@ -340,7 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where the checkpoint, documents and runs go, kept for a rerun (default: a temporary folder)",
     )
+    p.add_argument("--pairs", type=int, default=1, help="steady-state pairs (worker and bare loop), default 1")
+    p.add_argument("--skip-study", action="store_true", help="the steady-state pairs only, not the study")
     args = p.parse_args(argv)
+    if args.pairs < 1:
+        p.error(f"--pairs {args.pairs}: give 1 or more")
     if args.out is None:
         p.error("--out is required where $OUT is not set")
     budget = args.budget or (170.0 if args.tiny else 560.0)
@@ -360,27 +396,34 @@ def main(argv: list[str] | None = None) -> int:
         log("no GPU of the catalog on this machine: run with --tiny on a CPU")
         return 1
 
-    steady = steady_run(log, model, data, results, gpu, shape)
-    stick = yardstick(log, model, data, work / "yardstick.json", shape)
-    study = ["study", "run", str(STUDY), "--model", str(model), "--data", str(data), "--gpus", gpu]
-    study += ["--results", str(results)]
-    if args.tiny:
-        study += ["--images", "cpu", "--scenarios", "fp32,bf16", "--batch-sizes", "4", "--limit", "4"]
-        study += ["--max-new-tokens", "8", "--timeout", "60"]
-    runner(log, *study, deadline=budget - TABLE_RESERVE - STOP_GRACE)
+    pairs = []
+    for pair in range(1, args.pairs + 1):
+        worker_first = pair % 2 == 1  # every other pair loop first: a drifting machine weighs on both sides
+        stick_out = work / f"yardstick-{pair}.json"
+        if not worker_first:
+            stick = yardstick(log, model, data, stick_out, shape)
+        folder = steady_run(log, model, data, results, gpu, shape, pair)
+        if worker_first:
+            stick = yardstick(log, model, data, stick_out, shape)
+        row = {"scenario": f"{shape.scenario}, all documents", "image": shape.image, "status": "not run"}
+        pairs.append(
+            {
+                "worker": run_row(folder, {**row, "note": f"pair {pair}: steady-state run"}),
+                "bare": stick,
+                "worker_first": worker_first,
+            }
+        )
+    if not args.skip_study:
+        study = ["study", "run", str(STUDY), "--model", str(model), "--data", str(data), "--gpus", gpu]
+        study += ["--results", str(results)]
+        if args.tiny:
+            study += ["--images", "cpu", "--scenarios", "fp32,bf16", "--batch-sizes", "4", "--limit", "4"]
+            study += ["--max-new-tokens", "8", "--timeout", "60"]
+        runner(log, *study, deadline=budget - TABLE_RESERVE - STOP_GRACE)
 
     from runner.contract.nvml import list_gpus
 
     devices = list_gpus()
-    steady_row = run_row(
-        steady,
-        {
-            "scenario": f"{shape.scenario}, all documents",
-            "image": shape.image,
-            "status": "not run",
-            "note": "steady-state run",
-        },
-    )
     summary = {
         "gpu": gpu,
         "device": devices[0].name if devices else "CPU",
@@ -388,10 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         "batch": shape.batch,
         "max_new_tokens": shape.new_tokens,
         "prompt_tokens": {"target": PROMPT_TOKENS, "min": min(lengths), "max": max(lengths)},
-        "command": "python benchmarks/gpu_check.py --out OUT" + (" --tiny" if args.tiny else ""),
-        "steady": steady_row,
-        "yardstick": stick,
-        "steady_state": steady_state(steady_row, stick),
+        "command": shlex.join(["python", "benchmarks/gpu_check.py", "--out", "OUT", *raw_flags(argv)]),
+        "documents": shape.documents,
+        "steady": pairs,
+        "steady_state": steady_state([(p["worker"], p["bare"]) for p in pairs]),
         "cells": rows(results / "gpu-check"),
         "elapsed_seconds": log.elapsed(),
     }

@@ -43,18 +43,20 @@ def test_tiny_check_runs_every_step_and_writes_the_table(tmp_path):
         assert summary["prompt_tokens"]["min"] <= cell["in_tokens"] <= PROMPT_TOKENS
         assert len(cell["call_seconds"]) == 1  # the study's limit is one batch
     # The steady-state pair: the worker over three batches and the bare loop over the same ones.
-    steady, bare = summary["steady"], summary["yardstick"]
+    [pair] = summary["steady"]
+    steady, bare = pair["worker"], pair["bare"]
     assert steady["status"] == "completed" and steady["docs"] == 12 and len(steady["call_seconds"]) == 3
     assert bare["status"] == "completed" and len(bare["call_seconds"]) == 4 and bare["batch_size"] == 4
     ratio = summary["steady_state"]["worker_over_bare"]
-    assert ratio == steady["docs_per_second"] / bare["settled_docs_per_second"]
+    assert ratio == pytest.approx(steady["docs_per_second"] / bare["settled_docs_per_second"])
     table = (out / "gpu-check.md").read_text()
     assert "| fp32 | cpu | completed | 4 |" in table and "| bare generate() | - | completed | 12 |" in table
     assert f"is {100 * ratio:.1f}% of the bare generate() loop" in table
+    assert "Reproduce: `python benchmarks/gpu_check.py --out OUT --tiny`" in table
     with tarfile.open(out / "runs.tar.gz") as tar:
         names = tar.getnames()
     assert "runs/gpu-check/matrix.json" in names and "runs/gpu-check/study.toml" in names
-    assert "runs/default-steady/result.json" in names
+    assert "runs/default-steady-1/result.json" in names
 
     # The same command again reuses every finished step: nothing is measured twice.
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -63,6 +65,26 @@ def test_tiny_check_runs_every_step_and_writes_the_table(tmp_path):
     for step in ("checkpoint", "documents", "steady-state run", "yardstick"):
         assert f"{step}: " in log and "earlier pass; reused" in log.split(f"{step}: ", 1)[1].splitlines()[0]
     assert json.loads((out / "gpu-check.json").read_text())["steady_state"] == summary["steady_state"]
+
+
+@pytest.mark.slow
+def test_pairs_alternate_their_order_and_the_ratio_is_of_geometric_means(tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, str(SCRIPT), "--out", str(out), "--work", str(tmp_path / "work"), "--tiny"]
+    proc = subprocess.run([*command, "--pairs", "2", "--skip-study"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((out / "gpu-check.json").read_text())
+    assert summary["cells"] == [] and [p["worker_first"] for p in summary["steady"]] == [True, False]
+    log = (out / "gpu-check.log").read_text()
+    commands = [line.split("] $ ", 1)[1] for line in log.splitlines() if "] $ " in line]
+    steps = ["loop" if "yardstick.py" in c else "worker" for c in commands if "yardstick.py" in c or "launch" in c]
+    assert steps == ["worker", "loop", "loop", "worker"], log
+    workers = [p["worker"]["docs_per_second"] for p in summary["steady"]]
+    loops = [p["bare"]["settled_docs_per_second"] for p in summary["steady"]]
+    state = summary["steady_state"]
+    assert state["pairs"] == pytest.approx([w / b for w, b in zip(workers, loops, strict=True)])
+    assert state["worker_over_bare"] == pytest.approx((workers[0] * workers[1]) ** 0.5 / (loops[0] * loops[1]) ** 0.5)
+    assert "--pairs 2 --skip-study" in (out / "gpu-check.md").read_text()
 
 
 @pytest.mark.slow
