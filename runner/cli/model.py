@@ -9,6 +9,21 @@ import click
 from runner.contract.errors import UserError
 from runner.paths import SAMPLE_DATASET
 
+force_option = click.option(
+    "--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model."
+)
+
+
+def data_option(help_text: str):
+    """``--data``: a JSONL file of the project's dataset format, the bundled sample by default."""
+    return click.option(
+        "--data",
+        type=click.Path(exists=True, dir_okay=False),
+        default=str(SAMPLE_DATASET),
+        show_default="bundled sample",
+        help=help_text,
+    )
+
 
 @click.group()
 def model() -> None:
@@ -17,13 +32,7 @@ def model() -> None:
 
 @model.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--data",
-    type=click.Path(exists=True, dir_okay=False),
-    default=str(SAMPLE_DATASET),
-    show_default="bundled sample",
-    help="Texts the tokenizer is trained on.",
-)
+@data_option("Texts the tokenizer is trained on.")
 @click.option(
     "--vocab-size",
     type=click.IntRange(300, 65536),
@@ -35,7 +44,7 @@ def model() -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the random weights: same seed, same model."
 )
-@click.option("--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model.")
+@force_option
 def tiny(out_dir: Path, data: str, vocab_size: int, seed: int, force: bool) -> None:
     """Build a tiny random-weight Llama with a locally trained tokenizer in OUT_DIR.
 
@@ -65,13 +74,7 @@ def tiny(out_dir: Path, data: str, vocab_size: int, seed: int, force: bool) -> N
 @model.command()
 @click.argument("arch", metavar="ARCH")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--data",
-    type=click.Path(exists=True, dir_okay=False),
-    default=str(SAMPLE_DATASET),
-    show_default="bundled sample",
-    help="Texts the stand-in tokenizer is trained on.",
-)
+@data_option("Texts the stand-in tokenizer is trained on.")
 @click.option(
     "--seed",
     type=int,
@@ -93,7 +96,7 @@ def tiny(out_dir: Path, data: str, vocab_size: int, seed: int, force: bool) -> N
     show_default=True,
     help="Where the weights are drawn (auto: a GPU if there is one; a 7B model takes seconds there).",
 )
-@click.option("--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model.")
+@force_option
 def synthetic(arch: str, out_dir: Path, data: str, seed: int, dtype: str, device: str, force: bool) -> None:
     """Write a random-weight checkpoint of a built-in architecture (ARCH, e.g. llama-2-7b) to OUT_DIR.
 
@@ -146,13 +149,7 @@ def synthetic(arch: str, out_dir: Path, data: str, seed: int, dtype: str, device
 @model.command()
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--data",
-    type=click.Path(exists=True, dir_okay=False),
-    default=str(SAMPLE_DATASET),
-    show_default="bundled sample",
-    help="Documents AWQ calibrates its scales on.",
-)
+@data_option("Documents AWQ calibrates its scales on.")
 @click.option("--samples", type=click.IntRange(1), default=16, show_default=True, help="Calibration documents.")
 @click.option(
     "--max-tokens", type=click.IntRange(16), default=512, show_default=True, help="Tokens per calibration document."
@@ -163,7 +160,7 @@ def synthetic(arch: str, out_dir: Path, data: str, seed: int, dtype: str, device
     default=None,
     help="Weights sharing one scale  [default: the largest that divides the layers, 128 for most models]",
 )
-@click.option("--force", is_flag=True, help="Write into OUT_DIR even if it is a non-empty folder that holds no model.")
+@force_option
 def awq(
     model_dir: Path, out_dir: Path, data: str, samples: int, max_tokens: int, group_size: str | None, force: bool
 ) -> None:
