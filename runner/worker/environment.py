@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -147,3 +148,10 @@ def environment(device: DeviceInfo, launch: LaunchInfo) -> Environment:
 
 def python_executable() -> str:
     return sys.executable
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's inductor calls on a CPU (``$CXX``, else ``g++``), where this machine
+    has it; None where it has not, and a CPU compile would fail only after the model loaded."""
+    command = (os.environ.get("CXX") or "g++").split()
+    return shutil.which(command[0]) if command else None

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import shutil
 import time
 
 from runner.contract.schema import BackendInfo
 from runner.worker.backends.base import Backend, Generation
+from runner.worker.environment import cpp_compiler
 from runner.worker.footprint import measure_weights
 from runner.worker.models import load_tokenizer, synthetic_config
 
@@ -131,10 +131,10 @@ class HFBackend(Backend):
         when the cache is static (on a GPU by itself; on a CPU only when asked, as here)."""
         from transformers import CompileConfig
 
-        if self.device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        if self.device == "cpu" and cpp_compiler() is None:
             raise RuntimeError(
                 "scenario hf-compile on a CPU needs a C++ compiler (torch.compile generates C++ there) and none "
-                "is on PATH: install g++, or run it in an environment that has one"
+                "is on PATH ($CXX, else g++): install g++, or run it in an environment that has one"
             )
         compile_config = CompileConfig()
         compile_config._compile_all_devices = True  # transformers' switch to compile on a CPU too

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +22,7 @@ from runner.contract.architectures import declared_context
 from runner.contract.engine_failures import mentions_out_of_memory
 from runner.contract.schema import BackendInfo, RunConfig
 from runner.worker.backends.base import Backend, Generation
+from runner.worker.environment import cpp_compiler
 from runner.worker.models import load_tokenizer, synthetic_config
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def compiler_problem(config: RunConfig, device: str) -> str | None:
     inductor builds C++: without a compiler the run would fail after the model loaded."""
     if device != "cpu" or config.vllm_enforce_eager:
         return None
-    if os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++"):
+    if cpp_compiler() is not None:
         return None
     return (
         "vLLM on a CPU compiles the model with torch.compile, which needs a C++ compiler (g++), and there is none "
