@@ -6,10 +6,11 @@ Steps, each a ``runner`` command as a user would type it:
       model tiny``) and three batches of documents whose prompts are ``PROMPT_TOKENS`` long under that
       checkpoint's tokenizer and chat template, counted the way the worker counts them;
   (b) the steady-state check: ``runner launch`` of the default scenario over all three batches, and the
-      yardstick, a bare ``generate()`` loop on the same checkpoint and documents (its settled rate leaves
-      out its warm-up call, as the worker's docs/s does): the worker's docs/s over the loop's. ``--pairs
-      N`` runs that pair N times, every other pair loop first, so a machine that drifts during the check
-      weighs on both sides; the ratio is of the two sides' geometric means;
+      yardstick, a bare ``generate()`` loop on the same checkpoint and documents (it warms up as the
+      worker does, and its settled rate leaves that out, as the worker's docs/s does): the worker's
+      docs/s over the loop's. ``--pairs N`` runs that pair N times, every other pair loop first, so a
+      machine that drifts during the check weighs on both sides; the ratio is of the two sides'
+      geometric means;
   (c) ``runner study run studies/gpu-check.toml`` with that model and the first batch of documents, on the
       GPU type found here (``--tiny``: the cpu image's fp32 and bf16 on the CPU), time-boxed: each cell by
       the study's timeout, the whole study by a deadline after which it is stopped like Ctrl-C (matrix.json
@@ -179,13 +180,13 @@ def gpu_type() -> str | None:
 
 
 def yardstick(log: Log, model: Path, data: Path, out: Path, shape: Shape) -> dict:
-    """The bare generate() loop on the same checkpoint and documents (benchmarks/yardstick.py): one call
-    per batch of documents and one more, the first left out of its settled rate."""
+    """The bare generate() loop on the same checkpoint and documents (benchmarks/yardstick.py): the worker's
+    warm-up calls, then one timed call per batch of documents."""
     if out.is_file():
         log(f"yardstick: {out} is there from an earlier pass; reused")
     else:
         command = [sys.executable, str(YARDSTICK), "--model", str(model), "--data", str(data)]
-        command += ["--batch-size", str(shape.batch), "--limit", str(shape.documents), "--calls", str(BATCHES + 1)]
+        command += ["--batch-size", str(shape.batch), "--limit", str(shape.documents), "--calls", str(BATCHES)]
         command += ["--max-new-tokens", str(shape.new_tokens), "--device", shape.device, "--dtype", shape.dtype]
         command += ["--out", str(out)]
         log("$ " + " ".join(command[1:]))
@@ -321,12 +322,13 @@ def markdown(summary: dict) -> str:
     ]
     for number, pair in enumerate(summary["steady"], 1):
         y = pair["bare"]
-        settled_docs = y.get("batch_size", 0) * (y.get("calls", 0) - y.get("settle", 0))
+        warmup = y.get("warmup_call_seconds", [])
         bare = (
-            f"| bare generate() | - | {y['status']} | {settled_docs or '-'} "
+            f"| bare generate() | - | {y['status']} | {y.get('batch_size', 0) * y.get('calls', 0) or '-'} "
             f"| {_num(y.get('settled_docs_per_second'), '.3f')} | - "
             f"| {', '.join(str(round(s, 2)) for s in y.get('call_seconds', [])) or '-'} | - "
-            f"| {_num(y.get('load_seconds'), '.1f')} | - | - | - | - | pair {number}: warm-up call left out |"
+            f"| {_num(y.get('load_seconds'), '.1f')} | {_num(sum(warmup) if warmup else None, '.1f')} "
+            f"| - | - | - | pair {number}: {len(warmup)} warm-up call(s) |"
         )
         worker = _line(pair["worker"])
         lines += [worker, bare] if pair["worker_first"] else [bare, worker]

@@ -38,7 +38,7 @@ echo "== worker, batch $BATCH, $DOCS documents, --warmup full"
 python3 -m runner launch "${common[@]}" --batch-size "$BATCH" --limit "$DOCS" --run-id "bs$BATCH" || true
 echo "== bare generate() loop, batch $BATCH"
 python3 benchmarks/yardstick.py --model "$MODEL" --synthetic-weights --device "$DEVICE" --dtype "$DTYPE" \
-    --data "$DATA" --limit "$DOCS" --batch-size "$BATCH" --calls 4 --max-new-tokens "$NEW" --out "$OUT/yardstick.json"
+    --data "$DATA" --limit "$DOCS" --batch-size "$BATCH" --calls 3 --max-new-tokens "$NEW" --out "$OUT/yardstick.json"
 python3 - "$OUT" "$BATCH" <<'EOF'
 import json, sys
 from pathlib import Path

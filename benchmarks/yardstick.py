@@ -7,13 +7,13 @@ first) and times each ``generate`` call between device syncs. Nothing else of su
 two standard-library modules, only torch and transformers are needed (a built-in architecture name with synthetic
 weights also trains the worker's stand-in tokenizer, which needs the rest of sumbench).
 
-The first ``settle`` calls run the worker's warm-up batch (``warmup_batch``: the first batch, with the
-shortest prompt in it when later batches are padded and it is not) and pay what a process pays once;
-then the batches in turn. ``settled_docs_per_second`` leaves out those first calls, as the worker's docs/s
-leaves out its warm-up. Output is one JSON object on stdout (and in ``--out`` when given).
+First the worker's warm-up calls (``warmup_batches``: the first batch, and when it is unpadded but a later
+batch is not, that batch with the shortest prompt in it), untimed in the rate; then ``calls`` calls over
+the batches in turn. ``settled_docs_per_second`` is the rate of those, as the worker's docs/s leaves out
+its warm-up. Output is one JSON object on stdout (and in ``--out`` when given).
 
-    python benchmarks/yardstick.py --model DIR --data data/howto-sample.jsonl --batch-size 4 --calls 4
-    python benchmarks/yardstick.py --model DIR --synthetic-weights --batch-size 32 --calls 4 --max-new-tokens 300
+    python benchmarks/yardstick.py --model DIR --data data/howto-sample.jsonl --batch-size 4 --calls 3
+    python benchmarks/yardstick.py --model DIR --synthetic-weights --batch-size 32 --calls 3 --max-new-tokens 300
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runner.contract.datasets import load_dataset
-from runner.worker.prompts import build_prompt, warmup_batch
+from runner.worker.prompts import build_prompt, warmup_batches
 
 
 def load(model: str, device: str, dtype: str, synthetic: bool, texts: list[str]) -> tuple[Any, Any]:
@@ -76,10 +76,10 @@ def measure(
     device: str = "cpu",
     dtype: str = "float32",
     synthetic: bool = False,
-    settle: int = 1,
     prompt_template: str | None = None,
 ) -> dict[str, Any]:
-    """Load, then ``calls`` timed generate calls at ``batch_size``; per-call seconds and settled docs/s.
+    """Load, warm up as the worker does, then ``calls`` timed generate calls at ``batch_size``; per-call
+    seconds and settled docs/s.
 
     Output length is forced to ``max_new_tokens`` (min = max), as the worker forces it for synthetic
     weights: a bare loop and a worker run then do the same work whatever the model says."""
@@ -99,11 +99,10 @@ def measure(
     ordered = sorted(zip(prompts, lengths, strict=True), key=lambda x: -x[1])
     batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
     full = [b for b in batches if len(b) == batch_size] or batches
-    first = [p for p, _ in full[0]]
-    warm = warmup_batch(first, [n for _, n in full[0]], full[-1][-1])  # the worker's warm-up batch
-    schedule = [warm] * settle + [[p for p, _ in full[i % len(full)]] for i in range(max(0, calls - settle))]
+    warm = warmup_batches([p for p, _ in full[0]], [n for _, n in full[0]], full[-1][-1])
+    timed = [[p for p, _ in full[i % len(full)]] for i in range(calls)]
     seconds: list[float] = []
-    for batch in schedule:
+    for batch in warm + timed:
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=special).to(net.device)
         sync()
         t0 = time.perf_counter()
@@ -118,7 +117,7 @@ def measure(
         sync()
         seconds.append(time.perf_counter() - t0)
     size = len(full[0])
-    settled = seconds[settle:] or seconds
+    warmup, settled = seconds[: len(warm)], seconds[len(warm) :]
     return {
         "model": model,
         "device": device,
@@ -126,12 +125,11 @@ def measure(
         "batch_size": size,
         "max_new_tokens": max_new_tokens,
         "calls": calls,
-        "settle": settle,
         "load_seconds": load_seconds,
-        "call_seconds": seconds,
+        "warmup_call_seconds": warmup,
+        "call_seconds": settled,
         "settled_median_seconds": statistics.median(settled),
         "settled_docs_per_second": size * len(settled) / sum(settled),
-        "all_docs_per_second": size * len(seconds) / sum(seconds),
         "torch": torch.__version__,
     }
 
@@ -143,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="use the first N documents")
     parser.add_argument("--text-field")
     parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--calls", type=int, default=4, help="timed calls (default 4)")
-    parser.add_argument("--settle", type=int, default=1, help="first calls left out of the settled rate")
+    parser.add_argument("--calls", type=int, default=3, help="timed calls after the warm-up (default 3)")
     parser.add_argument("--max-new-tokens", type=int, default=300)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="float16")
@@ -163,7 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         dtype=args.dtype,
         synthetic=args.synthetic_weights,
-        settle=args.settle,
     )
     text = json.dumps(result, indent=2)
     print(text)

@@ -46,7 +46,8 @@ def test_tiny_check_runs_every_step_and_writes_the_table(tmp_path):
     [pair] = summary["steady"]
     steady, bare = pair["worker"], pair["bare"]
     assert steady["status"] == "completed" and steady["docs"] == 12 and len(steady["call_seconds"]) == 3
-    assert bare["status"] == "completed" and len(bare["call_seconds"]) == 4 and bare["batch_size"] == 4
+    assert bare["status"] == "completed" and len(bare["call_seconds"]) == 3 and bare["batch_size"] == 4
+    assert len(bare["warmup_call_seconds"]) in (1, 2)  # two when the first batch is unpadded and a later one not
     ratio = summary["steady_state"]["worker_over_bare"]
     assert ratio == pytest.approx(steady["docs_per_second"] / bare["settled_docs_per_second"])
     table = (out / "gpu-check.md").read_text()

@@ -20,14 +20,15 @@ def build_prompt(tokenizer, document: str, template: str | None = None) -> str:
     return DEFAULT_TEMPLATE.format(instruction=INSTRUCTION, document=document)
 
 
-def warmup_batch(batch: list[str], lengths: list[int], shortest: tuple[str, int] | None) -> list[str]:
-    """The prompts of the untimed warm-up call: the first timed batch, its last prompt swapped for the run's
-    ``shortest`` (prompt, tokens) when this batch needs no padding but a later one will.
+def warmup_batches(batch: list[str], lengths: list[int], shortest: tuple[str, int] | None) -> list[list[str]]:
+    """The prompts of the untimed warm-up calls: the first timed batch, and when that batch needs no padding
+    but a later one will, the same batch again with its last prompt swapped for the run's ``shortest``
+    (prompt, tokens), so both attention paths are warmed.
 
     A batch of equal-length prompts needs no attention mask, and transformers then drops it; a padded batch
-    takes another attention kernel, whose first use in a process cost as much as the first call itself on
-    an H200 (docs/metrics.md, Warm-up). The swap keeps the batch's shape (padded to its longest prompt) and
-    moves that first use from a timed call into the warm-up."""
+    passes one, and SDPA takes another kernel for it. Each path's first use in a process cost about as much
+    as the first call itself on an H200 (docs/metrics.md, Warm-up). The swapped batch keeps the shape
+    (padded to its longest prompt) and moves the padded path's first use out of the timed calls."""
     if shortest is None or len(batch) < 2 or min(lengths) != max(lengths) or shortest[1] >= lengths[0]:
-        return batch
-    return [*batch[:-1], shortest[0]]
+        return [batch]
+    return [batch, [*batch[:-1], shortest[0]]]

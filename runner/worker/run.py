@@ -41,7 +41,7 @@ from runner.contract.weights import quality_caveat
 from runner.worker import faults, quality
 from runner.worker.backends import Backend, create_backend
 from runner.worker.environment import device_info, environment, resolve_device
-from runner.worker.prompts import build_prompt, warmup_batch
+from runner.worker.prompts import build_prompt, warmup_batches
 from runner.worker.trackers import DeviceMemorySampler, EnergyTracker, MemoryTracker, nvml_index
 
 log = logging.getLogger("sumbench.worker")
@@ -394,15 +394,18 @@ def _generate_all(
             faults.before_generate(len(batch), batch_no)
             if not warm:
                 shortest = (prompts[pending[-1].id], lengths[pending[-1].id])
-                warm_texts = warmup_batch(texts, [lengths[d.id] for d in batch], shortest)
-                if warm_texts is not texts:
+                warm_batches = (
+                    warmup_batches(texts, [lengths[d.id] for d in batch], shortest) if backend.pads_batches else [texts]
+                )
+                if len(warm_batches) > 1:
                     log.info(
-                        "warm-up: the batch's %d-token prompts with the run's shortest (%d tokens) in for the last, "
-                        "so the first padded batch's costs are paid untimed",
+                        "warm-up: the batch's %d-token prompts, then with the run's shortest (%d tokens) in for the "
+                        "last, so the first padded batch's first-use costs are paid untimed too",
                         lengths[batch[0].id],
                         shortest[1],
                     )
-                _warm_up(config, backend, warm_texts, state)
+                for warm_texts in warm_batches:
+                    _warm_up(config, backend, warm_texts, state)
                 warm = True
             energy.start()
             backend.last_model_seconds = None

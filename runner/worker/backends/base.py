@@ -29,6 +29,9 @@ class Backend(ABC):
 
     # Whether the model's GPU memory belongs to the worker's own process, where torch's counters see it.
     memory_in_process = True
+    # Whether a batch's prompts are padded to its longest (then an unpadded and a padded batch take two
+    # attention paths, and the warm-up covers both: runner.worker.prompts.warmup_batches).
+    pads_batches = False
     last_model_seconds: float | None = None
     """Of the last ``generate`` call, the seconds inside the model's own generate, for a backend that can
     tell them from its tokenizing and decoding; the run loop records them beside each call's time."""

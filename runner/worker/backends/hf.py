@@ -52,6 +52,7 @@ class TokenClock:
 
 
 class HFBackend(Backend):
+    pads_batches = True
     _cache_len = 0  # hf-compile: the static cache's length, sized at the first (longest) batch
     _compiled_batch: int | None = None  # hf-compile: the batch size the warm-up compiled for
     _compile_at_load = 0.0
