@@ -220,13 +220,21 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
             f"--batch-size auto on a CPU has no memory plan: batches of at most {max_batch} documents "
             f"(the CPU default is {CPU_AUTO_BATCH}, and at least two batches; --max-batch-size sets another bound)"
         )
-    elif req.batch_size == "auto" and max_batch is None:
+    auto_plan = None
+    if req.batch_size == "auto" and not gpu.is_cpu:
+        from runner.context import model_context, prompt_limit
         from runner.contract.allocator import expandable
-        from runner.memory_plan import largest_batch
+        from runner.memory_plan import auto_batch_ladder, largest_batch
 
         # The process executor's worker inherits this environment; a container starts with the worker's default.
         segments = expandable(os.environ) if req.executor == "process" else True
-        max_batch = largest_batch(req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit, segments)
+        plan = (req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit, segments)
+        if max_batch is None:
+            max_batch = largest_batch(*plan)
+        context = model_context(req.model)
+        auto_plan = auto_batch_ladder(
+            *plan, prompt_limit(req.max_input_tokens, req.max_new_tokens, context and context[1])
+        )
     config = RunConfig(
         run_id=run_id,
         image=image.key,
@@ -250,6 +258,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         limit=req.limit,
         batch_size=req.batch_size,
         max_batch_size=max_batch,
+        auto_batch_plan=auto_plan,
         max_new_tokens=req.max_new_tokens,
         max_input_tokens=req.max_input_tokens,
         max_skipped_fraction=req.max_skipped_fraction,

@@ -486,8 +486,10 @@ def largest_batch(
     max_new_tokens: int,
     memory_limit_bytes: int | None,
     expandable: bool = True,
+    prompt_tokens: int = PROMPT_TOKENS,
 ) -> int | None:
-    """The starting batch for ``--batch-size auto``; None when the plan cannot say (CPU, unknown model).
+    """The starting batch for ``--batch-size auto`` with prompts of ``prompt_tokens``; None when the plan
+    cannot say (CPU, unknown model).
 
     A model that does not fit even one sequence still gets 1: the run then fails with the out-of-memory
     error recorded in its result, which is what ``--batch-size auto`` promises for a cell that cannot run.
@@ -495,8 +497,42 @@ def largest_batch(
     if gpu.is_cpu:
         return None
     try:
-        fp = footprint_for(model, scenario, gpu, PROMPT_TOKENS, max_new_tokens, expandable)
+        fp = footprint_for(model, scenario, gpu, prompt_tokens, max_new_tokens, expandable)
     except UserError:
         return None
     budget = budget_bytes(gpu, memory_limit_bytes, scenario.backend)
     return max(1, largest_fitting_batch(fp, budget, scenario.backend))
+
+
+LADDER_STEP = 1.1
+"""Ratio between the prompt lengths of two rungs of ``auto_batch_ladder``: a run whose longest prompt
+falls between two rungs starts at the longer rung's batch, at most ~10% more prompt than it has."""
+
+
+def auto_batch_ladder(
+    model: str,
+    scenario: Scenario,
+    gpu: Gpu,
+    max_new_tokens: int,
+    memory_limit_bytes: int | None,
+    expandable: bool,
+    prompt_limit: int,
+) -> list[tuple[int, int]] | None:
+    """(prompt tokens, largest batch) rungs from the default prompt length up to ``prompt_limit``: the host
+    cannot count tokens, the worker can, so the worker starts ``--batch-size auto`` at the rung that covers
+    its longest prompt (the first batch holds the longest prompts, padded to the longest). None where the
+    plan cannot say; vLLM pages its KV cache and sizes batches itself."""
+    if scenario.backend == "vllm":
+        return None
+    lengths, n = [], PROMPT_TOKENS
+    while n < prompt_limit:
+        lengths.append(n)
+        n = math.ceil(n * LADDER_STEP)
+    lengths.append(max(prompt_limit, PROMPT_TOKENS))
+    rungs = []
+    for tokens in lengths:
+        batch = largest_batch(model, scenario, gpu, max_new_tokens, memory_limit_bytes, expandable, tokens)
+        if batch is None:
+            return None
+        rungs.append((tokens, batch))
+    return rungs

@@ -326,6 +326,39 @@ def test_launch_auto_takes_its_starting_batch_from_the_plan():
     assert config(gpu="a100-80gb", max_batch_size=8).max_batch_size == 8  # an explicit bound wins
 
 
+def test_the_auto_ladder_plans_every_prompt_length_up_to_the_limit():
+    """The host cannot count tokens; it hands the worker the plan's batch for prompts of up to N tokens, from
+    the default length up to the longest prompt that may run, so a run of longer prompts starts smaller."""
+    from runner.contract.defaults import PROMPT_TOKENS
+    from runner.memory_plan import LADDER_STEP, auto_batch_ladder
+
+    scenario, h200 = get_scenario("default"), get_gpu("h200")
+    ladder = auto_batch_ladder("llama-2-7b", scenario, h200, 300, None, True, 4096 - 300)
+    tokens, batches = [n for n, _ in ladder], [b for _, b in ladder]
+    assert ladder[0] == (PROMPT_TOKENS, largest_batch("llama-2-7b", scenario, h200, 300, None))
+    assert tokens[-1] == 3796 and tokens == sorted(set(tokens))
+    assert all(b / a <= LADDER_STEP + 0.01 for a, b in zip(tokens, tokens[1:]))  # no rung far from the next
+    assert batches == sorted(batches, reverse=True) and batches[-1] < batches[0] / 3
+    for n, b in ladder:  # each rung is the plan itself at that length
+        assert b == largest_batch("llama-2-7b", scenario, h200, 300, None, True, n)
+    assert auto_batch_ladder("llama-2-7b", get_scenario("vllm"), h200, 300, None, True, 3796) is None
+    assert auto_batch_ladder("llama-2-7b", scenario, get_gpu("cpu"), 300, None, True, 3796) is None
+
+
+def test_launch_hands_the_ladder_to_the_worker_up_to_the_context():
+    from runner.launching import LaunchRequest, build_config
+    from runner.paths import SAMPLE_DATASET
+
+    req = LaunchRequest(
+        model="llama-2-7b", data=str(SAMPLE_DATASET), image="hf", gpu="h200", batch_size="auto", synthetic_weights=True
+    )
+    config = build_config(req)[0]
+    assert config.auto_batch_plan[0] == (515, config.max_batch_size)
+    assert config.auto_batch_plan[-1][0] == 4096 - 300  # Llama-2's context less the new tokens
+    fixed = build_config(dataclasses.replace(req, batch_size=8))[0]
+    assert fixed.auto_batch_plan is None
+
+
 def test_a_folder_named_like_a_built_in_is_planned_as_the_folder(tiny_model, tmp_path, monkeypatch, capsys):
     """`plan --model tiny-llama` beside a ./tiny-llama folder reads the folder, as `launch` would load it."""
     shutil.copytree(tiny_model, tmp_path / "tiny-llama")

@@ -114,6 +114,11 @@ class RunConfig(_Model):
     limit: int | None = Field(None, ge=1)
     batch_size: BatchSize = 1
     max_batch_size: int | None = Field(None, ge=1, description="Upper bound for --batch-size auto.")
+    auto_batch_plan: list[tuple[int, int]] | None = Field(
+        None,
+        description="For --batch-size auto on a GPU: the memory plan's (prompt tokens, largest batch) rungs, "
+        "ascending; the worker starts at the rung covering its longest prompt, at most max_batch_size.",
+    )
     max_new_tokens: int = Field(MAX_NEW_TOKENS, ge=1)
     max_input_tokens: int = Field(4096, ge=1)
     force_output_length: bool = False

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-PROTOCOL = 2
+PROTOCOL = 3
 SCHEMA_VERSION = 1
-SCHEMA_MINOR = 1
+SCHEMA_MINOR = 2
 
 HISTORY: tuple[tuple[str, str], ...] = (
     ("schema 1.0, protocol 1", "the first recorded versions (files without schema_minor or protocol)"),
@@ -30,6 +30,11 @@ HISTORY: tuple[tuple[str, str], ...] = (
         "Landed together with: config sdpa_backend, torch_compile, vllm_kv_cache_memory_bytes, serving, "
         "model_fingerprint, dataset_sha256; metrics compile_seconds(_timed); backend.weights; result serving; "
         "docs.jsonl doc_sha256",
+    ),
+    (
+        "schema 1.2, protocol 3",
+        "config: auto_batch_plan (--batch-size auto starts at the memory plan's batch for the run's longest "
+        "prompt, not for the default prompt length)",
     ),
 )
 

@@ -69,6 +69,7 @@ class RunState:
     load_seconds: float | None = None
     warmup_seconds: float | None = None
     batch_size: int | None = None
+    planned_batch: int | None = None  # --batch-size auto: its largest batch for this run's prompts
     oom_events: list[OOMEvent] = field(default_factory=list)
     generated_now: int = 0
     energy_joules: float | None = None
@@ -362,11 +363,33 @@ def _execute_run(config: RunConfig, run_dir: Path, state: RunState) -> Backend:
     return backend
 
 
-def _initial_batch_size(config: RunConfig, pending: list[Document]) -> int:
+def _auto_bound(config: RunConfig, pending: list[Document], lengths: dict[str, int]) -> int | None:
+    """``--batch-size auto``'s largest batch: ``--max-batch-size`` or the plan at the default prompt length,
+    lowered to the plan's rung that covers this run's longest prompt (the first batch holds it)."""
+    bound = config.max_batch_size
+    if not config.auto_batch_plan or not pending:
+        return bound
+    longest = lengths[pending[0].id]
+    rungs = config.auto_batch_plan
+    tokens, planned = next(((n, b) for n, b in rungs if n >= longest), rungs[-1])
+    if bound is None or planned < bound:
+        log.info(
+            "--batch-size auto: the longest prompt has %d tokens; the memory plan's batch for prompts of up to %d "
+            "tokens is %d%s",
+            longest,
+            tokens,
+            planned,
+            f" (not {bound})" if bound else "",
+        )
+        return planned
+    return bound
+
+
+def _initial_batch_size(config: RunConfig, pending: list[Document], bound: int | None) -> int:
     if config.batch_size == "dynamic":
         return max(1, len(pending))
     if config.batch_size == "auto":
-        return max(1, min(config.max_batch_size or len(pending), len(pending)))
+        return max(1, min(bound or len(pending), len(pending)))
     return config.batch_size
 
 
@@ -383,7 +406,9 @@ def _generate_all(
     done: int,
     total: int,
 ) -> None:
-    size = _initial_batch_size(config, pending)
+    bound = _auto_bound(config, pending, lengths) if config.batch_size == "auto" else None
+    state.planned_batch = bound
+    size = _initial_batch_size(config, pending, bound)
     state.batch_size = size
     warm = not pending or config.warmup == "none"
     generated_seconds = 0.0
@@ -561,7 +586,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         batching=Batching(
             requested=config.batch_size,
             final=state.batch_size,
-            planned_max=config.max_batch_size,
+            planned_max=state.planned_batch or config.max_batch_size,
             oom_events=state.oom_events,
         ),
         metrics=metrics,
