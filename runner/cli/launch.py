@@ -36,8 +36,8 @@ RESUME_OPTIONS = {"resume", "timeout", "verbose", "docker_host", "gpu_uuids", "d
     type=BATCH_SIZE,
     default="1",
     show_default=True,
-    help="Documents per generate call; auto = largest the plan allows (on a CPU without --max-batch-size: at "
-    "most 8, and at least two batches), halved on OOM; dynamic = vLLM decides.",
+    help="Documents per generate call; auto = largest the memory plan allows for the run's longest prompt (on a "
+    "CPU without --max-batch-size: at most 8, and at least two batches), halved on OOM; dynamic = vLLM decides.",
 )
 @cell_options
 @serving_options
