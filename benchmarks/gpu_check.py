@@ -23,7 +23,7 @@ With ``--work DIR`` the checkpoint, documents and finished steps are kept there:
 The worker runs in this machine's Python (process executor): it needs sumbench's worker dependencies
 there, bitsandbytes for 4-bit and 8-bit included.
 
-GPU:  python benchmarks/gpu_check.py --out "$OUT" --budget 700  (every cell: ~11 minutes on an H200; the
+GPU:  python benchmarks/gpu_check.py --out "$OUT" --budget 800  (every cell: ~13 minutes on an H200; the
       default 560 s stops in 8-bit, and the same command with the same --work on that machine finishes it)
 CPU:  python benchmarks/gpu_check.py --out /tmp/check --tiny  (the same steps in under a minute)
 """
