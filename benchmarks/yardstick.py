@@ -76,6 +76,7 @@ def measure(
     device: str = "cpu",
     dtype: str = "float32",
     synthetic: bool = False,
+    cudnn_sdpa: bool = True,
     prompt_template: str | None = None,
 ) -> dict[str, Any]:
     """Load, warm up as the worker does, then ``calls`` timed generate calls at ``batch_size``; per-call
@@ -90,6 +91,8 @@ def measure(
             torch.cuda.synchronize()
 
     t_load = time.perf_counter()
+    if not cudnn_sdpa:  # a diagnosis: is a first use cuDNN building plans for SDPA's shapes?
+        torch.backends.cuda.enable_cudnn_sdp(False)
     net, tokenizer = load(model, device, dtype, synthetic, texts)
     load_seconds = time.perf_counter() - t_load
     prompts = [build_prompt(tokenizer, t, prompt_template) for t in texts]
@@ -130,6 +133,7 @@ def measure(
         "call_seconds": settled,
         "settled_median_seconds": statistics.median(settled),
         "settled_docs_per_second": size * len(settled) / sum(settled),
+        "cudnn_sdpa": torch.backends.cuda.cudnn_sdp_enabled(),
         "torch": torch.__version__,
     }
 
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--synthetic-weights", action="store_true")
+    parser.add_argument("--no-cudnn-sdpa", action="store_true", help="keep SDPA off its cuDNN kernel (a diagnosis)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     # The worker's own reader: the same field mapping and the same first documents.
@@ -160,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         dtype=args.dtype,
         synthetic=args.synthetic_weights,
+        cudnn_sdpa=not args.no_cudnn_sdpa,
     )
     text = json.dumps(result, indent=2)
     print(text)

@@ -86,3 +86,19 @@ def test_worker_docs_per_second_is_the_bare_loops_settled_rate(make_run_dir, tin
     bare = statistics.fmean([before["settled_docs_per_second"], after["settled_docs_per_second"]])
     worker = result["metrics"]["docs_per_second"]
     assert abs(worker / bare - 1) < TOLERANCE, (worker, before, after, _calls(result))
+
+
+def test_the_yardstick_can_keep_sdpa_off_cudnn_and_says_which(tiny_model, tmp_path):
+    """The diagnosis for the first-use cost seen on an H200: the same loop with cuDNN's SDPA kernel off."""
+    cmd = [
+        sys.executable, str(REPO_ROOT / "benchmarks" / "yardstick.py"), "--model", str(tiny_model),
+        "--device", "cpu", "--dtype", "float32", "--limit", "4", "--batch-size", "2", "--calls", "2",
+        "--max-new-tokens", "4",
+    ]  # fmt: skip
+    runs = {}
+    for flag in ([], ["--no-cudnn-sdpa"]):
+        proc = subprocess.run([*cmd, *flag], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[bool(flag)] = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert runs[True]["cudnn_sdpa"] is False and runs[False]["cudnn_sdpa"] is True
+    assert len(runs[True]["call_seconds"]) == 2
