@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 import shutil
@@ -337,7 +338,7 @@ def test_the_auto_ladder_plans_every_prompt_length_up_to_the_limit():
     tokens, batches = [n for n, _ in ladder], [b for _, b in ladder]
     assert ladder[0] == (PROMPT_TOKENS, largest_batch("llama-2-7b", scenario, h200, 300, None))
     assert tokens[-1] == 3796 and tokens == sorted(set(tokens))
-    assert all(b / a <= LADDER_STEP + 0.01 for a, b in zip(tokens, tokens[1:]))  # no rung far from the next
+    assert all(b / a <= LADDER_STEP + 0.01 for a, b in itertools.pairwise(tokens))  # no rung far from the next
     assert batches == sorted(batches, reverse=True) and batches[-1] < batches[0] / 3
     for n, b in ladder:  # each rung is the plan itself at that length
         assert b == largest_batch("llama-2-7b", scenario, h200, 300, None, True, n)
