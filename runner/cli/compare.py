@@ -20,18 +20,27 @@ import click
     help="Significance level of the t-tests on per-run docs/s and call time and per-document ROUGE.",
 )
 @click.option(
+    "--noise-threshold",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Speed changes (docs/s, call time) smaller than this share are within noise: never called better or "
+    "worse, however small p is (0 turns it off).",
+)
+@click.option(
     "--allow-different",
     is_flag=True,
     help="Show the comparison even when the runs did different work (dataset, model, output length, number "
     "of documents) or one has no documents; the warnings stay, and a run without documents gets no verdicts.",
 )
-def compare(runs: tuple[str, ...], fmt: str, alpha: float, allow_different: bool) -> None:
+def compare(runs: tuple[str, ...], fmt: str, alpha: float, noise_threshold: float, allow_different: bool) -> None:
     """Compare side B against side A: RUN_A RUN_B, or RUN_A... vs RUN_B... (sets of runs).
 
     Shows each metric side by side (a side's mean over its runs) with its absolute and relative change.
     The unit of a speed test is a run, one process: with at least two runs a side (the folders of
     `runner launch --repeat N`, or several folders), Welch's t-test on per-run docs/s and call time says
-    whether the sides differ; one run each gets the difference and "no verdict". ROUGE is tested per
+    whether the sides differ, and a change under --noise-threshold (5%) is within noise; one run each gets
+    the difference and "no verdict". ROUGE is tested per
     document (a paired t-test). Runs that did different work (another dataset sample, model, output
     length or number of documents) or have no documents are refused with exit code 2.
 
@@ -59,7 +68,7 @@ def compare(runs: tuple[str, ...], fmt: str, alpha: float, allow_different: bool
         return
     if len(a) == len(b) == 1 and (warning := same_run(a[0], b[0])):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
-    cmp = compare_runs(a, b, alpha)
+    cmp = compare_runs(a, b, alpha, noise_threshold)
     if cmp.refusal and not allow_different:
         raise UserError(f"{cmp.refusal}; pass --allow-different to compare anyway")
     click.echo(_json(cmp) if fmt == "json" else _markdown(cmp), nl=False)
@@ -105,7 +114,7 @@ def _markdown(cmp) -> str:
     lines += [f"- {test.sentence()}" for test in cmp.tests]
     lines += [
         "",
-        verdict_rule(cmp.alpha),
+        verdict_rule(cmp.alpha, cmp.noise),
         "",
         "Speed is tested across runs, each one process, never across the batches of one run: they share the "
         "process's state (first-use costs, memory layout, a busy neighbour) and are not independent samples. "
@@ -119,6 +128,7 @@ def _json(cmp) -> str:
         "a": [str(r.path) for r in cmp.runs_a],
         "b": [str(r.path) for r in cmp.runs_b],
         "refusal": cmp.refusal,
+        "noise_threshold": cmp.noise,
         "warnings": cmp.warnings,
         "config": [{"field": name, "a": a, "b": b} for name, a, b in cmp.config],
         "metrics": [{k: v for k, v in m.row().items() if not k.endswith("_shown")} for m in cmp.metrics],
@@ -128,6 +138,7 @@ def _json(cmp) -> str:
                 "a": t.a,
                 "b": t.b,
                 "significant": t.welch.significant if t.welch else None,
+                "within_noise": t.within_noise,
                 "p": t.welch.p if t.welch else None,
                 "t": _finite(t.welch.t) if t.welch else None,
                 "df": t.welch.df if t.welch else None,

@@ -47,6 +47,11 @@ from runner.report.significance import ALPHA, Welch, paired_test, welch_test
 Better = Literal["higher", "lower"] | None
 
 DOCS_TEST, LATENCY_TEST = "docs/s per run", "call time p50 per run"
+NOISE = 0.05
+"""Speed changes smaller than this (5%) are "within noise" whatever the test says: a test on a few runs of
+a shared machine finds drifts of that size (4% between interleaved repeats of one cell on a 2-core CI
+machine, p = 0.025), and no choice of backend, quantization or batch size turns on them. Criterion's
+noise threshold, in spirit; ``runner compare --noise-threshold`` sets another."""
 ONE_SAMPLE, UNTESTED, NO_CHANGE, NO_VERDICT = "one sample", "untested", "no change", "no verdict"
 
 
@@ -194,7 +199,7 @@ class MetricChange:
         test_better = (w.mean_b > w.mean_a) == self.test.higher_is_better
         # A per-sample mean can move the other way from a whole-run figure (a slow tail batch); then
         # neither direction is established.
-        if not w.significant or test_better != better:
+        if not w.significant or test_better != better or self.test.within_noise:
             return "no clear change"
         return "better" if better else "worse"
 
@@ -236,6 +241,23 @@ class SampleTest:
     spec: str = ".3f"
     within: str = ""
     """Per run: the batch-to-batch spread inside each side's runs, as description only (not a test)."""
+    noise: float = 0.0
+    """Per run: a change of the sides' geometric means smaller than this share is within noise."""
+
+    @property
+    def within_noise(self) -> bool:
+        """A per-run change smaller than the noise threshold (the test's means are of log values)."""
+        w = self.welch
+        return self.per == "run" and w is not None and abs(math.exp(w.mean_b - w.mean_a) - 1) < self.noise
+
+    @property
+    def verdict(self) -> str:
+        """'significant', 'not significant', or, for a significant change inside the threshold, says so."""
+        w = self.welch
+        assert w is not None
+        if w.significant and self.within_noise:
+            return f"significant, but within the {self.noise:.0%} noise threshold: no clear change"
+        return w.verdict
 
     @property
     def identical(self) -> bool:
@@ -257,7 +279,7 @@ class SampleTest:
                 return f"{shown}; {self._no_verdict()}{within}"
             w = self.welch
             return (
-                f"{shown}, {w.verdict} ({w.name} t on log values = {w.t:.2f}, df = {w.df:.1f}, p = {w.p:.3g}, "
+                f"{shown}, {self.verdict} ({w.name} t on log values = {w.t:.2f}, df = {w.df:.1f}, p = {w.p:.3g}, "
                 f"alpha = {w.alpha:g}){within}"
             )
         if self.welch is None:
@@ -321,6 +343,7 @@ class Comparison:
     stops on it unless told to compare anyway."""
     runs_a: list[Run] = field(default_factory=list)
     runs_b: list[Run] = field(default_factory=list)
+    noise: float = NOISE
 
 
 def geometric_mean(values: Sequence[float]) -> float:
@@ -348,7 +371,7 @@ def _within(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> str:
     return f"within runs (description only): batch docs/s {side(runs_a)} → {side(runs_b)}"
 
 
-def _speed_tests(runs_a: Sequence[Run], runs_b: Sequence[Run], alpha: float) -> list[SampleTest]:
+def _speed_tests(runs_a: Sequence[Run], runs_b: Sequence[Run], alpha: float, noise: float) -> list[SampleTest]:
     tests = []
     for name, unit, higher, get, within in (
         (DOCS_TEST, "", True, lambda r: r.metrics.docs_per_second, _within(runs_a, runs_b)),
@@ -356,7 +379,7 @@ def _speed_tests(runs_a: Sequence[Run], runs_b: Sequence[Run], alpha: float) -> 
     ):
         xa, xb = [v for v in _per_run(runs_a, get) if v > 0], [v for v in _per_run(runs_b, get) if v > 0]
         welch = welch_test([math.log(v) for v in xa], [math.log(v) for v in xb], alpha)
-        tests.append(SampleTest(name, unit, higher, xa, xb, welch, within=within))
+        tests.append(SampleTest(name, unit, higher, xa, xb, welch, within=within, noise=noise))
     return tests
 
 
@@ -402,7 +425,9 @@ def _value(spec: MetricSpec, runs: Sequence[Run]) -> float | None:
     return statistics.fmean(values)
 
 
-def compare_runs(a: Run | Sequence[Run], b: Run | Sequence[Run], alpha: float = ALPHA) -> Comparison:
+def compare_runs(
+    a: Run | Sequence[Run], b: Run | Sequence[Run], alpha: float = ALPHA, noise: float = NOISE
+) -> Comparison:
     """Side B against side A, each one run or several (repeats of one cell)."""
     runs_a, runs_b = ([a] if isinstance(a, Run) else list(a)), ([b] if isinstance(b, Run) else list(b))
     first_a, first_b = runs_a[0], runs_b[0]
@@ -412,7 +437,7 @@ def compare_runs(a: Run | Sequence[Run], b: Run | Sequence[Run], alpha: float = 
         for other in runs[1:]:
             if why := refusal(runs[0], other):
                 notes.append(f"side {side}'s runs did different work ({other.result.run_id}): {why}")
-    tests = _speed_tests(runs_a, runs_b, alpha) + _rouge_tests(first_a, first_b, alpha, notes)
+    tests = _speed_tests(runs_a, runs_b, alpha, noise) + _rouge_tests(first_a, first_b, alpha, notes)
     by_name = {t.name: t for t in tests}
     judged = bool(ra.metrics.documents and rb.metrics.documents)
     metrics = [
@@ -424,10 +449,10 @@ def compare_runs(a: Run | Sequence[Run], b: Run | Sequence[Run], alpha: float = 
     refused = refusal(first_a, first_b)
     if not judged:
         notes.insert(0, f"no verdicts: {refused}")
-    return Comparison(first_a, first_b, config, metrics, tests, notes, alpha, refused, runs_a, runs_b)
+    return Comparison(first_a, first_b, config, metrics, tests, notes, alpha, refused, runs_a, runs_b, noise)
 
 
-def verdict_rule(alpha: float) -> str:
+def verdict_rule(alpha: float, noise: float = NOISE) -> str:
     """The footnote that says when the verdict column names a direction."""
     timed = ", ".join(s.name for s in METRICS if s.test in (DOCS_TEST, LATENCY_TEST))
     once = ", ".join(s.name for s in METRICS if s.test is None and s.better)
@@ -435,10 +460,11 @@ def verdict_rule(alpha: float) -> str:
         f"The last column says better or worse only where a test finds the difference significant at alpha = "
         f"{alpha:g}: for {timed}, Welch's t-test on the logarithms of the per-run values of each side's runs (a "
         "run is one process; the batches of one run are not independent samples; a side of several runs shows "
-        "their geometric mean); for ROUGE, a paired t-test on the per-document "
-        'scores of the documents both sides summarized. "no verdict": fewer than 2 runs on a side; "no clear '
-        'change": the test does not establish a direction; "no change": both sides gave every document the same '
-        'score; "untested": a side had too few scored documents; '
+        f"their geometric mean; a change under {noise:.0%} is within noise, whatever the test says); for ROUGE, a "
+        'paired t-test on the per-document scores of the documents both sides summarized. "no verdict": fewer '
+        'than 2 runs on a side; "no clear change": the test does not establish a direction, or the speed change '
+        'is within noise; "no change": both sides gave every document the same score; "untested": a side had '
+        "too few scored documents; "
         f'"one sample": a figure measured once per run ({once}), which no test here weighs against noise, so no '
         "change in it is called better or worse."
     )
