@@ -14,6 +14,7 @@ was chosen; ``benchmarks/gpu_check.py`` measures peak allocated memory per scena
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -479,6 +480,26 @@ def plan_all(
     return plans
 
 
+def _auto_plan(
+    model: str, scenario: Scenario, gpu: Gpu, max_new_tokens: int, memory_limit_bytes: int | None, expandable: bool
+) -> tuple[Footprint, int] | None:
+    """The footprint at the default prompt length and the budget it must fit; None on a CPU or for a model
+    whose shape is unknown here."""
+    if gpu.is_cpu:
+        return None
+    try:
+        fp = footprint_for(model, scenario, gpu, PROMPT_TOKENS, max_new_tokens, expandable)
+    except UserError:
+        return None
+    return fp, budget_bytes(gpu, memory_limit_bytes, scenario.backend)
+
+
+def _batch_at(fp: Footprint, budget: int, backend: str, prompt_tokens: int) -> int:
+    """The largest batch at ``prompt_tokens``; 1 where not even one sequence fits: the run then fails with
+    the out-of-memory error recorded in its result, which is what ``--batch-size auto`` promises."""
+    return max(1, largest_fitting_batch(dataclasses.replace(fp, prompt_tokens=prompt_tokens), budget, backend))
+
+
 def largest_batch(
     model: str,
     scenario: Scenario,
@@ -489,19 +510,9 @@ def largest_batch(
     prompt_tokens: int = PROMPT_TOKENS,
 ) -> int | None:
     """The starting batch for ``--batch-size auto`` with prompts of ``prompt_tokens``; None when the plan
-    cannot say (CPU, unknown model).
-
-    A model that does not fit even one sequence still gets 1: the run then fails with the out-of-memory
-    error recorded in its result, which is what ``--batch-size auto`` promises for a cell that cannot run.
-    """
-    if gpu.is_cpu:
-        return None
-    try:
-        fp = footprint_for(model, scenario, gpu, prompt_tokens, max_new_tokens, expandable)
-    except UserError:
-        return None
-    budget = budget_bytes(gpu, memory_limit_bytes, scenario.backend)
-    return max(1, largest_fitting_batch(fp, budget, scenario.backend))
+    cannot say (CPU, unknown model)."""
+    planned = _auto_plan(model, scenario, gpu, max_new_tokens, memory_limit_bytes, expandable)
+    return None if planned is None else _batch_at(*planned, scenario.backend, prompt_tokens)
 
 
 LADDER_STEP = 1.1
@@ -522,17 +533,12 @@ def auto_batch_ladder(
     cannot count tokens, the worker can, so the worker starts ``--batch-size auto`` at the rung that covers
     its longest prompt (the first batch holds the longest prompts, padded to the longest). None where the
     plan cannot say; vLLM pages its KV cache and sizes batches itself."""
-    if scenario.backend == "vllm":
+    planned = _auto_plan(model, scenario, gpu, max_new_tokens, memory_limit_bytes, expandable)
+    if planned is None or scenario.backend == "vllm":
         return None
     lengths, n = [], PROMPT_TOKENS
     while n < prompt_limit:
         lengths.append(n)
         n = math.ceil(n * LADDER_STEP)
     lengths.append(max(prompt_limit, PROMPT_TOKENS))
-    rungs = []
-    for tokens in lengths:
-        batch = largest_batch(model, scenario, gpu, max_new_tokens, memory_limit_bytes, expandable, tokens)
-        if batch is None:
-            return None
-        rungs.append((tokens, batch))
-    return rungs
+    return [(tokens, _batch_at(*planned, scenario.backend, tokens)) for tokens in lengths]
