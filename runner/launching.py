@@ -209,7 +209,8 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
     dataset = _check_data(req)
     documents = len(dataset)
     dtype, notes = compat.adjustments(scenario, gpu)
-    notes += _check_context(req, dataset)
+    context_notes, longest_prompt = _check_context(req, dataset)
+    notes += context_notes
     notes += compat.awq_note(scenario, gpu)
     run_id = req.run_id or rundir.new_run_id(image.key, gpu.key, scenario.name, req.batch_size)
     price, price_source = catalog.price_for(gpu, req.price_per_hour)
@@ -222,7 +223,6 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         )
     auto_plan = None
     if req.batch_size == "auto" and not gpu.is_cpu:
-        from runner.context import model_context, prompt_limit
         from runner.contract.allocator import expandable
         from runner.memory_plan import auto_batch_ladder, largest_batch
 
@@ -231,10 +231,7 @@ def build_config(req: LaunchRequest) -> tuple[RunConfig, list[str]]:
         plan = (req.model, scenario, gpu, req.max_new_tokens, req.gpu_memory_limit, segments)
         if max_batch is None:
             max_batch = largest_batch(*plan)
-        context = model_context(req.model)
-        auto_plan = auto_batch_ladder(
-            *plan, prompt_limit(req.max_input_tokens, req.max_new_tokens, context and context[1])
-        )
+        auto_plan = auto_batch_ladder(*plan, longest_prompt)
     config = RunConfig(
         run_id=run_id,
         image=image.key,
@@ -373,9 +370,10 @@ def _check_data(req: LaunchRequest) -> Dataset:
     )
 
 
-def _check_context(req: LaunchRequest, dataset: Dataset) -> list[str]:
+def _check_context(req: LaunchRequest, dataset: Dataset) -> tuple[list[str], int]:
     """Refuse what the host can tell will not fit the model (see ``runner.context``); returns the note that
-    says so when the model's context, not --max-input-tokens, sets the prompt limit."""
+    says so when the model's context, not --max-input-tokens, sets the prompt limit, and that limit (the
+    longest prompt that runs)."""
     from runner.context import certainly_over, model_context, prompt_limit
 
     context = model_context(req.model)
@@ -399,7 +397,7 @@ def _check_context(req: LaunchRequest, dataset: Dataset) -> list[str]:
             f"(e.g. {over.ids[0]!r}), more than --max-skipped-fraction {req.max_skipped_fraction:g} allows: "
             "raise --max-input-tokens, --max-skipped-fraction, or use shorter documents"
         )
-    return notes
+    return notes, limit
 
 
 CELL_IGNORED = {"launch", "price_per_hour_usd", "price_source", "incompatibility"}
