@@ -270,3 +270,12 @@ def child_pids(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
+
+
+def stopped_after_one_batch(make_run_dir, run_worker, monkeypatch, **options) -> Path:
+    """A run folder whose worker failed (an injected error) after its first batch: a partial run to resume."""
+    monkeypatch.setenv("SUMBENCH_INJECT_ERROR", "RuntimeError@1")
+    run_dir = make_run_dir(**options)
+    assert run_worker(run_dir) == 3
+    monkeypatch.delenv("SUMBENCH_INJECT_ERROR")
+    return run_dir

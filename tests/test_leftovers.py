@@ -10,21 +10,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import read_docs, read_result, run_cli, wait_for
+from conftest import read_docs, read_result, run_cli, stopped_after_one_batch, wait_for
 
 from runner.contract.errors import UserError
 from runner.executors.base import ExitInfo
 from runner.launching import LaunchRequest, dead_worker_error, prepare
 from runner.paths import REPO_ROOT
 from runner.targets import require
-
-
-def stopped_after_one_batch(make_run_dir, run_worker, monkeypatch, **options):
-    monkeypatch.setenv("SUMBENCH_INJECT_ERROR", "RuntimeError@1")
-    run_dir = make_run_dir(**options)
-    assert run_worker(run_dir) == 3
-    monkeypatch.delenv("SUMBENCH_INJECT_ERROR")
-    return run_dir
 
 
 def test_a_completed_resume_moves_the_earlier_error_log_aside(make_run_dir, run_worker, monkeypatch):

@@ -138,8 +138,8 @@ def in_process(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
-def edited_copy(src: Path, dest_root: Path, name: str, edit: Callable[[RunResult], None]) -> Path:
-    """A copy of a real run folder under a new run id, with ``edit`` applied to its result."""
+def edited_copy(src: Path, dest_root: Path, name: str, edit: Callable[[RunResult], None] = lambda r: None) -> Path:
+    """A copy of a real run folder under a new run id, with ``edit`` (if any) applied to its result."""
     dest = dest_root / name
     shutil.copytree(src, dest)
     result = rundir.read_result(dest)

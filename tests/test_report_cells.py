@@ -4,11 +4,10 @@ an honest gate word for rows whose ROUGE means nothing."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from test_report import edited_copy
 
 from runner.contract import rundir
 from runner.contract.schema import Rouge, RunResult
@@ -19,16 +18,6 @@ from runner.report.loading import find_runs
 from runner.report.plots import Style, _series_labels, draw_cost, quality_front
 
 
-def copy_run(src: Path, root: Path, name: str, edit: Callable[[RunResult], None] = lambda r: None) -> Path:
-    dest = root / name
-    shutil.copytree(src, dest)
-    result = rundir.read_result(dest)
-    result.run_id = result.config.run_id = name
-    edit(result)
-    rundir.write_result(dest, result)
-    return dest
-
-
 def on_device(name: str) -> Callable[[RunResult], None]:
     def edit(r: RunResult) -> None:
         r.environment.device.name = name
@@ -37,8 +26,8 @@ def on_device(name: str) -> Callable[[RunResult], None]:
 
 
 def test_two_cpu_models_are_two_cells_and_two_sections(finished_run, tmp_path):
-    copy_run(finished_run, tmp_path, "amd", on_device("AMD EPYC 7B13 (2 cores)"))
-    copy_run(finished_run, tmp_path, "intel", on_device("Intel Xeon Platinum 8481C (2 cores)"))
+    edited_copy(finished_run, tmp_path, "amd", on_device("AMD EPYC 7B13 (2 cores)"))
+    edited_copy(finished_run, tmp_path, "intel", on_device("Intel Xeon Platinum 8481C (2 cores)"))
     loaded = find_runs([tmp_path])
     cells = group_cells(loaded.runs)
     assert len(cells) == 2 and {c.key.device for c in cells} == {
@@ -53,8 +42,8 @@ def test_two_cpu_models_are_two_cells_and_two_sections(finished_run, tmp_path):
 
 
 def test_one_device_keeps_its_one_section(finished_run, tmp_path):
-    copy_run(finished_run, tmp_path, "a")
-    copy_run(finished_run, tmp_path, "b")
+    edited_copy(finished_run, tmp_path, "a")
+    edited_copy(finished_run, tmp_path, "b")
     (results,) = [s for s in build_report(find_runs([tmp_path]), with_plots=False).sections if s.kind == "results"]
     assert results.title == "GPU: cpu (CPU (no GPU))" and len(group_cells(find_runs([tmp_path]).runs)) == 1
 
@@ -65,8 +54,8 @@ def test_a_line_holds_one_point_per_batch_size(finished_run, tmp_path):
     def auto(r: RunResult) -> None:
         r.config.batch_size = "auto"
 
-    copy_run(finished_run, tmp_path, "fixed")
-    copy_run(finished_run, tmp_path, "auto", auto)
+    edited_copy(finished_run, tmp_path, "fixed")
+    edited_copy(finished_run, tmp_path, "auto", auto)
     cells = group_cells(find_runs([tmp_path]).runs)
     assert len(cells) == 2 and {c.final_batch for c in cells} == {final}
     lines = _series_labels([(c, c.final_batch) for c in cells], Style.for_cells(cells).labels)
@@ -96,7 +85,7 @@ def test_the_cost_legend_is_clear_of_every_bar_label():
 
 
 def test_a_random_weights_reference_row_says_not_gated(finished_run, tmp_path):
-    copy_run(finished_run, tmp_path, "random")
+    edited_copy(finished_run, tmp_path, "random")
     assert not rundir.read_result(finished_run).quality_meaningful, "the tiny model is marked random"
     (verdict,) = quality_gate(group_cells(find_runs([tmp_path]).runs)).values()
     assert verdict.label() == "not gated (random weights)"
@@ -108,6 +97,6 @@ def test_a_trained_reference_row_is_still_the_reference(finished_run, tmp_path, 
         r.metrics.rouge = Rouge(rouge1=0.3, rouge2=0.1, rougeL=0.2)
         r.quality_meaningful = meaningful
 
-    copy_run(finished_run, tmp_path, "trained", trained)
+    edited_copy(finished_run, tmp_path, "trained", trained)
     (verdict,) = quality_gate(group_cells(find_runs([tmp_path]).runs)).values()
     assert verdict.label() == "reference"

@@ -6,18 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 
-from conftest import read_docs, read_result, run_cli, short_records, write_jsonl
+from conftest import read_docs, read_result, run_cli, short_records, stopped_after_one_batch, write_jsonl
 
 from runner.contract import rundir
 from runner.fingerprint import HEAD_BYTES, SMALL_FILE, model_fingerprint
-
-
-def stopped_after_one_batch(make_run_dir, run_worker, monkeypatch, **options):
-    monkeypatch.setenv("SUMBENCH_INJECT_ERROR", "RuntimeError@1")
-    run_dir = make_run_dir(**options)
-    assert run_worker(run_dir) == 3
-    monkeypatch.delenv("SUMBENCH_INJECT_ERROR")
-    return run_dir
 
 
 def refused(run_dir) -> str:
