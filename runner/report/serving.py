@@ -8,7 +8,7 @@ and prompt (``runner.report.gate``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from runner.contract.schema import RunResult, ServingLevel
 from runner.contract.serving import rate_label
@@ -110,6 +110,12 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
 
+def joined(keys: Sequence[str], spec: str) -> Callable[[Row], str]:
+    """One cell for several percentiles of a row, 'p50 / p90 / ...', each shown as ``number`` shows it."""
+    shows = [number(k, spec) for k in keys]
+    return lambda row: " / ".join(show(row) for show in shows)
+
+
 COLUMNS = [
     Column("run_id", "Run", text("run_id")),
     Column("model", "Model", text("model")),
@@ -123,20 +129,20 @@ COLUMNS = [
     Column(
         "ttft_p50_s",
         "TTFT p50/p90/p99 s",
-        lambda r: " / ".join(number(k, ".3f")(r) for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
+        joined(("ttft_p50_s", "ttft_p90_s", "ttft_p99_s"), ".3f"),
         numeric=True,
     ),
     Column(
         "tpot_p50_ms",
         "TPOT p50/p90 ms",
-        lambda r: " / ".join(number(k, ".1f")(r) for k in ("tpot_p50_ms", "tpot_p90_ms")),
+        joined(("tpot_p50_ms", "tpot_p90_ms"), ".1f"),
         numeric=True,
     ),
     Column("itl_p90_ms", "ITL p90 ms", number("itl_p90_ms", ".1f"), numeric=True),
     Column(
         "e2e_p50_s",
         "E2E p50/p90 s",
-        lambda r: " / ".join(number(k, ".3f")(r) for k in ("e2e_p50_s", "e2e_p90_s")),
+        joined(("e2e_p50_s", "e2e_p90_s"), ".3f"),
         numeric=True,
     ),
     Column("goodput_rps", "Goodput req/s", number("goodput_rps", ".3f"), numeric=True),
