@@ -11,6 +11,8 @@ Steps, each a ``runner`` command as a user would type it:
       docs/s over the loop's. ``--pairs N`` runs that pair N times, every other pair loop first, so a
       machine that drifts during the check weighs on both sides; the ratio is of the two sides'
       geometric means;
+  (b') with ``--first-use``, the bare loop again with its warm-up calls profiled, SDPA's cuDNN kernel
+      allowed and then off: which ops a first use spends its time in (docs/metrics.md, Warm-up);
   (c) ``runner study run studies/gpu-check.toml`` with that model and the first batch of documents, on the
       GPU type found here (``--tiny``: the cpu image's fp32 and bf16 on the CPU), time-boxed: each cell by
       the study's timeout, the whole study by a deadline after which it is stopped like Ctrl-C (matrix.json
@@ -25,6 +27,8 @@ there, bitsandbytes for 4-bit and 8-bit included.
 
 GPU:  python benchmarks/gpu_check.py --out "$OUT" --budget 800  (every cell: ~13 minutes on an H200; the
       default 560 s stops in 8-bit, and the same command with the same --work on that machine finishes it)
+      python benchmarks/gpu_check.py --out "$OUT" --skip-study --pairs 2 --first-use  (issue 15's goal and
+      the first-use diagnosis only: ~9 minutes on an H200)
 CPU:  python benchmarks/gpu_check.py --out /tmp/check --tiny  (the same steps in under a minute)
 """
 
@@ -179,21 +183,30 @@ def gpu_type() -> str | None:
     return None
 
 
-def yardstick(log: Log, model: Path, data: Path, out: Path, shape: Shape) -> dict:
+def yardstick(log: Log, model: Path, data: Path, out: Path, shape: Shape, *flags: str, calls: int = BATCHES) -> dict:
     """The bare generate() loop on the same checkpoint and documents (benchmarks/yardstick.py): the worker's
-    warm-up calls, then one timed call per batch of documents."""
+    warm-up calls, then ``calls`` timed calls over the batches of documents in turn."""
     if out.is_file():
         log(f"yardstick: {out} is there from an earlier pass; reused")
     else:
         command = [sys.executable, str(YARDSTICK), "--model", str(model), "--data", str(data)]
-        command += ["--batch-size", str(shape.batch), "--limit", str(shape.documents), "--calls", str(BATCHES)]
+        command += ["--batch-size", str(shape.batch), "--limit", str(shape.documents), "--calls", str(calls)]
         command += ["--max-new-tokens", str(shape.new_tokens), "--device", shape.device, "--dtype", shape.dtype]
-        command += ["--out", str(out)]
+        command += [*flags, "--out", str(out)]
         log("$ " + " ".join(command[1:]))
         code = subprocess.run(command, cwd=REPO, stdout=log.file, stderr=subprocess.STDOUT).returncode
         if code != 0 or not out.is_file():
             return {"status": f"failed (exit {code})"}
     return {"status": "completed", **json.loads(out.read_text(encoding="utf-8"))}
+
+
+def first_use(log: Log, model: Path, data: Path, work: Path, shape: Shape) -> list[dict]:
+    """The diagnosis of the first-use cost: the bare loop with its warm-up calls profiled, once as torch
+    picks SDPA's kernels and once with cuDNN's kept off (the suspect), each with one timed call after."""
+    return [
+        {"cudnn_sdpa": cudnn, **yardstick(log, model, data, work / f"first-use-{tag}.json", shape, *flags, calls=1)}
+        for tag, cudnn, flags in (("cudnn", True, ["--profile"]), ("no-cudnn", False, ["--profile", "--no-cudnn-sdpa"]))
+    ]
 
 
 def steady_run(log: Log, model: Path, data: Path, results: Path, gpu: str, shape: Shape, pair: int) -> Path:
@@ -300,6 +313,24 @@ def _line(r: dict) -> str:
     )
 
 
+def diagnosis_lines(runs: list[dict]) -> list[str]:
+    """The first-use diagnosis in a few lines: per run, each profiled call's seconds and its costliest ops."""
+    if not runs:
+        return []
+    lines = ["", "First use, profiled (bare loop; warm-up calls under torch's profiler, then one timed call):", ""]
+    for run in runs:
+        head = f"- SDPA's cuDNN kernel {'allowed' if run['cudnn_sdpa'] else 'off'}: "
+        if run["status"] != "completed":
+            lines.append(head + run["status"])
+            continue
+        timed = ", ".join(f"{s:.2f}" for s in run["call_seconds"])
+        lines.append(head + f"timed call {timed} s")
+        for call in run["warmup_profile"]:
+            ops = "; ".join(f"{o['op']} {o['self_seconds']:.3g} s ({o['calls']}x)" for o in call["top_self_time"][:3])
+            lines.append(f"  - {call['call']}: {call['seconds']:.2f} s; most self time: {ops}")
+    return lines
+
+
 def markdown(summary: dict) -> str:
     """The table of the check, with what it ran on and the command that reproduces it."""
     state = summary["steady_state"]
@@ -333,6 +364,7 @@ def markdown(summary: dict) -> str:
         worker = _line(pair["worker"])
         lines += [worker, bare] if pair["worker_first"] else [bare, worker]
     lines += [_line(r) for r in summary["cells"]]
+    lines += diagnosis_lines(summary["first_use"])
     return head + "\n" + "\n".join(lines) + "\n"
 
 
@@ -376,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--pairs", type=int, default=1, help="steady-state pairs (worker and bare loop), default 1")
     p.add_argument("--skip-study", action="store_true", help="the steady-state pairs only, not the study")
+    p.add_argument(
+        "--first-use",
+        action="store_true",
+        help="after the pairs, profile the bare loop's warm-up with SDPA's cuDNN kernel allowed and off",
+    )
     args = p.parse_args(argv)
     if args.pairs < 1:
         p.error(f"--pairs {args.pairs}: give 1 or more")
@@ -415,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                 "worker_first": worker_first,
             }
         )
+    diagnosis = first_use(log, model, data, work, shape) if args.first_use else []
     if not args.skip_study:
         study = ["study", "run", str(STUDY), "--model", str(model), "--data", str(data), "--gpus", gpu]
         study += ["--results", str(results)]
@@ -438,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         "steady": pairs,
         "steady_state": steady_state([(p["worker"], p["bare"]) for p in pairs]),
         "cells": rows(results / "gpu-check"),
+        "first_use": diagnosis,
         "elapsed_seconds": log.elapsed(),
     }
     (args.out / "gpu-check.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

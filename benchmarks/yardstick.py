@@ -12,6 +12,10 @@ batch is not, that batch with the shortest prompt in it), untimed in the rate; t
 the batches in turn. ``settled_docs_per_second`` is the rate of those, as the worker's docs/s leaves out
 its warm-up. Output is one JSON object on stdout (and in ``--out`` when given).
 
+``--profile`` names what a first use costs: each warm-up call, and then the last one again, run under
+torch's profiler (host side, where cuDNN builds its plans); the ops that took most of each call's own
+time go into ``warmup_profile``. The timed calls are never profiled.
+
     python benchmarks/yardstick.py --model DIR --data data/howto-sample.jsonl --batch-size 4 --calls 3
     python benchmarks/yardstick.py --model DIR --synthetic-weights --batch-size 32 --calls 3 --max-new-tokens 300
 """
@@ -77,6 +81,7 @@ def measure(
     dtype: str = "float32",
     synthetic: bool = False,
     cudnn_sdpa: bool = True,
+    profile: bool = False,
     prompt_template: str | None = None,
 ) -> dict[str, Any]:
     """Load, warm up as the worker does, then ``calls`` timed generate calls at ``batch_size``; per-call
@@ -104,8 +109,8 @@ def measure(
     full = [b for b in batches if len(b) == batch_size] or batches
     warm = warmup_batches([p for p, _ in full[0]], [n for _, n in full[0]], full[-1][-1])
     timed = [[p for p, _ in full[i % len(full)]] for i in range(calls)]
-    seconds: list[float] = []
-    for batch in warm + timed:
+
+    def call(batch: list[str]) -> float:
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=special).to(net.device)
         sync()
         t0 = time.perf_counter()
@@ -118,9 +123,16 @@ def measure(
                 pad_token_id=tokenizer.pad_token_id,
             )
         sync()
-        seconds.append(time.perf_counter() - t0)
+        return time.perf_counter() - t0
+
+    profiles: list[dict[str, Any]] = []
+    if profile:
+        warmup = [profiled(call, batch, f"warm-up {i}", profiles) for i, batch in enumerate(warm, 1)]
+        profiled(call, warm[-1], f"warm-up {len(warm)} again", profiles)  # the same call once it is no first use
+    else:
+        warmup = [call(batch) for batch in warm]
+    settled = [call(batch) for batch in timed]
     size = len(full[0])
-    warmup, settled = seconds[: len(warm)], seconds[len(warm) :]
     return {
         "model": model,
         "device": device,
@@ -135,7 +147,24 @@ def measure(
         "settled_docs_per_second": size * len(settled) / sum(settled),
         "cudnn_sdpa": torch.backends.cuda.cudnn_sdp_enabled(),
         "torch": torch.__version__,
+        **({"warmup_profile": profiles} if profile else {}),
     }
+
+
+PROFILE_TOP = 12  # ops kept per profiled call: the first-use cost, if it is one op's, is among the first few
+
+
+def profiled(call, batch: list[str], name: str, into: list[dict[str, Any]]) -> float:
+    """``call(batch)`` under torch's profiler (host side); appends the call's seconds and its ops that took
+    the most self time (their own, not their children's) to ``into``. Returns the seconds."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        seconds = call(batch)
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:PROFILE_TOP]
+    top = [{"op": e.key, "calls": e.count, "self_seconds": round(e.self_cpu_time_total / 1e6, 4)} for e in ops]
+    into.append({"call": name, "seconds": seconds, "top_self_time": top})
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--synthetic-weights", action="store_true")
     parser.add_argument("--no-cudnn-sdpa", action="store_true", help="keep SDPA off its cuDNN kernel (a diagnosis)")
+    parser.add_argument("--profile", action="store_true", help="profile the warm-up calls: what a first use costs")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     # The worker's own reader: the same field mapping and the same first documents.
@@ -166,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         dtype=args.dtype,
         synthetic=args.synthetic_weights,
         cudnn_sdpa=not args.no_cudnn_sdpa,
+        profile=args.profile,
     )
     text = json.dumps(result, indent=2)
     print(text)

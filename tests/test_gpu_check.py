@@ -72,20 +72,30 @@ def test_tiny_check_runs_every_step_and_writes_the_table(tmp_path):
 def test_pairs_alternate_their_order_and_the_ratio_is_of_geometric_means(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, str(SCRIPT), "--out", str(out), "--work", str(tmp_path / "work"), "--tiny"]
-    proc = subprocess.run([*command, "--pairs", "2", "--skip-study"], capture_output=True, text=True, timeout=600)
+    flags = ["--pairs", "2", "--skip-study", "--first-use"]
+    proc = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads((out / "gpu-check.json").read_text())
     assert summary["cells"] == [] and [p["worker_first"] for p in summary["steady"]] == [True, False]
     log = (out / "gpu-check.log").read_text()
     commands = [line.split("] $ ", 1)[1] for line in log.splitlines() if "] $ " in line]
     steps = ["loop" if "yardstick.py" in c else "worker" for c in commands if "yardstick.py" in c or "launch" in c]
-    assert steps == ["worker", "loop", "loop", "worker"], log
+    assert steps == ["worker", "loop", "loop", "worker", "loop", "loop"], log  # then the two first-use loops
+    assert "--profile" in commands[-1] and "--no-cudnn-sdpa" in commands[-1] and "--no-cudnn" not in commands[-2]
     workers = [p["worker"]["docs_per_second"] for p in summary["steady"]]
     loops = [p["bare"]["settled_docs_per_second"] for p in summary["steady"]]
     state = summary["steady_state"]
     assert state["pairs"] == pytest.approx([w / b for w, b in zip(workers, loops, strict=True)])
     assert state["worker_over_bare"] == pytest.approx((workers[0] * workers[1]) ** 0.5 / (loops[0] * loops[1]) ** 0.5)
-    assert "--pairs 2 --skip-study" in (out / "gpu-check.md").read_text()
+    table = (out / "gpu-check.md").read_text()
+    assert "--pairs 2 --skip-study --first-use" in table
+    # The first-use diagnosis: both loops profiled, each call's costliest ops in the table.
+    assert [(r["cudnn_sdpa"], r["status"]) for r in summary["first_use"]] == [(True, "completed"), (False, "completed")]
+    for run in summary["first_use"]:
+        assert len(run["call_seconds"]) == 1 and run["warmup_profile"][-1]["call"].endswith(" again")
+        first = run["warmup_profile"][0]
+        assert f"  - warm-up 1: {first['seconds']:.2f} s; most self time: {first['top_self_time'][0]['op']}" in table
+    assert "- SDPA's cuDNN kernel allowed: timed call" in table and "- SDPA's cuDNN kernel off: timed call" in table
 
 
 @pytest.mark.slow

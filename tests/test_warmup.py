@@ -102,3 +102,24 @@ def test_the_yardstick_can_keep_sdpa_off_cudnn_and_says_which(tiny_model, tmp_pa
         runs[bool(flag)] = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert runs[True]["cudnn_sdpa"] is False and runs[False]["cudnn_sdpa"] is True
     assert len(runs[True]["call_seconds"]) == 2
+
+
+def test_the_yardstick_profiles_its_warmup_calls_and_never_a_timed_one(tiny_model, tmp_path):
+    """--profile: what each first-use call spent its own time in, and the same call again for contrast."""
+    cmd = [
+        sys.executable, str(REPO_ROOT / "benchmarks" / "yardstick.py"), "--model", str(tiny_model),
+        "--device", "cpu", "--dtype", "float32", "--limit", "4", "--batch-size", "2", "--calls", "2",
+        "--max-new-tokens", "4", "--profile",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = json.loads(proc.stdout[proc.stdout.index("{") :])
+    warm = len(run["warmup_call_seconds"])
+    names = [p["call"] for p in run["warmup_profile"]]
+    assert names == [f"warm-up {i}" for i in range(1, warm + 1)] + [f"warm-up {warm} again"]
+    assert [p["seconds"] for p in run["warmup_profile"][:warm]] == run["warmup_call_seconds"]
+    assert len(run["call_seconds"]) == 2
+    for call in run["warmup_profile"]:
+        spent = [op["self_seconds"] for op in call["top_self_time"]]
+        assert spent == sorted(spent, reverse=True) and 0 < sum(spent) <= call["seconds"] * 1.1
+        assert any(op["op"].startswith("aten::") and op["calls"] >= 1 for op in call["top_self_time"])
