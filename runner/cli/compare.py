@@ -1,4 +1,4 @@
-"""``runner compare``: two runs metric by metric, with significance."""
+"""``runner compare``: two runs, or two sets of runs, metric by metric, with significance across runs."""
 
 from __future__ import annotations
 
