@@ -71,6 +71,16 @@ def test_a_level_counts_every_request_and_times_only_completed_ones():
     assert level.sustainable is False  # 1 of 5 met, under the 50% asked for
 
 
+def test_a_levels_time_starts_at_its_first_send_even_when_that_request_failed():
+    """Under overload the earliest requests are the ones that time out: leaving them out of the window
+    would shorten it and overstate requests/s and goodput exactly where the sweep looks for the limit."""
+    config = ServingConfig(slo_ttft_s=0.5)
+    level = level_figures([record(0, "timeout", sent=0.0), record(1, sent=9.0, e2e=1.0)], 1.0, config)
+    assert level.duration_s == pytest.approx(10.0)
+    assert level.requests_per_second == pytest.approx(0.1) and level.goodput_rps == pytest.approx(0.1)
+    assert level_figures([record(0, "timeout")], 1.0, config).duration_s is None  # nothing completed: no rate
+
+
 def test_without_an_objective_there_is_no_goodput_and_no_sustainable_rate():
     level = level_figures([record(0)], None, ServingConfig())
     assert level.slo_met is None and level.goodput_rps is None and level.sustainable is None

@@ -112,8 +112,11 @@ def level_figures(
 ) -> ServingLevel:
     """A level's figures from all its records (ok or not): latencies over the completed ones, counts over all."""
     ok = [r for r in records if r.status == "ok"]
-    spans = [(r.sent_s, r.sent_s + r.e2e_s) for r in ok if r.sent_s is not None and r.e2e_s is not None]
-    duration = (max(end for _, end in spans) - min(start for start, _ in spans)) if spans else None
+    # From the first request sent, answered or not (a level's early failures are part of its time), to the
+    # last answer that completed.
+    sent = [r.sent_s for r in records if r.sent_s is not None]
+    ends = [r.sent_s + r.e2e_s for r in ok if r.sent_s is not None and r.e2e_s is not None]
+    duration = max(ends) - min(sent) if ends else None
     out_tokens = sum(r.output_tokens or 0 for r in ok)
     per_second = duration is not None and duration > 0
     met = sum(meets_slo(r, config) for r in records) if has_slo(config) else None
