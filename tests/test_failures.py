@@ -71,6 +71,25 @@ def test_oom_with_auto_batch_size_halves_and_loses_nothing(make_run_dir, run_wor
     assert any("SUMBENCH_INJECT_OOM_AT_BATCH=4" in n for n in result["notes"]), "injected faults are declared"
 
 
+@pytest.mark.parametrize("warmup", ["full", "none"])
+def test_a_call_that_ran_out_of_memory_is_in_end_to_end_time(make_run_dir, run_worker, monkeypatch, warmup):
+    """End to end leaves nothing out: the failed calls' time is in it, and each event says how long its
+    call ran and whether it was the warm-up (with --warmup full, a new batch size's first call is)."""
+    monkeypatch.setenv("SUMBENCH_INJECT_OOM_AT_BATCH", "4")
+    monkeypatch.setenv("SUMBENCH_INJECT_DELAY_S", "0.3")  # every call, the failing ones too, takes 0.3 s more
+    run_dir = make_run_dir(batch_size="auto", max_batch_size=8, warmup=warmup)
+
+    assert run_worker(run_dir) == 0
+
+    result = read_result(run_dir)
+    m, events = result["metrics"], result["batching"]["oom_events"]
+    assert [(e["batch_size"], e["in_warmup"]) for e in events] == [(8, warmup == "full"), (4, warmup == "full")]
+    assert all(e["seconds"] >= 0.3 for e in events)
+    parts = m["model_load_seconds"] + (m["warmup_seconds"] or 0.0) + m["generate_seconds"]
+    assert m["end_to_end_seconds"] == pytest.approx(parts + sum(e["seconds"] for e in events), abs=0.002)
+    assert m["end_to_end_seconds"] < m["wall_seconds"]
+
+
 def test_oom_even_at_batch_size_one_fails_with_what_was_tried(make_run_dir, run_worker, monkeypatch):
     """Halving stops at 1: when even one prompt does not fit, the run fails, listing the sizes tried."""
     monkeypatch.setenv("SUMBENCH_INJECT_OOM_AT_BATCH", "1")

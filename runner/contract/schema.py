@@ -223,6 +223,10 @@ class OOMEvent(_Model):
     batch_size: int
     documents: list[str]
     message: str
+    seconds: float | None = Field(
+        None, description="The call that ran out of memory, until it failed: part of end_to_end_seconds."
+    )
+    in_warmup: bool | None = Field(None, description="Whether that call was the warm-up (else a timed call).")
 
 
 class Batching(_Model):
@@ -290,11 +294,12 @@ class Metrics(_Model):
         description="Of compile_seconds, those inside timed calls (a batch size first seen after warm-up): "
         "docs/s includes them.",
     )
-    wall_seconds: float | None = None
+    wall_seconds: float | None = Field(None, description="The worker process's life until its result is written.")
     end_to_end_seconds: float | None = Field(
         None,
-        description="Model load + warm-up + every timed call (of this process's load and warm-up, and all "
-        "calls of the run, resumed ones included): what the documents cost with nothing left out.",
+        description="Model load + warm-up + calls that ran out of memory + every timed call (this process's "
+        "load, warm-up and failed calls; all timed calls of the run, resumed ones included): what the "
+        "documents cost with nothing left out.",
     )
     peak_memory_bytes: int | None = Field(
         None,

@@ -19,7 +19,7 @@ from typing import Any
 
 PROTOCOL = 3
 SCHEMA_VERSION = 1
-SCHEMA_MINOR = 2
+SCHEMA_MINOR = 3
 
 HISTORY: tuple[tuple[str, str], ...] = (
     ("schema 1.0, protocol 1", "the first recorded versions (files without schema_minor or protocol)"),
@@ -35,6 +35,11 @@ HISTORY: tuple[tuple[str, str], ...] = (
         "schema 1.2, protocol 3",
         "config: auto_batch_plan (--batch-size auto starts at the memory plan's batch for the run's longest "
         "prompt, not for the default prompt length)",
+    ),
+    (
+        "schema 1.3, protocol 3",
+        "result: batching.oom_events[].seconds and .in_warmup (a call that ran out of memory is part of "
+        "end_to_end_seconds)",
     ),
 )
 

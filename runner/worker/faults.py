@@ -43,6 +43,8 @@ def active() -> dict[str, str]:
 
 
 def before_generate(batch_size: int, batch_no: int = 0) -> None:
+    if delay := os.environ.get(f"{PREFIX}DELAY_S"):
+        _sleep(float(delay))  # first: an injected out-of-memory then fails a call that took time, as a GPU's does
     threshold = os.environ.get(f"{PREFIX}OOM_AT_BATCH")
     if threshold and batch_size >= int(threshold):
         import torch
@@ -50,8 +52,6 @@ def before_generate(batch_size: int, batch_no: int = 0) -> None:
         raise torch.OutOfMemoryError(f"injected: CUDA out of memory at batch size {batch_size}")
     if spec := os.environ.get(f"{PREFIX}ERROR"):
         _maybe_raise(spec, batch_no)
-    if delay := os.environ.get(f"{PREFIX}DELAY_S"):
-        _sleep(float(delay))
 
 
 def _maybe_raise(spec: str, batch_no: int) -> None:

@@ -60,6 +60,7 @@ class RunState:
     """What the run has learned so far, so an interruption at any point can still be reported."""
 
     started_at: str
+    started: float = field(default_factory=time.perf_counter)  # wall_seconds' clock: started_at is whole seconds
     dataset: Dataset | None = None
     device: DeviceInfo | None = None
     env: Environment | None = None
@@ -415,6 +416,8 @@ def _generate_all(
     while pending:
         batch = pending[:size]
         texts = [prompts[d.id] for d in batch]
+        warming = not warm
+        call_started = time.perf_counter()  # of the call that fails, if one does: warm-up or timed
         try:
             faults.before_generate(len(batch), batch_no)
             if not warm:
@@ -430,23 +433,31 @@ def _generate_all(
                         shortest[1],
                     )
                 for warm_texts in warm_batches:
+                    call_started = time.perf_counter()
                     _warm_up(config, backend, warm_texts, state)
-                warm = True
+                warm, warming = True, False
             energy.start()
             backend.last_model_seconds = None
-            t0 = time.perf_counter()
+            t0 = call_started = time.perf_counter()
             generations = backend.generate(texts, config.max_new_tokens)
             backend.synchronize()
             seconds = time.perf_counter() - t0
             model_seconds = backend.last_model_seconds
             energy.stop()
         except Exception as exc:
+            failed_seconds = time.perf_counter() - call_started
             energy.stop()
             if not backend.is_out_of_memory(exc) or config.batch_size != "auto" or size == 1:
                 raise
             backend.free_memory()
             state.oom_events.append(
-                OOMEvent(batch_size=size, documents=[d.id for d in batch], message=redact(str(exc)))
+                OOMEvent(
+                    batch_size=size,
+                    documents=[d.id for d in batch],
+                    message=redact(str(exc)),
+                    seconds=round(failed_seconds, 3),
+                    in_warmup=warming,
+                )
             )
             log.warning("out of memory at batch size %d; retrying the same documents at %d", size, size // 2)
             size = max(1, size // 2)
@@ -546,16 +557,16 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         metrics.cost_per_1k_docs_usd = (
             config.price_per_hour_usd * metrics.generate_seconds / 3600 / metrics.documents * 1000
         )
-    started = datetime.fromisoformat(state.started_at)
-    metrics.wall_seconds = (datetime.now(timezone.utc) - started).total_seconds()
     if records:
-        before = (state.load_seconds or 0.0) + (state.warmup_seconds or 0.0)
+        failed = sum(e.seconds or 0.0 for e in state.oom_events)
+        before = (state.load_seconds or 0.0) + (state.warmup_seconds or 0.0) + failed
         metrics.end_to_end_seconds = before + metrics.generate_seconds
 
     if state.dataset is not None and records and config.serving is None:
         by_id = {d.id: d for d in state.dataset.documents}
         docs = [by_id[r.id] for r in records if r.id in by_id and by_id[r.id].references]
         metrics.lead3_rouge = quality.mean([quality.rouge(quality.lead3(d.text), d.references) for d in docs])
+    metrics.wall_seconds = time.perf_counter() - state.started
     caveat = quality_caveat(config)
     if caveat is not None:
         notes.append(caveat)
