@@ -372,6 +372,29 @@ def test_different_environment_settings_are_shown_and_warned_about(bench, tmp_pa
     assert not any("settings differ" in w for w in same.warnings)
 
 
+def test_peak_memory_measured_two_ways_is_warned_about_and_the_device_figure_compared(bench, tmp_path):
+    """torch's reserved memory against NVML's whole card is two kinds of figure: said, and shown beside the
+    one memory figure every GPU backend measures alike."""
+
+    def on_vllm(r: RunResult) -> None:
+        r.metrics.peak_memory_source = "nvml_device_used"
+        r.metrics.peak_memory_bytes = r.metrics.peak_device_memory_bytes = 40 * 2**30
+
+    def on_hf(r: RunResult) -> None:
+        r.metrics.peak_memory_source = "torch_cuda_max_reserved"
+        r.metrics.peak_memory_bytes, r.metrics.peak_device_memory_bytes = 30 * 2**30, 32 * 2**30
+
+    a = edited_copy(bench.repeats[0], tmp_path, "hf", on_hf)
+    b = edited_copy(bench.repeats[1], tmp_path, "vllm", on_vllm)
+    cmp = compare_runs(load_run(a), load_run(b))
+    assert any("peak memory differently (torch_cuda_max_reserved vs nvml_device_used)" in w for w in cmp.warnings)
+    assert ("peak memory measures", "torch_cuda_max_reserved", "nvml_device_used") in cmp.config
+    device = {m.spec.name: m for m in cmp.metrics}["device memory (NVML)"]
+    assert (device.a, device.b) == (32 * 2**30, 40 * 2**30)
+    same = compare_runs(load_run(bench.repeats[0]), load_run(bench.repeats[1]))
+    assert not any("peak memory differently" in w for w in same.warnings)
+
+
 def test_the_models_share_of_the_generate_time_is_compared_too(bench):
     cmp = compare_runs(load_run(bench.repeats[0]), load_run(bench.repeats[1]))
     rows = {m.spec.name: m for m in cmp.metrics}

@@ -92,6 +92,12 @@ def warnings(a: RunResult, b: RunResult) -> list[str]:
             f"the runs' environment settings differ ({settings(a) or 'none'} vs {settings(b) or 'none'}): "
             "allocator, attention and thread settings change memory and speed"
         )
+    sources = (a.metrics.peak_memory_source, b.metrics.peak_memory_source)
+    if None not in sources and sources[0] != sources[1]:
+        out.append(
+            f"the runs measured peak memory differently ({sources[0]} vs {sources[1]}): its change compares "
+            "two kinds of figure; device memory (NVML), where both have it, is measured the same way"
+        )
     for label, r in (("A", a), ("B", b)):
         if r.status != "completed":
             out.append(f"{label} ({r.run_id}) is {r.status}" + (f": {r.error.error_class}" if r.error else ""))

@@ -107,6 +107,8 @@ METRICS = (
     MetricSpec("peak memory", lambda r: r.metrics.peak_memory_bytes, "bytes", "lower", generated=False),
     # What the run needed (the memory plan's figure), where torch measured it: reserved is the cache's size.
     MetricSpec("peak allocated", lambda r: r.metrics.peak_memory_allocated_bytes, "bytes", "lower", generated=False),
+    # The whole card through NVML: the one memory figure measured alike for every backend on a GPU.
+    MetricSpec("device memory (NVML)", lambda r: r.metrics.peak_device_memory_bytes, "bytes", "lower", generated=False),
     MetricSpec("energy / doc", lambda r: r.metrics.energy_per_doc_joules, ".1f", "lower", " J"),
     MetricSpec("$ / 1k docs", lambda r: r.metrics.cost_per_1k_docs_usd, ".4f", "lower"),
     MetricSpec("generate time", lambda r: r.metrics.generate_seconds, ".2f", "lower", " s", test=DOCS_TEST),
@@ -138,6 +140,7 @@ CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("forced output length", lambda r: r.config.force_output_length),
     ("dataset sha256", lambda r: r.dataset.sha256[:12] if r.dataset else None),
     ("batches timed", lambda r: len(r.metrics.batches)),
+    ("peak memory measures", lambda r: r.metrics.peak_memory_source),
     ("settings", lambda r: settings(r) or "-"),
 )
 
