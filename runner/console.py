@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from runner.contract import events
-from runner.contract.schema import Metrics, Percentiles, RunResult
+from runner.contract.schema import Metrics, OOMEvent, Percentiles, RunResult
 from runner.contract.weights import SUMMARY_NOTES, weights_kind
 
 console = Console(stderr=True)
@@ -155,7 +155,10 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
             f"{m.documents} done, {m.skipped_too_long + m.skipped_by_backend} skipped"
             + (f" of {result.dataset.documents}" if result.dataset else ""),
         ),
-        ("throughput", f"{fmt(m.docs_per_second, '.3f')} docs/s · {fmt(m.output_tokens_per_second, '.1f')} tokens/s"),
+        (
+            "throughput",
+            f"{fmt(m.docs_per_second, '.3f')} docs/s · {fmt(m.output_tokens_per_second, '.1f')} output tokens/s",
+        ),
         ("tokens / doc", f"{fmt(m.avg_input_tokens, '.1f')} in · {fmt(m.avg_output_tokens, '.1f')} out"),
         ("call time p50/p90/p99", f"{fmt(m.latency_p50_s)} / {fmt(m.latency_p90_s)} / {fmt(m.latency_p99_s)} s"),
         ("first token p50/p90/p99", _percentiles(m.time_to_first_token_s, ".3f", " s")),
@@ -178,7 +181,7 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     if result.serving is not None:
         rows = _with_serving_rows(result, rows)
     if result.batching.oom_events:
-        rows.append(("OOM events", ", ".join(f"bs {e.batch_size}" for e in result.batching.oom_events)))
+        rows.append(("OOM events", ", ".join(_oom(e) for e in result.batching.oom_events)))
     if warning := timing_warning(result):
         rows.append(("timing", f"[yellow]{warning}[/]"))
     rows += [("note", note) for note in result.notes]
@@ -188,7 +191,14 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     return table
 
 
-SERVING_REPLACES = ("documents", "throughput", "latency p50/p90/p99", "model load · warmup")
+SERVING_REPLACES = (
+    "documents",
+    "throughput",
+    "call time p50/p90/p99",
+    "first token p50/p90/p99",
+    "per token p50/p90/p99",
+    "model load · warmup",
+)
 """Summary rows of an offline run that a serving run shows per load level instead."""
 
 
@@ -247,11 +257,19 @@ def _compile(m) -> str:
     return text
 
 
+def _oom(event: OOMEvent) -> str:
+    """An out-of-memory event: the batch size, and which call failed after how long (results since schema 1.3)."""
+    if event.seconds is None:
+        return f"bs {event.batch_size}"
+    return f"bs {event.batch_size} ({'warm-up' if event.in_warmup else 'timed call'}, {event.seconds:.1f} s)"
+
+
 def _backend(result: RunResult) -> str:
     b = result.backend
     if b is None:
         return "-"
-    text = f"{b.name} {b.dtype}, attention {b.attention}" + (f", {b.quantization}" if b.quantization else "")
+    text = f"{b.name} {b.dtype}" + (f", attention {b.attention}" if b.attention else "")
+    text += f", {b.quantization}" if b.quantization else ""
     if b.weights is not None:  # measured on the loaded model, not read from the scenario
         text += f" · {b.weights.bits_per_parameter:.1f} bits/weight as loaded"
     return text

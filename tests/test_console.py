@@ -41,3 +41,36 @@ def test_too_few_batches_are_flagged_except_for_vllms_single_call(finished_run):
     two = with_batches(result, [(4, 1.0, 1200), (4, 1.0, 1200)])
     assert timing_warning(two).startswith("only 2 timed batches: docs/s rests on too few calls")
     assert timing_warning(with_batches(result, [(24, 5.0, 7200)], batch_size="dynamic")) is None
+
+
+def _shown(result, run_dir) -> str:
+    console = Console(width=250, record=True, file=io.StringIO())
+    console.print(summary_table(result, run_dir))
+    return console.export_text()
+
+
+def test_a_serving_runs_summary_has_its_levels_in_place_of_the_offline_rows():
+    """The serving reference run: TTFT and TPOT per load level, never the offline rows' empty dashes."""
+    from runner.paths import REPO_ROOT
+
+    run_dir = REPO_ROOT / "results" / "reference" / "cpu-serving-2026-12-04" / "vllm-serve-sweep"
+    text = _shown(rundir.read_result(run_dir), run_dir)
+    for offline in ("call time p50/p90/p99", "first token p50/p90/p99", "per token p50/p90/p99", "throughput"):
+        assert offline not in text
+    assert "attention None" not in text and "│ server " in text
+
+
+def test_the_summary_names_output_tokens_and_each_out_of_memory_call(finished_run):
+    from runner.contract.schema import OOMEvent
+
+    result = rundir.read_result(finished_run)
+    events = [
+        OOMEvent(batch_size=8, documents=["a"], message="oom", seconds=2.25, in_warmup=True),
+        OOMEvent(batch_size=4, documents=["a"], message="oom", seconds=1.5, in_warmup=False),
+        OOMEvent(batch_size=2, documents=["a"], message="oom"),  # a result from before schema 1.3
+    ]
+    text = _shown(
+        result.model_copy(update={"batching": result.batching.model_copy(update={"oom_events": events})}), finished_run
+    )
+    assert re.search(r"│ throughput +│ [\d.]+ docs/s · [\d.]+ output tokens/s", text)
+    assert re.search(r"│ OOM events +│ bs 8 \(warm-up, 2\.2 s\), bs 4 \(timed call, 1\.5 s\), bs 2 ", text)
