@@ -1,9 +1,15 @@
 """The process executor (the embedded default) with a GPU type: the card is found on this machine before
-anything runs, and the worker is pinned to it."""
+anything runs, and the worker is pinned to it; and the worker runs the installed code, whatever folder the
+run starts from."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from conftest import read_result
 
 from runner.cli import main
 from runner.contract.catalog import get_gpu, get_image
@@ -60,3 +66,33 @@ def test_a_cpu_cell_lists_no_cards(monkeypatch):
     monkeypatch.setattr(process, "list_gpus", no_listing)
     prepared = process.ProcessExecutor().prepare(config(), get_image("cpu"), get_gpu("cpu"))
     assert prepared.launch.executor == "process" and process._worker_env(prepared) is None
+
+
+def shadowing_folder(tmp_path: Path) -> Path:
+    """A folder holding a ``runner/`` package that breaks on import: what another checkout looks like to a
+    worker started there with the current folder on its sys.path."""
+    folder = tmp_path / "elsewhere"
+    (folder / "runner").mkdir(parents=True)
+    (folder / "runner" / "__init__.py").write_text('raise ImportError("the runner/ of the current folder")\n')
+    return folder
+
+
+def test_a_runner_folder_in_the_current_folder_does_not_replace_the_installed_one(
+    tiny_model, small_dataset, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(shadowing_folder(tmp_path))
+    results = tmp_path / "results"
+    args = ["--model", str(tiny_model), "--data", str(small_dataset), "--limit", "2", "--max-new-tokens", "4"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["launch", *args, "--results", str(results), "--run-id", "here"])
+    assert exit_info.value.code == 0
+    assert read_result(results / "here")["status"] == "completed"
+    assert "current folder" not in (results / "here" / "output.log").read_text()
+
+
+def test_the_python_3_10_start_keeps_the_current_folder_off_the_path_too(tmp_path):
+    """Python 3.10 has no ``-P``; its command runs here too, so every CI checks it."""
+    command = [sys.executable, "-c", process.SAFE_START, "--help"]
+    proc = subprocess.run(command, cwd=shadowing_folder(tmp_path), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: python -m runner.worker" in proc.stdout

@@ -48,7 +48,7 @@ class ProcessExecutor(Executor):
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
         with _sigterm_interrupts():
             proc = subprocess.Popen(
-                [sys.executable, "-m", "runner.worker", str(run_dir)],
+                worker_command(run_dir),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -75,6 +75,25 @@ class ProcessExecutor(Executor):
                         for line in proc.stdout:
                             on_line(line.rstrip("\n"))
         return ExitInfo(exit_code=proc.returncode, timed_out=timed_out.is_set(), interrupted=interrupted)
+
+
+SAFE_START = (
+    "import sys\n"
+    "if sys.path[:1] == ['']: del sys.path[0]\n"
+    "import runpy\n"
+    "runpy.run_module('runner.worker', run_name='__main__', alter_sys=True)\n"
+)
+"""``python -m runner.worker`` for Python 3.10, which lacks ``-P``: ``-c`` puts the current folder first on
+sys.path as ``''``; it is dropped before anything but ``sys`` (built in, never read from a folder) is imported."""
+
+
+def worker_command(run_dir: Path) -> list[str]:
+    """The command that starts the worker on ``run_dir`` with this Python, the current folder kept off its
+    sys.path: ``-m`` alone puts it first, so a ``runner/`` folder there (another checkout) would replace
+    the installed package and run other code than the host's. Not ``-I``, which also drops PYTHONPATH."""
+    if sys.version_info >= (3, 11):
+        return [sys.executable, "-P", "-m", "runner.worker", str(run_dir)]
+    return [sys.executable, "-c", SAFE_START, str(run_dir)]
 
 
 def _worker_env(config: RunConfig) -> dict[str, str] | None:
