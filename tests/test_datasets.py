@@ -83,6 +83,13 @@ def test_data_inspect_with_limit_gives_the_hash_a_limited_run_records(cli):
     assert f"{SAMPLE_DATASET}: 1 document (the first 1)" in one.stdout
 
 
+def test_data_inspect_with_a_limit_past_the_end_says_it_read_all(cli):
+    proc = cli(["data", "inspect", str(SAMPLE_DATASET), "--limit", "100"])
+    assert proc.returncode == 0, proc.stderr
+    assert f"{SAMPLE_DATASET}: 24 documents (all 24; --limit 100)\n" in proc.stdout
+    assert f"sha256: {load_dataset(SAMPLE_DATASET).sha256}\n" in proc.stdout
+
+
 def test_a_pretty_printed_json_array_is_named_with_its_conversion(tmp_path):
     path = tmp_path / "d.json"
     path.write_text(json.dumps([{"id": "a", "document": "x", "summary": "y"}], indent=2) + "\n")

@@ -40,12 +40,19 @@ def inspect(
     ds = load_dataset(path, text_field=text_field, summary_field=summary_field, id_field=id_field, limit=limit)
     words = [len(d.text.split()) for d in ds.documents]
     out = stdout_console()
-    first = f" (the first {limit})" if limit else ""
-    out.print(f"[bold]{escape(path)}[/]: {len(ds)} document{'' if len(ds) == 1 else 's'}{first}")
+    out.print(f"[bold]{escape(path)}[/]: {len(ds)} document{'' if len(ds) == 1 else 's'}{_limited(len(ds), limit)}")
     fields = f"text={ds.text_field} summary={ds.summary_field} id={ds.id_field or '(line numbers)'}"
     out.print(f"fields: {escape(fields)}")
     out.print(f"words per document: mean {sum(words) / len(words):.0f}, min {min(words)}, max {max(words)}")
     out.print(f"sha256: {ds.sha256}")
+
+
+def _limited(documents: int, limit: int | None) -> str:
+    """What --limit did to the count: " (the first 6)" where it cut the file short; " (all 24; --limit
+    100)" where the file has fewer, so the count does not read as the first of more."""
+    if limit is None:
+        return ""
+    return f" (the first {limit})" if documents == limit else f" (all {documents}; --limit {limit})"
 
 
 def _fetch_help() -> str:
