@@ -186,6 +186,52 @@ def test_compare_cli_markdown_and_json(sides, tmp_path):
     assert data["metrics"][0]["a"] == pytest.approx(result_of(sides.repeats[0]).metrics.docs_per_second)
 
 
+def test_a_side_that_mixes_cells_is_refused_and_names_what_differs(bench, tmp_path):
+    """A set of runs is the repeats of one cell: batch 4 beside batch 2 on one side is no sample of either,
+    nor is a run that timed its first-use costs (--warmup none) beside one that did not."""
+
+    def batch_2(r: RunResult) -> None:
+        r.config.batch_size = 2
+
+    def unwarmed(r: RunResult) -> None:
+        r.config.warmup = "none"
+
+    a = [bench.repeats[0], edited_copy(bench.repeats[1], tmp_path, "bs2", batch_2)]
+    cmp = compare_runs(runs(a), runs(bench.repeats[:2]))
+    assert (
+        cmp.refusal
+        == f"side A's runs are not repeats of one cell (bs2: batch {result_of(a[0]).config.batch_size} vs 2)"
+    )
+    with pytest.raises(UserError, match=r"side A's runs are not repeats of one cell .*pass --allow-different"):
+        in_process(["compare", *map(str, a), "vs", *map(str, bench.repeats[:2])])
+    b = [bench.repeats[0], edited_copy(bench.repeats[1], tmp_path, "cold", unwarmed)]
+    cmp = compare_runs(runs(bench.repeats[:2]), runs(b))
+    assert "side B's runs are not repeats of one cell (cold: warmup full vs none)" in cmp.refusal
+    assert ("warm-up", "full", "full") in cmp.config
+    assert compare_runs(runs(bench.repeats[:2]), runs(bench.repeats[:2])).refusal is None
+
+
+def test_a_side_folds_every_time_by_one_mean_and_memory_by_its_largest(bench, tmp_path):
+    def scaled(factor: float, peak: int):
+        def edit(r: RunResult) -> None:
+            slowed(factor)(r)
+            r.metrics.peak_memory_bytes = peak
+
+        return edit
+
+    a = [
+        edited_copy(bench.repeats[0], tmp_path, f"a{i}", scaled(f, peak))
+        for i, (f, peak) in enumerate(((1.0, 100), (4.0, 300)))
+    ]
+    cmp = compare_runs(runs(a), runs(a))
+    rows = {m.spec.name: m.a for m in cmp.metrics}
+    base = result_of(bench.repeats[0]).metrics
+    for name, value in (("call time p50", base.latency_p50_s), ("call time p90", base.latency_p90_s)):
+        assert rows[name] == pytest.approx(2 * value)  # the geometric mean of 1x and 4x, both rows alike
+    assert rows["docs/s"] == pytest.approx(base.docs_per_second / 2)
+    assert rows["peak memory"] == 300
+
+
 def test_compare_refuses_a_side_without_runs(sides):
     with pytest.raises(UserError, match="needs run folders on both sides of `vs`"):
         in_process(["compare", str(sides.repeats[0]), "vs"])

@@ -5,13 +5,13 @@ batch size and the work asked for (dataset content, output length, prompt templa
 are repeats, whatever their run ids, and the report shows them as one row with mean ± stdev; runs
 that differ in any of them are different rows, so a number is never averaged across datasets.
 
-Four things the name of a cell does not say also keep runs apart, because each changes what was measured:
+Five things the name of a cell does not say also keep runs apart, because each changes what was measured:
 the device as the worker detected it (two CPU models are both ``--gpu cpu``; a host-written result of a
 worker that died knows only the catalog name),
 a ``--gpu-memory-limit`` cap (a 15 GiB-capped H200 run stands for a smaller card, not for the H200), where
 the worker ran (the process executor runs it in the host's Python whatever ``--image`` says, so it and a
-Docker run of that image are two environments; two builds of one image are two as well), and the dtype that
-actually ran (``bf16`` on a T4 runs as fp16).
+Docker run of that image are two environments; two builds of one image are two as well), the dtype that
+actually ran (``bf16`` on a T4 runs as fp16), and the warm-up mode (``none`` times first-use costs).
 """
 
 from __future__ import annotations
@@ -244,6 +244,8 @@ class CellKey:
     """The dtype that ran, which is not always the scenario's (``scenario_label``)."""
     base_model: str = ""
     """``base_model_label``: what the quality gate holds equal, so an AWQ checkpoint meets its fp16 model."""
+    warmup: str = "full"
+    """``--warmup``: with ``none`` the first call's first-use costs are in docs/s, so it is another figure."""
 
     @property
     def quality_key(self) -> tuple[str, str, str, str, int, str]:
@@ -271,6 +273,7 @@ def cell_key(result: RunResult) -> CellKey:
         image_id=image_id,
         dtype=ran_dtype(result),
         base_model=base_model_label(result),
+        warmup=c.warmup,
     )
 
 

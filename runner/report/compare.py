@@ -19,6 +19,7 @@ however far it moved: a 0.03 s warmup that became 0.09 s is as likely a busy nei
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from runner.report.cells import (
     PROCESS,
     batch_label,
     cap_label,
+    cell_key,
     checkpoint_label,
     gpu_of,
     launch_of,
@@ -119,6 +121,13 @@ METRICS = (
     MetricSpec("torch.compile", lambda r: r.metrics.compile_seconds, ".2f", "lower", " s", generated=False),
 )
 
+TIMES_AND_RATES = frozenset(
+    s.name
+    for s in METRICS
+    if s.unit == " s" or s.test in (DOCS_TEST, LATENCY_TEST) or s.name in ("energy / doc", "$ / 1k docs")
+)
+"""The metrics a side folds by the geometric mean (``_value``)."""
+
 CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("run id", lambda r: r.run_id),
     ("status", lambda r: r.status),
@@ -139,6 +148,7 @@ CONFIG_FIELDS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("max new tokens", lambda r: r.config.max_new_tokens),
     ("forced output length", lambda r: r.config.force_output_length),
     ("dataset sha256", lambda r: r.dataset.sha256[:12] if r.dataset else None),
+    ("warm-up", lambda r: r.config.warmup),
     ("batches timed", lambda r: len(r.metrics.batches)),
     ("peak memory measures", lambda r: r.metrics.peak_memory_source),
     ("settings", lambda r: settings(r) or "-"),
@@ -416,14 +426,20 @@ def _rouge_tests(a: Run, b: Run, alpha: float, notes: list[str]) -> list[SampleT
 
 
 def _value(spec: MetricSpec, runs: Sequence[Run]) -> float | None:
-    """The side's figure: over its runs, the geometric mean of a speed (the tested figures: their ratio is
-    the speed-up the test's sentence gives) and the mean of anything else; one run: its own value."""
+    """The side's figure over its runs; one run: its own value.
+
+    Every time and rate (docs/s, call time and token times, energy and cost per document) folds by the
+    geometric mean, as the tested speeds must (their ratio is the speed-up the test's sentence gives), so
+    one table never mixes two kinds of average; a memory peak by the largest, as the report does (the
+    card must hold the worst repeat); counts and scores by the mean."""
     values = _per_run(runs, spec.get) if spec.generated else [v for r in runs if (v := spec.get(r.result)) is not None]
     if not values:
         return None
     if all(v == values[0] for v in values):
         return values[0]
-    if spec.test in (DOCS_TEST, LATENCY_TEST) and min(values) > 0:
+    if spec.spec == "bytes":
+        return max(values)
+    if spec.name in TIMES_AND_RATES and min(values) > 0:
         return geometric_mean(values)
     return statistics.fmean(values)
 
@@ -449,10 +465,29 @@ def compare_runs(
     ]
     config = [(name, get(ra), get(rb)) for name, get in CONFIG_FIELDS]
     config.append(("runs", len(runs_a), len(runs_b)))
-    refused = refusal(first_a, first_b)
+    refused = "; ".join(why for why in (refusal(first_a, first_b), *_mixed(runs_a, runs_b)) if why) or None
     if not judged:
         notes.insert(0, f"no verdicts: {refused}")
     return Comparison(first_a, first_b, config, metrics, tests, notes, alpha, refused, runs_a, runs_b, noise)
+
+
+def _mixed(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> list[str]:
+    """Per side whose runs are not repeats of one cell, what sets them apart: a test across processes
+    compares two cells, and a side that mixes cells (batch 4 with batch 2) is no sample of either."""
+    out = []
+    for side, runs in (("A", runs_a), ("B", runs_b)):
+        first = cell_key(runs[0].result)
+        for run in runs[1:]:
+            key = cell_key(run.result)
+            differ = [
+                f"{f.name} {getattr(first, f.name) or '-'} vs {getattr(key, f.name) or '-'}"
+                for f in dataclasses.fields(key)
+                if getattr(first, f.name) != getattr(key, f.name)
+            ]
+            if differ:
+                out.append(f"side {side}'s runs are not repeats of one cell ({run.result.run_id}: {', '.join(differ)})")
+                break
+    return out
 
 
 def verdict_rule(alpha: float, noise: float = NOISE) -> str:
