@@ -170,6 +170,16 @@ def test_auto_batch_size_on_a_cpu_is_capped_and_says_so(make_run_dir, run_worker
     assert [b["size"] for b in result["metrics"]["batches"]] == [6, 6]
 
 
+def test_a_batch_larger_than_the_documents_is_recorded_at_the_size_that_ran(make_run_dir, run_worker):
+    """--batch-size 16 over the 12 documents of the small dataset runs one call of 12: the result says 12
+    (the report shows 16→12 and plots it at 12), not a batch of 16 that never ran."""
+    run_dir = make_run_dir(batch_size=16)
+    assert run_worker(run_dir) == 0
+    result = read_result(run_dir)
+    assert [b["size"] for b in result["metrics"]["batches"]] == [12]
+    assert (result["batching"]["requested"], result["batching"]["final"]) == (16, 12)
+
+
 # --- errors mid-run -----------------------------------------------------------------------------------------
 
 

@@ -231,7 +231,11 @@ class OOMEvent(_Model):
 
 class Batching(_Model):
     requested: BatchSize
-    final: int | None = None
+    final: int | None = Field(
+        None,
+        description="The largest batch that ran: the requested size, or less where an out-of-memory halving "
+        "or too few documents left less.",
+    )
     planned_max: int | None = None
     oom_events: list[OOMEvent] = Field(default_factory=list)
 

@@ -31,6 +31,7 @@ from runner.contract.schema import (
     DocRecord,
     Environment,
     ErrorInfo,
+    Metrics,
     OOMEvent,
     RunConfig,
     RunResult,
@@ -519,6 +520,13 @@ def _warm_up(config: RunConfig, backend: Backend, texts: list[str], state: RunSt
     state.warmup_seconds = (state.warmup_seconds or 0.0) + time.perf_counter() - t0
 
 
+def _final_batch(size: int | None, metrics: Metrics) -> int | None:
+    """The largest batch that ran: the size the worker settled on, unless every call held fewer (a batch
+    of 16 over 8 documents ran at 8, and reporting it at 16 would place its docs/s where it never was)."""
+    ran = max((b.size for b in metrics.batches), default=None)
+    return size if ran is None or size is None else min(size, ran)
+
+
 def _check_skipped(config: RunConfig, state: RunState) -> None:
     """Fail the run once the prompts the backend refused, with those over the limit, pass the allowed share."""
     if not state.skipped_by_backend or state.dataset is None:
@@ -596,7 +604,7 @@ def _result(config: RunConfig, run_dir: Path, state: RunState, error: ErrorInfo 
         backend=state.backend,
         batching=Batching(
             requested=config.batch_size,
-            final=state.batch_size,
+            final=_final_batch(state.batch_size, metrics),
             planned_max=state.planned_batch or config.max_batch_size,
             oom_events=state.oom_events,
         ),
