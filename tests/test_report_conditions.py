@@ -257,6 +257,20 @@ def test_an_unknown_out_suffix_is_refused_and_nothing_is_written(capsys, tmp_pat
         assert in_process(["report", str(CPU_BF16), "--out", str(tmp_path / name)]).returncode == 0
 
 
+def test_an_out_suffix_naming_another_format_than_format_is_refused(capsys, tmp_path):
+    out = tmp_path / "x.html"
+    line = one_line(capsys, ["report", str(CPU), "--format", "md", "--out", str(out)])
+    assert line == (
+        f"error: --format md and --out {out} disagree: .html names html; drop --format to write html, "
+        f"or pass --out {tmp_path / 'x.md'}"
+    )
+    assert not out.exists()
+    # Where they agree (.htm is html) or the suffix names no format, --format stands.
+    for name, fmt in (("r.htm", "html"), ("r.MD", "md"), ("r.txt", "csv")):
+        proc = in_process(["report", str(CPU_BF16), "--format", fmt, "--out", str(tmp_path / name)])
+        assert proc.returncode == 0, proc.stderr
+
+
 # --- 6. matrix cells that never ran ---------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ SUFFIXES = {"md": "md", "markdown": "md", "html": "html", "htm": "html", "csv": 
     "fmt",
     type=click.Choice(FORMATS),
     help="Output format (default: from the --out suffix, .md .markdown .html .htm .csv or .json; md without "
-    "one). html is one self-contained page.",
+    "one); one of those suffixes must agree with it. html is one self-contained page.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
 @click.option(
@@ -55,7 +55,7 @@ def report(
 
     if reference:
         get_scenario(reference)
-    fmt = fmt or _format_from(out)  # before anything is read or written: a wrong suffix costs nothing
+    fmt = _format(fmt, out)  # before anything is read or written: a wrong suffix costs nothing
     loaded = find_runs(results)
     for warning in loaded.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -75,6 +75,24 @@ def report(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         click.echo(f"report written to {out}", err=True)
+
+
+def _format(fmt: str | None, out: Path | None) -> str:
+    """--format, else the one --out's suffix names. Where both are given and the suffix is a known one
+    naming another format (--format md --out r.html), one of them is a slip: refused rather than written
+    as one format under a name that promises another. An unknown suffix (r.txt) takes --format's word."""
+    from runner.contract.errors import UserError
+
+    if fmt is None:
+        return _format_from(out)
+    suffix = out.suffix.lower().lstrip(".") if out else ""
+    named = SUFFIXES.get(suffix, fmt)
+    if named != fmt:
+        raise UserError(
+            f"--format {fmt} and --out {out} disagree: .{suffix} names {named}; drop --format to write {named}, "
+            f"or pass --out {out.with_suffix('.' + fmt)}"
+        )
+    return fmt
 
 
 def _format_from(out: Path | None) -> str:
