@@ -75,11 +75,11 @@ class RunProgress:
         if kind == "start":
             self.progress.update(self.task, total=event["total"], completed=event["done"], rate="warming up")
         elif kind == "progress":
-            self.progress.update(
-                self.task,
-                completed=event["done"],
-                rate=f"{event['docs_per_second']:.2f} docs/s (bs {event['batch_size']})",
-            )
+            if "level" in event:  # a serving run: requests answered so far, not documents of a batch
+                rate = f"{event['completed_per_second']:.2f} completed requests/s ({event['level']})"
+            else:
+                rate = f"{event['docs_per_second']:.2f} docs/s (bs {event['batch_size']})"
+            self.progress.update(self.task, completed=event["done"], rate=rate)
         elif kind == "oom":
             self.progress.console.print(
                 f"out of memory at batch size {event['batch_size']}: retrying at {event['next_batch_size']}",
@@ -144,7 +144,7 @@ def summary_table(result: RunResult, run_dir: Path) -> Table:
     table.add_column("metric", style="bold")
     table.add_column("value")
     quality_note = _quality_note(result)
-    energy = f"{fmt(m.energy_per_doc_joules, '.1f')} J" if m.energy_per_doc_joules is not None else "- (no counter)"
+    energy = f"{fmt(m.energy_per_doc_joules, '.1f')} J" if m.energy_per_doc_joules is not None else _no_energy(result)
     rows = [
         ("status", _status(result)),
         ("cell", _cell(result)),
@@ -255,6 +255,15 @@ def _compile(m) -> str:
     if m.compile_seconds_timed:
         text = f"{m.compile_seconds:.1f} s compiling, {m.compile_seconds_timed:.1f} s of it inside timed calls"
     return text
+
+
+def _no_energy(result: RunResult) -> str:
+    """Why there is no energy figure: a CPU or a card without the counter, or nothing it could be split over."""
+    if result.serving is not None:
+        return "- (not measured for a server)"
+    if not result.metrics.documents:
+        return "- (no documents)"
+    return "- (no counter)"
 
 
 def _oom(event: OOMEvent) -> str:

@@ -74,3 +74,29 @@ def test_the_summary_names_output_tokens_and_each_out_of_memory_call(finished_ru
     )
     assert re.search(r"│ throughput +│ [\d.]+ docs/s · [\d.]+ output tokens/s", text)
     assert re.search(r"│ OOM events +│ bs 8 \(warm-up, 2\.2 s\), bs 4 \(timed call, 1\.5 s\), bs 2 ", text)
+
+
+def test_the_progress_bar_says_docs_per_second_for_batches_and_requests_for_a_server():
+    import json
+
+    from runner.console import RunProgress
+    from runner.contract.events import MARK
+
+    def line(**fields) -> str:  # as the worker writes an event (runner.contract.events.emit)
+        return f"{MARK} {json.dumps({'event': 'progress', **fields})}"
+
+    progress = RunProgress("run")
+    with progress:
+        progress.on_line(line(done=4, total=8, batch_size=4, docs_per_second=2.5))
+        batches = progress.progress.tasks[0].fields["rate"]
+        progress.on_line(line(done=5, total=8, level="rate 4", completed_per_second=3.25))
+        server = progress.progress.tasks[0].fields["rate"]
+    assert batches == "2.50 docs/s (bs 4)"
+    assert server == "3.25 completed requests/s (rate 4)"
+
+
+def test_a_missing_energy_figure_says_why():
+    from runner.paths import REPO_ROOT
+
+    run_dir = REPO_ROOT / "results" / "reference" / "cpu-serving-2026-12-04" / "vllm-serve-sweep"
+    assert re.search(r"│ energy / doc +│ - \(not measured for a server\)", _shown(rundir.read_result(run_dir), run_dir))

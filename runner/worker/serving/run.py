@@ -179,8 +179,8 @@ async def _drive(
                     "progress",
                     done=counted["n"],
                     total=total,
-                    batch_size=label,
-                    docs_per_second=counted["ok"] / elapsed,
+                    level=label,
+                    completed_per_second=counted["ok"] / elapsed,
                 )
 
             log.info("level %d: %d requests at %s/s", i, len(requests), rate_label(rate))
