@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import read_result
+from conftest import one_line, read_result
 
 from runner.cli import main
 from runner.contract.catalog import get_gpu, get_image
 from runner.contract.errors import UserError
 from runner.contract.nvml import NvmlGpu, list_gpus
-from runner.contract.schema import LaunchInfo, RunConfig
+from runner.contract.schema import LaunchInfo, RunConfig, ServingConfig
+from runner.doctor import stack
 from runner.executors import process
 
 
@@ -96,3 +97,33 @@ def test_the_python_3_10_start_keeps_the_current_folder_off_the_path_too(tmp_pat
     proc = subprocess.run(command, cwd=shadowing_folder(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "usage: python -m runner.worker" in proc.stdout
+
+
+@pytest.fixture
+def no_vllm_here(monkeypatch):
+    """This Python as one without vLLM, whether or not the test's environment has it: the doctor's
+    distribution -> module map points vllm at a module that exists nowhere."""
+    monkeypatch.setitem(stack.OPTIONAL, "vllm", "sumbench_test_no_such_module")
+
+
+def test_a_scenario_whose_engine_this_python_lacks_is_refused_before_anything_is_written(
+    no_vllm_here, tiny_model, tmp_path, capsys
+):
+    results = tmp_path / "results"
+    args = ["--image", "vllm-cpu", "--model", str(tiny_model), "--batch-size", "dynamic", "--limit", "8"]
+    line = one_line(capsys, ["launch", *args, "--results", str(results), "--force"])
+    said = "error: --image vllm-cpu --scenario vllm imports vllm in the worker, and this Python"
+    assert line.startswith(f"{said} ({sys.executable}) lacks it: ")
+    assert "`make vllm-env` builds .cache/venv-vllm" in line and line.endswith("or pass --executor docker")
+    assert not results.exists()  # --force does not pass it: the import would fail all the same
+
+
+def test_a_gpu_image_says_pip_and_a_client_of_a_running_server_needs_no_engine(no_vllm_here, monkeypatch):
+    monkeypatch.setattr(process, "list_gpus", lambda: [card(0, "Tesla T4", 15, "GPU-t4")])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cell = config().model_copy(update={"image": "vllm", "scenario": "vllm", "backend": "vllm"})
+    with pytest.raises(UserError, match=r"lacks it: pip install vllm, or pass --executor docker$"):
+        process.ProcessExecutor().prepare(cell, get_image("vllm"), get_gpu("t4"))
+
+    client = cell.model_copy(update={"scenario": "vllm-serve", "serving": ServingConfig(endpoint="http://h:1")})
+    assert process.ProcessExecutor().prepare(client, get_image("vllm"), get_gpu("t4")).launch.gpu_uuids == ["GPU-t4"]

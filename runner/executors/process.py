@@ -18,9 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runner.contract import rundir
+from runner.contract.catalog import Image
+from runner.contract.errors import UserError
 from runner.contract.nvml import list_gpus, select_gpu
 from runner.contract.schema import LaunchInfo, RunConfig
+from runner.doctor.stack import install_hint, scenario_needs, survey_stack
 from runner.executors.base import Executor, ExitInfo, LineHandler, deadline, output_log, stop_signal
+from runner.scenarios import get_scenario
 
 STOP_GRACE_S = 30  # long enough for a worker to flush its records and write result.json
 
@@ -31,7 +35,7 @@ class ProcessExecutor(Executor):
     def prepare(self, config, image, gpu) -> RunConfig:
         """A GPU cell needs a card of its type on this machine, found now rather than after the worker
         loaded; the worker sees that card alone. Where CUDA_VISIBLE_DEVICES is set, the user chose the
-        card and the worker keeps that choice."""
+        card and the worker keeps that choice. Then the packages its scenario imports, in this Python."""
         uuids = []
         if not gpu.is_cpu and "CUDA_VISIBLE_DEVICES" not in os.environ:
             uuids = [
@@ -43,6 +47,7 @@ class ProcessExecutor(Executor):
                     "--target sky or k8s)",
                 )
             ]
+        _check_packages(config, image)
         return config.model_copy(update={"launch": LaunchInfo(executor=self.name, gpu_uuids=uuids)})
 
     def execute(self, config: RunConfig, run_dir: Path, on_line: LineHandler, timeout: float | None) -> ExitInfo:
@@ -75,6 +80,32 @@ class ProcessExecutor(Executor):
                         for line in proc.stdout:
                             on_line(line.rstrip("\n"))
         return ExitInfo(exit_code=proc.returncode, timed_out=timed_out.is_set(), interrupted=interrupted)
+
+
+def _check_packages(config: RunConfig, image: Image) -> None:
+    """Refuse a cell whose scenario imports a package this Python lacks (vLLM, bitsandbytes, flash-attn):
+    the worker would fail on that import only after its run folder was made. Which scenario needs what is
+    the doctor's knowledge (``runner doctor`` says the same). --force does not pass it: no rule is bent
+    here, the import would fail anyway."""
+    if config.serving is not None and config.serving.endpoint:
+        return  # the client of a server already running imports no engine
+    if missing := survey_stack().missing(scenario_needs(get_scenario(config.scenario))):
+        them = "it" if len(missing) == 1 else "them"
+        raise UserError(
+            f"--image {image.key} --scenario {config.scenario} imports {', '.join(missing)} in the worker, and this "
+            f"Python ({sys.executable}) lacks {them}: {_install_hint(missing, image)}, or pass --executor docker"
+        )
+
+
+def _install_hint(missing: list[str], image: Image) -> str:
+    """How to get ``missing`` into a Python to launch from. vLLM for a CPU image is not ``pip install
+    vllm`` (a CUDA build): the project's own environment holds the vllm-cpu image's lock."""
+    if "vllm" in missing and image.device == "cpu":
+        return (
+            "launch from a Python that has it (`make vllm-env` builds .cache/venv-vllm with the vllm-cpu image's "
+            "lock: .cache/venv-vllm/bin/python -m runner launch ...)"
+        )
+    return install_hint(missing)
 
 
 SAFE_START = (
