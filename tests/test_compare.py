@@ -294,7 +294,7 @@ def test_only_a_significant_test_gives_a_direction(bench, tmp_path):
         r"^- ROUGE-L per document: .*: -0\.0575 per document, significant \(paired t = ", proc.stdout, re.M
     )
     assert "better or worse only where a test finds the difference significant at alpha = 0.05" in proc.stdout
-    assert '"one sample": a figure measured once per run (call time p90, call time p99, first token' in proc.stdout
+    assert '"one sample": a figure with no test here (call time p90, call time p99, first token' in proc.stdout
 
 
 def set_scores(rouge1: float):

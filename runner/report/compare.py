@@ -492,19 +492,19 @@ def _mixed(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> list[str]:
 
 def verdict_rule(alpha: float, noise: float = NOISE) -> str:
     """The footnote that says when the verdict column names a direction."""
-    timed = ", ".join(s.name for s in METRICS if s.test in (DOCS_TEST, LATENCY_TEST))
+    by_docs = ", ".join(s.name for s in METRICS if s.test == DOCS_TEST)
     once = ", ".join(s.name for s in METRICS if s.test is None and s.better)
     return (
         f"The last column says better or worse only where a test finds the difference significant at alpha = "
-        f"{alpha:g}: for {timed}, Welch's t-test on the logarithms of the per-run values of each side's runs (a "
-        "run is one process; the batches of one run are not independent samples; a side of several runs shows "
-        f"their geometric mean; a change under {noise:.0%} is within noise, whatever the test says); for ROUGE, a "
-        'paired t-test on the per-document scores of the documents both sides summarized. "no verdict": fewer '
-        'than 2 runs on a side; "no clear change": the test does not establish a direction, or the speed change '
-        'is within noise; "no change": both sides gave every document the same score; "untested": a side had '
-        "too few scored documents; "
-        f'"one sample": a figure measured once per run ({once}), which no test here weighs against noise, so no '
-        "change in it is called better or worse."
+        f"{alpha:g}: Welch's t-test on the logarithms of each side's per-run docs/s gives the verdict of {by_docs} "
+        "(the sides did the same work, so these move together), the same test on per-run call time p50 that of "
+        "call time p50 (a run is one process; the batches of one run are not independent samples; a side of "
+        f"several runs shows their geometric mean; a change under {noise:.0%} is within noise, whatever the test "
+        "says); for ROUGE, a paired t-test on the per-document scores of each side's first run, over the documents "
+        'both summarized. "no verdict": fewer than 2 runs on a side; "no clear change": the test does not establish '
+        'a direction, or the speed change is within noise; "no change": both sides gave every document the same '
+        'score; "untested": a side had too few scored documents; '
+        f'"one sample": a figure with no test here ({once}), so no change in it is called better or worse.'
     )
 
 

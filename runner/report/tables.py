@@ -349,8 +349,9 @@ def compile_column(rows: Sequence[Row]) -> Column | None:
 
 
 COMPILE_NOTE = (
-    "Compile s: seconds torch.compile spent compiling (static KV cache + torch.compile), paid in the untimed "
-    "warm-up: not in docs/s, like model load."
+    "Compile s: all the seconds torch.compile spent compiling (static KV cache + torch.compile), most in the "
+    "untimed warm-up; any part that fell inside a timed call (a recompile) is in docs/s too "
+    "(`compile_seconds_timed` says how much)."
 )
 
 
@@ -433,8 +434,8 @@ def results_footnotes(cells: Sequence[Cell], reference: str | None, rows: Sequen
     if any(len(c.runs) > 1 for c in cells):
         memory = " and ".join(c.header for c in memory_columns(rows))
         notes.append(
-            "Cells with several runs show mean ± sample standard deviation over the repeats (latency: the mean); "
-            f"{memory}: the largest of the repeats."
+            "Cells with several runs show mean ± sample standard deviation over the repeats for docs/s, output "
+            f"tokens/s and ROUGE, the mean for the other figures; {memory}: the largest of the repeats."
         )
     for c in cells:
         dps = c.metric("docs_per_second")
