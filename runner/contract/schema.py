@@ -260,7 +260,11 @@ class Percentiles(_Model):
 
 
 class Metrics(_Model):
-    documents: int = Field(0, description="Documents summarized in this run (resumed ones included).")
+    documents: int = Field(
+        0,
+        description="Documents summarized in this run (resumed ones included); for a serving run, the requests "
+        "answered over all its load levels.",
+    )
     skipped_too_long: int = 0
     skipped_by_backend: int = 0
     docs_per_second: float | None = Field(None, description="Documents / generation seconds; load and warmup excluded.")
