@@ -250,6 +250,7 @@ def run_row(folder: Path, row: dict) -> dict:
         "docs_per_second": m.docs_per_second,
         "output_tokens_per_second": m.output_tokens_per_second,
         "call_seconds": [round(b.seconds, 2) for b in m.batches],
+        "call_padded_tokens": [b.padded_tokens for b in m.batches],
         "in_tokens": m.avg_input_tokens,
         "out_tokens": m.avg_output_tokens,
         "load_seconds": m.model_load_seconds,
@@ -301,12 +302,20 @@ def _gib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**30:.2f} GiB"
 
 
+def _calls(r: dict) -> str:
+    """Each timed call's seconds, with the length its prompts were padded to where known: '6.21 (515)'."""
+    seconds = r.get("call_seconds", [])
+    padded = r.get("call_padded_tokens") or [None] * len(seconds)
+    shown = [f"{s:.2f}" + (f" ({n})" if n else "") for s, n in zip(seconds, padded, strict=True)]
+    return ", ".join(shown) or "-"
+
+
 def _line(r: dict) -> str:
     tokens = f"{_num(r.get('in_tokens'), '.0f')} / {_num(r.get('out_tokens'), '.0f')}" if "docs" in r else "-"
     return (
         f"| {r['scenario']} | {r['image']} | {r['status']} | {r.get('docs', '-')} "
         f"| {_num(r.get('docs_per_second'), '.3f')} | {_num(r.get('output_tokens_per_second'), '.1f')} "
-        f"| {', '.join(map(str, r.get('call_seconds', []))) or '-'} | {tokens} "
+        f"| {_calls(r)} | {tokens} "
         f"| {_num(r.get('load_seconds'), '.1f')} | {_num(r.get('warmup_seconds'), '.1f')} "
         f"| {_gib(r.get('peak_allocated'))} | {_gib(r.get('peak_device'))} "
         f"| {_num(r.get('energy_per_doc'), '.0f')} | {r['note']} |"
@@ -347,8 +356,8 @@ def markdown(summary: dict) -> str:
         f"each pair: {each}).\n"
     )
     lines = [
-        "| scenario | image | status | docs | docs/s | out tok/s | calls (s) | in/out tok/doc | load s | warm-up s "
-        "| peak allocated | device (NVML) | J/doc | note |",
+        "| scenario | image | status | docs | docs/s | out tok/s | calls: s (padded prompt) | in/out tok/doc "
+        "| load s | warm-up s | peak allocated | device (NVML) | J/doc | note |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for number, pair in enumerate(summary["steady"], 1):
@@ -357,7 +366,7 @@ def markdown(summary: dict) -> str:
         bare = (
             f"| bare generate() | - | {y['status']} | {y.get('batch_size', 0) * y.get('calls', 0) or '-'} "
             f"| {_num(y.get('settled_docs_per_second'), '.3f')} | - "
-            f"| {', '.join(str(round(s, 2)) for s in y.get('call_seconds', [])) or '-'} | - "
+            f"| {_calls(y)} | - "
             f"| {_num(y.get('load_seconds'), '.1f')} | {_num(sum(warmup) if warmup else None, '.1f')} "
             f"| - | - | - | pair {number}: {len(warmup)} warm-up call(s) |"
         )

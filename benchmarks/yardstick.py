@@ -143,6 +143,7 @@ def measure(
         "load_seconds": load_seconds,
         "warmup_call_seconds": warmup,
         "call_seconds": settled,
+        "call_padded_tokens": [full[i % len(full)][0][1] for i in range(calls)],  # longest first: its first prompt
         "settled_median_seconds": statistics.median(settled),
         "settled_docs_per_second": size * len(settled) / sum(settled),
         "cudnn_sdpa": torch.backends.cuda.cudnn_sdp_enabled(),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -52,6 +53,10 @@ def test_tiny_check_runs_every_step_and_writes_the_table(tmp_path):
     assert ratio == pytest.approx(steady["docs_per_second"] / bare["settled_docs_per_second"])
     table = (out / "gpu-check.md").read_text()
     assert "| fp32 | cpu | completed | 4 |" in table and "| bare generate() | - | completed | 12 |" in table
+    # Each timed call with the length its prompts were padded to, on both sides of the pair.
+    assert steady["call_padded_tokens"] == bare["call_padded_tokens"] and max(bare["call_padded_tokens"]) == 515
+    calls = r"\| \d+\.\d\d \(51\d\), \d+\.\d\d \(51\d\), \d+\.\d\d \(51\d\) \|"
+    assert len(re.findall(calls, table)) == 2, table
     assert f"is {100 * ratio:.1f}% of the bare generate() loop" in table
     assert "Reproduce: `python benchmarks/gpu_check.py --out OUT --tiny`" in table
     with tarfile.open(out / "runs.tar.gz") as tar:

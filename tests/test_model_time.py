@@ -38,3 +38,21 @@ def test_model_time_is_summed_only_when_every_call_has_one():
     # a run resumed from records written before model time was kept cannot say it for the whole run
     assert aggregate([record(0, None), record(1, 0.8)]).model_generate_seconds is None
     assert aggregate([record(0, None)]).batches[0].model_seconds is None
+
+
+def test_every_call_records_the_length_its_prompts_were_padded_to(make_run_dir, run_worker):
+    """A call's shape (size, padded length) beside its time: on a GPU a shape no earlier call had pays its
+    first-use costs inside the timed call, and this is how a reader finds those calls."""
+    run_dir = make_run_dir(limit=6, batch_size=2)
+    assert run_worker(run_dir) == 0
+    docs = read_docs(run_dir)
+    by_batch: dict[int, list[dict]] = {}
+    for d in docs:
+        by_batch.setdefault(d["batch"], []).append(d)
+    metrics = read_result(run_dir)["metrics"]
+    for number, batch in by_batch.items():
+        longest = max(d["input_tokens"] for d in batch)
+        assert {d["padded_tokens"] for d in batch} == {longest}  # left padding to the batch's longest prompt
+        assert metrics["batches"][number]["padded_tokens"] == longest
+    lengths = [max(d["input_tokens"] for d in b) for b in by_batch.values()]
+    assert lengths == sorted(lengths, reverse=True), "longest first: each call is padded to less than the last"

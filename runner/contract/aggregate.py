@@ -37,7 +37,11 @@ def batch_timings(records: Sequence[DocRecord]) -> list[BatchTiming]:
         b = batches.get(r.batch)
         if b is None:
             batches[r.batch] = BatchTiming(
-                size=1, seconds=r.latency_s, output_tokens=r.output_tokens, model_seconds=r.model_s
+                size=1,
+                seconds=r.latency_s,
+                output_tokens=r.output_tokens,
+                model_seconds=r.model_s,
+                padded_tokens=r.padded_tokens,
             )
         else:
             b.size += 1

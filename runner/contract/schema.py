@@ -245,6 +245,9 @@ class BatchTiming(_Model):
     seconds: float
     output_tokens: int
     model_seconds: float | None = Field(None, description="Of ``seconds``, those inside the model's own generate.")
+    padded_tokens: int | None = Field(
+        None, description="The prompt length the call's batch was padded to: with ``size``, the call's shape."
+    )
 
 
 class Rouge(_Model):
@@ -416,7 +419,11 @@ class DocRecord(_Model):
     input_tokens: int
     output_tokens: int
     latency_s: float = Field(description="Call time: seconds of the generate call that produced this document.")
-    ttft_s: float | None = Field(None, description="Seconds from the call's start to this document's first token.")
+    ttft_s: float | None = Field(
+        None,
+        description="Seconds from the start of the model's work on the call to this document's first token "
+        "(vLLM: from the request's arrival).",
+    )
     tpot_s: float | None = Field(
         None, description="Seconds per output token after the first, until this document's last (decode)."
     )
@@ -425,6 +432,9 @@ class DocRecord(_Model):
     )
     batch: int = Field(description="Number of that generate call within the run, across resumes.")
     batch_size: int
+    padded_tokens: int | None = Field(
+        None, description="The prompt length the call's batch was padded to (None: a backend that does not pad)."
+    )
     summary: str
     doc_sha256: str | None = Field(
         None, description="The document's own content hash (id, text, references) when it was summarized."

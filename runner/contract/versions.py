@@ -39,7 +39,7 @@ HISTORY: tuple[tuple[str, str], ...] = (
     (
         "schema 1.3, protocol 3",
         "result: batching.oom_events[].seconds and .in_warmup (a call that ran out of memory is part of "
-        "end_to_end_seconds)",
+        "end_to_end_seconds), metrics.batches[].padded_tokens; docs.jsonl: padded_tokens (a call's shape)",
     ),
 )
 

@@ -438,12 +438,12 @@ def _generate_all(
                     _warm_up(config, backend, warm_texts, state)
                 warm, warming = True, False
             energy.start()
-            backend.last_model_seconds = None
+            backend.last_model_seconds = backend.last_padded_tokens = None
             t0 = call_started = time.perf_counter()
             generations = backend.generate(texts, config.max_new_tokens)
             backend.synchronize()
             seconds = time.perf_counter() - t0
-            model_seconds = backend.last_model_seconds
+            model_seconds, padded = backend.last_model_seconds, backend.last_padded_tokens
             energy.stop()
         except Exception as exc:
             failed_seconds = time.perf_counter() - call_started
@@ -480,6 +480,7 @@ def _generate_all(
                     output_tokens=gen.output_tokens,
                     latency_s=seconds,
                     model_s=model_seconds,
+                    padded_tokens=padded,
                     ttft_s=gen.ttft_s,
                     tpot_s=gen.tpot_s,
                     batch=batch_no,

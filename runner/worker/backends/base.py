@@ -35,6 +35,9 @@ class Backend(ABC):
     last_model_seconds: float | None = None
     """Of the last ``generate`` call, the seconds inside the model's own generate, for a backend that can
     tell them from its tokenizing and decoding; the run loop records them beside each call's time."""
+    last_padded_tokens: int | None = None
+    """Of the last ``generate`` call, the prompt length its batch was padded to (its longest prompt), for a
+    backend that pads (``pads_batches``): the call's shape, which first-use costs on a GPU depend on."""
 
     def __init__(self, config: RunConfig, device: str, texts: list[str]) -> None:
         self.config = config

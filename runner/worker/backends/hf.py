@@ -223,6 +223,7 @@ class HFBackend(Backend):
         wanted = len(prompts)
         prompts = self._compiled_batch_of(prompts)
         inputs = self._encode(prompts, return_tensors="pt", padding=True).to(self.model.device)
+        self.last_padded_tokens = inputs["input_ids"].shape[1]
         compiled = self._static_cache(inputs["input_ids"].shape[1], max_new_tokens)
         forced = self.config.force_output_length
         clock = TokenClock(self.synchronize)
