@@ -120,7 +120,25 @@ def timing_warning(result: RunResult) -> str | None:
     return (
         f"batches ran {spread:.1f}x apart in time per token ({min(seconds):.2f}-{max(seconds):.2f} s a batch): "
         "early batches can carry first-use costs; compare runs of the same length, or use more documents"
+        + _slowest_shape(timed, per_token, warmed=result.config.warmup != "none")
     )
+
+
+def _slowest_shape(timed: list, per_token: list[float], warmed: bool) -> str:
+    """Whether the slowest call was the first of its shape (size, padded length): a call of a new shape
+    may pay first-use costs inside its time; one of a shape already run (or warmed) did not. Empty where
+    the backend does not record the padded length."""
+    if any(b.padded_tokens is None for b in timed):
+        return ""
+    slowest = max(range(len(timed)), key=per_token.__getitem__)
+    b = timed[slowest]
+    before = {(c.size, c.padded_tokens) for c in timed[:slowest]} | (
+        {(timed[0].size, timed[0].padded_tokens)} if warmed else set()
+    )
+    shape = f"call {slowest + 1}, {b.size} prompts padded to {b.padded_tokens} tokens"
+    if (b.size, b.padded_tokens) in before:
+        return f"; the slowest ({shape}) had a shape an earlier call had"
+    return f"; the slowest ({shape}) was the first call of its shape"
 
 
 def _percentiles(p: Percentiles | None, spec: str, unit: str, scale: float = 1.0) -> str:

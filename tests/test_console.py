@@ -100,3 +100,28 @@ def test_a_missing_energy_figure_says_why():
 
     run_dir = REPO_ROOT / "results" / "reference" / "cpu-serving-2026-12-04" / "vllm-serve-sweep"
     assert re.search(r"│ energy / doc +│ - \(not measured for a server\)", _shown(rundir.read_result(run_dir), run_dir))
+
+
+def test_the_timing_warning_says_whether_the_slowest_call_was_the_first_of_its_shape(finished_run):
+    """A call of a shape (size, padded length) no earlier call had may pay first-use costs inside its time;
+    a slow call of a shape already run or warmed did not, and the warning says which it was."""
+    result = rundir.read_result(finished_run)
+
+    def shaped(calls, warmup="full"):
+        batches = [BatchTiming(size=4, seconds=sec, output_tokens=1200, padded_tokens=n) for sec, n in calls]
+        metrics = result.metrics.model_copy(update={"batches": batches})
+        config = result.config.model_copy(update={"batch_size": 4, "warmup": warmup})
+        return result.model_copy(update={"metrics": metrics, "config": config})
+
+    new_shape = shaped([(1.0, 515), (1.1, 515), (3.5, 530), (1.0, 500)])
+    assert timing_warning(new_shape).endswith(
+        "; the slowest (call 3, 4 prompts padded to 530 tokens) was the first call of its shape"
+    )
+    repeat = shaped([(1.0, 515), (1.1, 500), (3.5, 500), (1.0, 490)])
+    assert timing_warning(repeat).endswith(
+        "; the slowest (call 3, 4 prompts padded to 500 tokens) had a shape an earlier call had"
+    )
+    first = [(3.5, 515), (1.1, 515), (1.0, 500)]
+    assert timing_warning(shaped(first)).endswith("had a shape an earlier call had"), "the warm-up ran its shape"
+    assert timing_warning(shaped(first, warmup="none")).endswith("was the first call of its shape")
+    assert "shape" not in timing_warning(with_batches(result, [(4, 3.5, 1200), (4, 1.0, 1200), (4, 1.0, 1200)]))
