@@ -160,3 +160,24 @@ def test_cost_bar_labels_stay_apart_with_many_scenarios(saved_figures):
     boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text()]
     assert len(boxes) == 24
     assert [(a, b) for a, b in itertools.combinations(boxes, 2) if a.overlaps(b)] == []
+
+
+def test_lines_of_one_colour_in_the_throughput_plot_have_their_own_markers(saved_figures):
+    """A fixed batch 4 and an auto run that settled on 4 are two lines of one scenario's colour: the legend
+    tells them apart only if their markers differ."""
+    cells = crowded_cells(
+        [("hf", "default", 4, 1.45, 0.38), ("hf", "default", 8, 2.6, 0.38), ("hf", "sdpa", 4, 1.5, 0.38)]
+    )
+    auto = crowded_cells([("hf", "default", 4, 1.3, 0.38)])[0]
+    for run in auto.runs:
+        run.result.config.batch_size = run.result.batching.requested = "auto"
+    cells = group_cells([run for c in [*cells, auto] for run in c.runs])
+    assert plots.throughput_vs_batch("h100", cells) is not None
+    (ax,) = saved_figures[-1].axes
+    styles = [(c.lines[0].get_color(), c.lines[0].get_marker()) for c in ax.containers]  # one per line
+    by_colour: dict[str, list[str]] = {}
+    for colour, marker in styles:
+        by_colour.setdefault(colour, []).append(marker)
+    # default: its batch-8 line, and the two cells that both landed on batch 4, each a line of its own name
+    assert sorted(len(m) for m in by_colour.values()) == [1, 3], styles
+    assert all(len(set(m)) == len(m) for m in by_colour.values()), styles

@@ -124,6 +124,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P")
+"""Markers of the lines one colour holds (a scenario's cells split by ``_series_labels``), in turn."""
+
+
 def throughput_vs_batch(gpu: str, cells: Sequence[Cell], style: Style | None = None) -> Figure | None:
     """docs/s against the final batch size, one line per scenario, error bars over repeats."""
     style = style or Style.for_cells(cells)
@@ -137,10 +141,15 @@ def throughput_vs_batch(gpu: str, cells: Sequence[Cell], style: Style | None = N
         series.setdefault(lines[c.key], []).append((batch, dps.mean, dps.stdev))
     colors = {lines[c.key]: colors[labels[c.key]] for c, _, _ in plotted}
     fig, ax = _new_figure()
+    drawn: Counter = Counter()  # lines already drawn in each colour: a split line keeps its colour, not its marker
     for label, points in sorted(series.items()):
         points.sort()
         xs, ys, errs = zip(*points, strict=True)
-        ax.errorbar(xs, ys, yerr=errs if any(errs) else None, marker="o", capsize=3, label=label, color=colors[label])
+        marker = MARKERS[drawn[colors[label]] % len(MARKERS)]
+        drawn[colors[label]] += 1
+        ax.errorbar(
+            xs, ys, yerr=errs if any(errs) else None, marker=marker, capsize=3, label=label, color=colors[label]
+        )
     batches = sorted({p[0] for points in series.values() for p in points})
     if len(batches) > 1 and batches[-1] / batches[0] >= 4:
         ax.set_xscale("log", base=2)
