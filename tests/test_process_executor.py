@@ -118,6 +118,18 @@ def test_a_scenario_whose_engine_this_python_lacks_is_refused_before_anything_is
     assert not results.exists()  # --force does not pass it: the import would fail all the same
 
 
+def test_a_python_without_the_worker_stack_is_refused_with_the_extra_to_install(
+    monkeypatch, tiny_model, tmp_path, capsys
+):
+    """A host installed without the ``worker`` extra: refused before a run folder, not a crash after."""
+    monkeypatch.setitem(stack.WORKER_STACK, "rouge-score", "sumbench_test_no_such_module")
+    results = tmp_path / "results"
+    line = one_line(capsys, ["launch", "--model", str(tiny_model), "--limit", "4", "--results", str(results)])
+    assert line.startswith("error: --image cpu --scenario fp32 imports rouge-score in the worker, and this Python")
+    assert "lacks it: pip install 'sumbench[worker]', or pass --executor docker" in line
+    assert not results.exists()
+
+
 def test_a_gpu_image_says_pip_and_a_client_of_a_running_server_needs_no_engine(no_vllm_here, monkeypatch):
     monkeypatch.setattr(process, "list_gpus", lambda: [card(0, "Tesla T4", 15, "GPU-t4")])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

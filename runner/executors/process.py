@@ -22,7 +22,7 @@ from runner.contract.catalog import Image
 from runner.contract.errors import UserError
 from runner.contract.nvml import list_gpus, select_gpu
 from runner.contract.schema import LaunchInfo, RunConfig
-from runner.doctor.stack import install_hint, scenario_needs, survey_stack
+from runner.doctor.stack import WORKER_STACK, install_hint, scenario_needs, survey_stack
 from runner.executors.base import Executor, ExitInfo, LineHandler, deadline, output_log, stop_signal
 from runner.scenarios import get_scenario
 
@@ -83,13 +83,15 @@ class ProcessExecutor(Executor):
 
 
 def _check_packages(config: RunConfig, image: Image) -> None:
-    """Refuse a cell whose scenario imports a package this Python lacks (vLLM, bitsandbytes, flash-attn):
-    the worker would fail on that import only after its run folder was made. Which scenario needs what is
-    the doctor's knowledge (``runner doctor`` says the same). --force does not pass it: no rule is bent
+    """Refuse a cell whose worker would import a package this Python lacks (the worker's stack: a host
+    installed without the ``worker`` extra; or the scenario's engine: vLLM, bitsandbytes, flash-attn):
+    the worker would fail on that import only after its run folder was made. What needs what is the
+    doctor's knowledge (``runner doctor`` says the same). --force does not pass it: no rule is bent
     here, the import would fail anyway."""
     if config.serving is not None and config.serving.endpoint:
         return  # the client of a server already running imports no engine
-    if missing := survey_stack().missing(scenario_needs(get_scenario(config.scenario))):
+    needs = [*WORKER_STACK, *scenario_needs(get_scenario(config.scenario))]
+    if missing := survey_stack().missing(needs):
         them = "it" if len(missing) == 1 else "them"
         hint = install_hint(missing, cpu=image.device == "cpu")
         raise UserError(
