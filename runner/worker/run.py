@@ -417,7 +417,6 @@ def _generate_all(
     while pending:
         batch = pending[:size]
         texts = [prompts[d.id] for d in batch]
-        warming = not warm
         call_started = time.perf_counter()  # of the call that fails, if one does: warm-up or timed
         try:
             faults.before_generate(len(batch), batch_no)
@@ -436,7 +435,7 @@ def _generate_all(
                 for warm_texts in warm_batches:
                     call_started = time.perf_counter()
                     _warm_up(config, backend, warm_texts, state)
-                warm, warming = True, False
+                warm = True
             energy.start()
             backend.last_model_seconds = backend.last_padded_tokens = None
             t0 = call_started = time.perf_counter()
@@ -457,7 +456,7 @@ def _generate_all(
                     documents=[d.id for d in batch],
                     message=redact(str(exc)),
                     seconds=round(failed_seconds, 3),
-                    in_warmup=warming,
+                    in_warmup=not warm,  # set only once every warm-up call returned
                 )
             )
             log.warning("out of memory at batch size %d; retrying the same documents at %d", size, size // 2)
