@@ -451,11 +451,15 @@ def compare_runs(
     runs_a, runs_b = ([a] if isinstance(a, Run) else list(a)), ([b] if isinstance(b, Run) else list(b))
     first_a, first_b = runs_a[0], runs_b[0]
     ra, rb = first_a.result, first_b.result
-    notes = warnings(ra, rb)
+    notes, mixed = warnings(ra, rb), []
     for side, runs in (("A", runs_a), ("B", runs_b)):
         for other in runs[1:]:
             if why := refusal(runs[0], other):
                 notes.append(f"side {side}'s runs did different work ({other.result.run_id}): {why}")
+        # A test across processes compares two cells: a side that mixes cells (batch 4 with batch 2) is a
+        # sample of neither, so its first run of another cell refuses the comparison.
+        if apart := next(((o, d) for o in runs[1:] if (d := _cell_difference(runs[0], o))), None):
+            mixed.append(f"side {side}'s runs are not repeats of one cell ({apart[0].result.run_id}: {apart[1]})")
     tests = _speed_tests(runs_a, runs_b, alpha, noise) + _rouge_tests(first_a, first_b, alpha, notes)
     by_name = {t.name: t for t in tests}
     judged = bool(ra.metrics.documents and rb.metrics.documents)
@@ -465,29 +469,21 @@ def compare_runs(
     ]
     config = [(name, get(ra), get(rb)) for name, get in CONFIG_FIELDS]
     config.append(("runs", len(runs_a), len(runs_b)))
-    refused = "; ".join(why for why in (refusal(first_a, first_b), *_mixed(runs_a, runs_b)) if why) or None
+    refused = "; ".join(why for why in (refusal(first_a, first_b), *mixed) if why) or None
     if not judged:
         notes.insert(0, f"no verdicts: {refused}")
     return Comparison(first_a, first_b, config, metrics, tests, notes, alpha, refused, runs_a, runs_b, noise)
 
 
-def _mixed(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> list[str]:
-    """Per side whose runs are not repeats of one cell, what sets them apart: a test across processes
-    compares two cells, and a side that mixes cells (batch 4 with batch 2) is no sample of either."""
-    out = []
-    for side, runs in (("A", runs_a), ("B", runs_b)):
-        first = cell_key(runs[0].result)
-        for run in runs[1:]:
-            key = cell_key(run.result)
-            differ = [
-                f"{f.name} {getattr(first, f.name) or '-'} vs {getattr(key, f.name) or '-'}"
-                for f in dataclasses.fields(key)
-                if getattr(first, f.name) != getattr(key, f.name)
-            ]
-            if differ:
-                out.append(f"side {side}'s runs are not repeats of one cell ({run.result.run_id}: {', '.join(differ)})")
-                break
-    return out
+def _cell_difference(a: Run, b: Run) -> str:
+    """The fields of the cell key (``runner.report.cells``) in which two runs differ, 'batch 4 vs 2, ...';
+    empty for repeats of one cell."""
+    ka, kb = cell_key(a.result), cell_key(b.result)
+    return ", ".join(
+        f"{f.name} {getattr(ka, f.name) or '-'} vs {getattr(kb, f.name) or '-'}"
+        for f in dataclasses.fields(ka)
+        if getattr(ka, f.name) != getattr(kb, f.name)
+    )
 
 
 def verdict_rule(alpha: float, noise: float = NOISE) -> str:
