@@ -108,7 +108,8 @@ def measure(
     batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
     full = [b for b in batches if len(b) == batch_size] or batches
     warm = warmup_batches([p for p, _ in full[0]], [n for _, n in full[0]], full[-1][-1])
-    timed = [[p for p, _ in full[i % len(full)]] for i in range(calls)]
+    schedule = [full[i % len(full)] for i in range(calls)]
+    timed = [[p for p, _ in batch] for batch in schedule]
 
     def call(batch: list[str]) -> float:
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=special).to(net.device)
@@ -143,7 +144,7 @@ def measure(
         "load_seconds": load_seconds,
         "warmup_call_seconds": warmup,
         "call_seconds": settled,
-        "call_padded_tokens": [full[i % len(full)][0][1] for i in range(calls)],  # longest first: its first prompt
+        "call_padded_tokens": [batch[0][1] for batch in schedule],  # longest first: its first prompt's length
         "settled_median_seconds": statistics.median(settled),
         "settled_docs_per_second": size * len(settled) / sum(settled),
         "cudnn_sdpa": torch.backends.cuda.cudnn_sdp_enabled(),
